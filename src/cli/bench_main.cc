@@ -1,0 +1,192 @@
+// kvgo-bench: the seed README's benchmark against a running server.
+// 40-byte keys, 1 KiB values; sequential and random writes and reads with
+// 1, 10 and 50 concurrent clients (each its own connection). Prints ops/s
+// and p50/p99/max latency per case and writes the same as JSON.
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "cli/flags_compat.h"
+#include "client/client.h"
+#include "common/kvspec.h"
+
+ABSL_FLAG(std::string, addr, "127.0.0.1:9100", "server address host:port");
+ABSL_FLAG(std::string, secret, "", "the server's auth_secret_key (or $KVGO_SECRET)");
+ABSL_FLAG(std::string, key_id, "00000000", "access key id");
+ABSL_FLAG(double, seconds, 10, "duration of each case in seconds");
+ABSL_FLAG(std::string, clients, "1,10,50", "comma-separated client counts");
+ABSL_FLAG(std::string, cases, "seq-write,rand-write,seq-read,rand-read", "cases to run, in order");
+ABSL_FLAG(int, value_size, 1024, "value size in bytes");
+ABSL_FLAG(std::string, json, "kvgo-bench.json", "where to write the JSON report ('' = none)");
+ABSL_FLAG(int, server_pid, 0, "if set, report this process's peak resident memory (VmHWM)");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct CaseResult {
+  std::string name;
+  int clients = 0;
+  uint64_t ops = 0;
+  uint64_t errors = 0;
+  double seconds = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+std::string KeyOf(uint64_t i) { return absl::StrFormat("kvgo-bench-%029d", i); }  // 40 bytes
+
+int64_t PeakRssKiB(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+CaseResult RunCase(const std::string& name, int clients, double seconds,
+                   const kvgo::client::ClientOptions& base, std::atomic<uint64_t>* written,
+                   const std::string& value) {
+  const bool write = name.find("write") != std::string::npos;
+  const bool random = name.rfind("rand", 0) == 0;
+  std::atomic<uint64_t> seq{0};
+  const uint64_t limit_at_start = written->load();
+  std::vector<std::vector<uint32_t>> lat(clients);  // microseconds
+  std::vector<uint64_t> errors(clients, 0);
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; t++) {
+    threads.emplace_back([&, t] {
+      kvgo::client::ClientOptions o = base;
+      kvgo::client::Client c(o);
+      std::mt19937_64 rng(t * 7919 + 1);
+      lat[t].reserve(1 << 16);
+      while (Clock::now() < end) {
+        // Sequential writes extend the key space [0, *written); random
+        // writes overwrite inside it; reads only ask for written keys.
+        const uint64_t limit = std::max<uint64_t>(written->load(), 1);
+        uint64_t i;
+        if (write && !random) {
+          i = seq.fetch_add(1) + limit_at_start;
+        } else if (random) {
+          i = rng() % limit;
+        } else {
+          i = seq.fetch_add(1) % limit;
+        }
+        lynkdb::kvspec::v2::ObjectResult rs;
+        const auto t0 = Clock::now();
+        grpc::Status st = write ? c.Commit(kvgo::client::NewWriter(KeyOf(i), value), &rs)
+                                : c.Query(kvgo::client::NewKeyReader(KeyOf(i)), &rs);
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+        if (!st.ok() || rs.status() != kvgo::kvspec::kStatusOK) {
+          errors[t]++;
+          continue;
+        }
+        lat[t].push_back(static_cast<uint32_t>(us));
+        if (write && !random) {
+          uint64_t w = written->load();
+          while (i + 1 > w && !written->compare_exchange_weak(w, i + 1)) {
+          }
+        }
+      }
+    });
+  }
+  const auto start = Clock::now();
+  for (auto& th : threads) th.join();
+  CaseResult r;
+  r.name = name;
+  r.clients = clients;
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<uint32_t> all;
+  for (int t = 0; t < clients; t++) {
+    all.insert(all.end(), lat[t].begin(), lat[t].end());
+    r.errors += errors[t];
+  }
+  std::sort(all.begin(), all.end());
+  r.ops = all.size();
+  if (!all.empty()) {
+    r.p50_ms = all[all.size() / 2] / 1000.0;
+    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)] / 1000.0;
+    r.max_ms = all.back() / 1000.0;
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("kvgo-bench --addr HOST:PORT --secret SECRET [--seconds N]");
+  std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
+
+  kvgo::client::ClientOptions base;
+  base.addr = absl::GetFlag(FLAGS_addr);
+  base.key_id = absl::GetFlag(FLAGS_key_id);
+  base.secret = absl::GetFlag(FLAGS_secret);
+  if (base.secret.empty() && std::getenv("KVGO_SECRET")) base.secret = std::getenv("KVGO_SECRET");
+  if (base.secret.empty()) {
+    std::cerr << "kvgo-bench: --secret (or KVGO_SECRET) is required\n";
+    return 2;
+  }
+  {
+    kvgo::client::Client probe(base);
+    if (!probe.WaitReady(std::chrono::seconds(5))) {
+      std::cerr << "kvgo-bench: no server answers at " << base.addr << "\n";
+      return 1;
+    }
+    lynkdb::kvspec::v2::ObjectResult rs;
+    probe.Commit(kvgo::client::NewWriter("kvgo-bench-probe", "x"), &rs);
+    if (rs.status() != kvgo::kvspec::kStatusOK) {
+      std::cerr << "kvgo-bench: the server refused a write: " << rs.message() << "\n";
+      return 1;
+    }
+  }
+  const std::string value(absl::GetFlag(FLAGS_value_size) - 1, 'v');
+  std::atomic<uint64_t> written{0};
+  std::vector<CaseResult> results;
+  std::printf("%-11s %7s %12s %10s %9s %9s %9s\n", "case", "clients", "ops", "ops/s", "p50 ms",
+              "p99 ms", "max ms");
+  for (const auto& cs : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',')) {
+    int clients = std::stoi(std::string(cs));
+    for (const auto& name : absl::StrSplit(absl::GetFlag(FLAGS_cases), ',')) {
+      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_seconds), base,
+                             &written, value);
+      std::printf("%-11s %7d %12llu %10.0f %9.2f %9.2f %9.2f%s\n", r.name.c_str(), r.clients,
+                  static_cast<unsigned long long>(r.ops), r.ops / r.seconds, r.p50_ms, r.p99_ms,
+                  r.max_ms, r.errors ? absl::StrFormat("  (%d errors)", r.errors).c_str() : "");
+      std::fflush(stdout);
+      results.push_back(r);
+    }
+  }
+  nlohmann::json j;
+  j["addr"] = base.addr;
+  j["value_size"] = absl::GetFlag(FLAGS_value_size);
+  j["key_size"] = 40;
+  for (const auto& r : results) {
+    j["cases"].push_back({{"case", r.name}, {"clients", r.clients}, {"ops", r.ops},
+                          {"errors", r.errors}, {"seconds", r.seconds},
+                          {"ops_per_sec", r.ops / r.seconds}, {"p50_ms", r.p50_ms},
+                          {"p99_ms", r.p99_ms}, {"max_ms", r.max_ms}});
+  }
+  if (int pid = absl::GetFlag(FLAGS_server_pid); pid > 0) {
+    int64_t kib = PeakRssKiB(pid);
+    j["server_peak_rss_mib"] = kib / 1024.0;
+    std::printf("server peak RSS (VmHWM): %.1f MiB\n", kib / 1024.0);
+  }
+  if (std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    std::ofstream(path) << j.dump(2) << "\n";
+    std::printf("JSON report: %s\n", path.c_str());
+  }
+  return 0;
+}

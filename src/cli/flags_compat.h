@@ -1,0 +1,14 @@
+// Command-line helpers shared by the kvgo executables.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kvgo::cli {
+
+// absl flags are spelled with underscores; users type dashes
+// (--check-config). Returns argv with "--a-b[=v]" rewritten to "--a_b[=v]"
+// (values and positional arguments untouched).
+std::vector<std::string> DashesToUnderscores(int argc, char** argv);
+
+}  // namespace kvgo::cli

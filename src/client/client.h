@@ -1,0 +1,64 @@
+// Client: a small C++ client of the kvgo Public API that signs every call
+// with an x-hooto-auth token, as the Go SDK does. Used by kvgo-cli,
+// kvgo-bench and the integration tests.
+//
+// Thread-safe: one Client may be shared by many threads (gRPC channels and
+// stubs are thread-safe).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "kvspec.grpc.pb.h"
+
+namespace kvgo::client {
+
+struct ClientOptions {
+  std::string addr = "127.0.0.1:9100";
+  std::string key_id = "00000000";
+  std::string secret;
+  std::chrono::milliseconds timeout{10000};
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+
+  // Each returns the gRPC status; in-band results are in *out. Transport
+  // errors come back as non-OK grpc::Status.
+  grpc::Status Query(const lynkdb::kvspec::v2::ObjectReader& req,
+                     lynkdb::kvspec::v2::ObjectResult* out);
+  grpc::Status Commit(const lynkdb::kvspec::v2::ObjectWriter& req,
+                      lynkdb::kvspec::v2::ObjectResult* out);
+  grpc::Status BatchCommit(const lynkdb::kvspec::v2::BatchRequest& req,
+                           lynkdb::kvspec::v2::BatchResult* out);
+  grpc::Status SysCmd(const lynkdb::kvspec::v2::SysCmdRequest& req,
+                      lynkdb::kvspec::v2::ObjectResult* out);
+
+  // Waits until the server answers (any in-band result) or `timeout` ends.
+  bool WaitReady(std::chrono::milliseconds timeout);
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  void Prepare(grpc::ClientContext* ctx) const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<lynkdb::kvspec::v2::Public::Stub> stub_;
+};
+
+// Builders mirroring the Go SDK's request shapes.
+// NewWriter(key, value): value is stored as the SDK stores strings: a 0x00
+// type byte then the bytes; data.check is filled.
+lynkdb::kvspec::v2::ObjectWriter NewWriter(const std::string& key, const std::string& value);
+lynkdb::kvspec::v2::ObjectReader NewKeyReader(const std::string& key);
+lynkdb::kvspec::v2::ObjectReader NewRangeReader(const std::string& offset,
+                                                const std::string& cutset, int64_t limit = 10);
+// The string an SDK-encoded value holds (strips the 0x00 type byte).
+std::string ValueString(const lynkdb::kvspec::v2::ObjectItem& item);
+
+}  // namespace kvgo::client

@@ -1,0 +1,370 @@
+#include "config/config.h"
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/kvspec.h"
+
+namespace kvgo {
+namespace {
+
+using TomlValue = toml::value;
+
+constexpr size_t kMinSecretLen = 20;
+constexpr size_t kMaxMasters = 7;
+
+// Collects the first error with file, line and key.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  void Fail(const TomlValue* where, const std::string& key, const std::string& msg) {
+    if (failed()) return;
+    std::string loc = source_;
+    if (where != nullptr && where->location().line() > 0) {
+      absl::StrAppend(&loc, ":", where->location().line());
+    }
+    error_ = absl::StrCat(loc, ": ", key, ": ", msg);
+  }
+
+  // Rejects keys of `table` not in `allowed`. `path` is the table's name.
+  void CheckKeys(const TomlValue& table, const std::string& path,
+                 const std::set<std::string>& allowed) {
+    for (const auto& [k, v] : table.as_table()) {
+      if (allowed.count(k) == 0) {
+        Fail(&v, Join(path, k),
+             v.is_table() || v.is_array() ? "unknown section" : "unknown key");
+        return;
+      }
+    }
+  }
+
+  const TomlValue* Find(const TomlValue& table, const std::string& key) {
+    const auto& t = table.as_table();
+    auto it = t.find(key);
+    return it == t.end() ? nullptr : &it->second;
+  }
+
+  void String(const TomlValue& table, const std::string& path, const std::string& key,
+              std::string* out) {
+    const TomlValue* v = Find(table, key);
+    if (v == nullptr) return;
+    if (!v->is_string()) return Fail(v, Join(path, key), "must be a string");
+    *out = v->as_string().str;
+  }
+
+  void Int(const TomlValue& table, const std::string& path, const std::string& key,
+           int64_t lo, int64_t hi, int* out) {
+    const TomlValue* v = Find(table, key);
+    if (v == nullptr) return;
+    if (!v->is_integer()) return Fail(v, Join(path, key), "must be an integer");
+    int64_t n = v->as_integer();
+    if (n < lo || n > hi) {
+      return Fail(v, Join(path, key),
+                  absl::StrCat("must be between ", lo, " and ", hi, " (got ", n, ")"));
+    }
+    *out = static_cast<int>(n);
+  }
+
+  void Uint64(const TomlValue& table, const std::string& path, const std::string& key,
+              uint64_t* out) {
+    const TomlValue* v = Find(table, key);
+    if (v == nullptr) return;
+    if (!v->is_integer() || v->as_integer() < 0) {
+      return Fail(v, Join(path, key), "must be a non-negative integer");
+    }
+    *out = static_cast<uint64_t>(v->as_integer());
+  }
+
+  const TomlValue* Table(const TomlValue& table, const std::string& path,
+                         const std::string& key) {
+    const TomlValue* v = Find(table, key);
+    if (v == nullptr) return nullptr;
+    if (!v->is_table()) {
+      Fail(v, Join(path, key), "must be a table");
+      return nullptr;
+    }
+    return v;
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  std::string source_;
+  std::string error_;
+};
+
+std::string ResolvePath(const std::string& prefix, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  if (prefix.empty()) return path;
+  return prefix + (prefix.back() == '/' ? "" : "/") + path;
+}
+
+void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key,
+                    const std::string& secret) {
+  if (secret.size() < kMinSecretLen) {
+    r->Fail(where, key,
+            absl::StrCat("must be at least ", kMinSecretLen, " characters (got ",
+                         secret.size(), ")"));
+  }
+  for (char c : secret) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      r->Fail(where, key, "must not contain control characters");
+      return;
+    }
+  }
+}
+
+void ValidateAddr(Reader* r, const TomlValue* where, const std::string& key,
+                  const std::string& addr) {
+  std::string host;
+  int port = 0;
+  Status s = SplitHostPort(addr, &host, &port);
+  if (!s.ok()) r->Fail(where, key, std::string(s.message()));
+}
+
+void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key,
+                  bool legacy, Config* cfg) {
+  const TomlValue* list = r->Find(cluster, key);
+  if (list == nullptr) return;
+  const std::string path = "cluster." + key;
+  if (!list->is_array()) return r->Fail(list, path, "must be an array of tables ([[" + path + "]])");
+  for (const TomlValue& m : list->as_array()) {
+    if (!m.is_table()) return r->Fail(&m, path, "must be an array of tables ([[" + path + "]])");
+    ClusterMember member;
+    member.access_key_id = kvspec::kRootKeyId;
+    if (legacy) {
+      r->CheckKeys(m, path, {"addr", "access_key"});
+      r->String(m, path, "addr", &member.addr);
+      if (const TomlValue* ak = r->Table(m, path, "access_key")) {
+        r->CheckKeys(*ak, path + ".access_key", {"id", "secret"});
+        r->String(*ak, path + ".access_key", "id", &member.access_key_id);
+        r->String(*ak, path + ".access_key", "secret", &member.secret);
+      }
+    } else {
+      r->CheckKeys(m, path, {"addr", "auth_secret_key"});
+      r->String(m, path, "addr", &member.addr);
+      r->String(m, path, "auth_secret_key", &member.secret);
+    }
+    if (r->failed()) return;
+    if (member.addr.empty()) return r->Fail(&m, path + ".addr", "is required");
+    ValidateAddr(r, r->Find(m, "addr"), path + ".addr", member.addr);
+    ValidateSecret(r, &m, legacy ? path + ".access_key.secret" : path + ".auth_secret_key",
+                   member.secret);
+    for (const auto& other : cfg->masters) {
+      if (other.addr == member.addr) {
+        return r->Fail(r->Find(m, "addr"), path + ".addr", "duplicate member " + member.addr);
+      }
+    }
+    cfg->masters.push_back(std::move(member));
+  }
+}
+
+}  // namespace
+
+Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
+  std::string h;
+  std::string p;
+  if (!addr.empty() && addr[0] == '[') {
+    size_t close = addr.find(']');
+    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
+      return absl::InvalidArgumentError("\"" + addr + "\" is not host:port");
+    }
+    h = addr.substr(1, close - 1);
+    p = addr.substr(close + 2);
+  } else {
+    size_t colon = addr.rfind(':');
+    if (colon == std::string::npos || addr.find(':') != colon) {
+      return absl::InvalidArgumentError("\"" + addr + "\" is not host:port");
+    }
+    h = addr.substr(0, colon);
+    p = addr.substr(colon + 1);
+  }
+  int n = 0;
+  if (h.empty()) return absl::InvalidArgumentError("\"" + addr + "\" has no host");
+  if (!absl::SimpleAtoi(p, &n) || n < 1 || n > 65535 || p[0] == '+' || p[0] == '-') {
+    return absl::InvalidArgumentError("\"" + addr + "\" has no valid port (1-65535)");
+  }
+  *host = h;
+  *port = n;
+  return absl::OkStatus();
+}
+
+std::string MaskSecret(const std::string& secret) {
+  if (secret.size() > 8) return secret.substr(0, 4) + "********" + secret.substr(secret.size() - 4);
+  return "********";
+}
+
+StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name,
+                             const std::string& prefix) {
+  TomlValue root;
+  try {
+    std::istringstream in(text);
+    root = toml::parse(in, source_name);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": invalid TOML: ", e.what()));
+  }
+
+  Config cfg;
+  cfg.source = source_name;
+  cfg.prefix = prefix;
+  cfg.data_directory = "var/data";
+  Reader r(source_name);
+
+  r.CheckKeys(root, "", {"storage", "server", "performance", "feature", "log", "cluster"});
+  for (const auto& [k, v] : root.as_table()) {
+    if (!r.failed() && !v.is_table()) r.Fail(&v, k, "must be a section ([" + k + "])");
+  }
+  if (r.failed()) return absl::InvalidArgumentError(r.error());
+
+  if (const TomlValue* s = r.Table(root, "", "storage")) {
+    r.CheckKeys(*s, "storage", {"data_directory", "quota_bytes"});
+    r.String(*s, "storage", "data_directory", &cfg.data_directory);
+    r.Uint64(*s, "storage", "quota_bytes", &cfg.quota_bytes);
+    if (!r.failed() && cfg.data_directory.empty()) {
+      r.Fail(r.Find(*s, "data_directory"), "storage.data_directory", "must not be empty");
+    }
+  }
+
+  std::string auth_secret_key;
+  const TomlValue* secret_where = nullptr;
+  if (const TomlValue* s = r.Table(root, "", "server")) {
+    r.CheckKeys(*s, "server", {"bind", "auth_secret_key", "http_port", "access_key"});
+    r.String(*s, "server", "bind", &cfg.bind);
+    if (!r.failed()) ValidateAddr(&r, r.Find(*s, "bind"), "server.bind", cfg.bind);
+    r.String(*s, "server", "auth_secret_key", &auth_secret_key);
+    secret_where = r.Find(*s, "auth_secret_key");
+    r.Int(*s, "server", "http_port", 0, 65535, &cfg.http_port);
+    if (const TomlValue* ak = r.Table(*s, "server", "access_key")) {
+      r.CheckKeys(*ak, "server.access_key", {"id", "secret"});
+      std::string id;
+      std::string secret;
+      r.String(*ak, "server.access_key", "id", &id);
+      r.String(*ak, "server.access_key", "secret", &secret);
+      if (!r.failed() && !id.empty()) {
+        if (id.size() < 4) r.Fail(r.Find(*ak, "id"), "server.access_key.id", "must be at least 4 characters");
+        cfg.root_key_id = id;
+      }
+      if (!r.failed() && !secret.empty()) {
+        if (!auth_secret_key.empty() && auth_secret_key != secret) {
+          r.Fail(r.Find(*ak, "secret"), "server.access_key.secret",
+                 "conflicts with server.auth_secret_key (set one of them)");
+        }
+        auth_secret_key = secret;
+        secret_where = r.Find(*ak, "secret");
+      }
+    }
+  }
+  if (!r.failed()) {
+    if (auth_secret_key.empty()) {
+      r.Fail(nullptr, "server.auth_secret_key", "is required (at least 20 characters)");
+    } else {
+      ValidateSecret(&r, secret_where, "server.auth_secret_key", auth_secret_key);
+    }
+    cfg.root_secret = auth_secret_key;
+  }
+
+  if (const TomlValue* s = r.Table(root, "", "performance")) {
+    r.CheckKeys(*s, "performance",
+                {"write_buffer_size", "block_cache_size", "max_table_size", "max_open_files"});
+    r.Int(*s, "performance", "write_buffer_size", 1, 1024, &cfg.write_buffer_size_mib);
+    r.Int(*s, "performance", "block_cache_size", 0, 65536, &cfg.block_cache_size_mib);
+    r.Int(*s, "performance", "max_table_size", 1, 1024, &cfg.max_table_size_mib);
+    r.Int(*s, "performance", "max_open_files", 64, 1000000, &cfg.max_open_files);
+  }
+
+  if (const TomlValue* s = r.Table(root, "", "feature")) {
+    r.CheckKeys(*s, "feature", {"table_compress_name"});
+    r.String(*s, "feature", "table_compress_name", &cfg.table_compress_name);
+    if (!r.failed() && cfg.table_compress_name != "snappy" && cfg.table_compress_name != "none") {
+      r.Fail(r.Find(*s, "table_compress_name"), "feature.table_compress_name",
+             "must be \"snappy\" or \"none\" (got \"" + cfg.table_compress_name + "\")");
+    }
+  }
+
+  if (const TomlValue* s = r.Table(root, "", "log")) {
+    r.CheckKeys(*s, "log", {"level", "file"});
+    r.String(*s, "log", "level", &cfg.log_level);
+    r.String(*s, "log", "file", &cfg.log_file);
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (!r.failed() && kLevels.count(cfg.log_level) == 0) {
+      r.Fail(r.Find(*s, "level"), "log.level",
+             "must be one of trace, debug, info, warn, error, off (got \"" + cfg.log_level + "\")");
+    }
+  }
+
+  if (const TomlValue* s = r.Table(root, "", "cluster")) {
+    r.CheckKeys(*s, "cluster", {"masters", "main_nodes"});
+    ParseMembers(&r, *s, "masters", /*legacy=*/false, &cfg);
+    ParseMembers(&r, *s, "main_nodes", /*legacy=*/true, &cfg);
+    if (!r.failed() && cfg.masters.size() > kMaxMasters) {
+      r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ",
+                                                 cfg.masters.size(), ")"));
+    }
+  }
+
+  if (r.failed()) return absl::InvalidArgumentError(r.error());
+  cfg.data_directory = ResolvePath(prefix, cfg.data_directory);
+  cfg.log_file = ResolvePath(prefix, cfg.log_file);
+  return cfg;
+}
+
+StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return absl::NotFoundError("cannot read config file " + path);
+  return ParseConfig(ss.str(), path, prefix);
+}
+
+std::string Config::ToToml() const {
+  auto q = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::ostringstream o;
+  o << "# effective configuration of " << source << " (prefix " << prefix << ")\n"
+    << "[storage]\n"
+    << "data_directory = " << q(data_directory) << "\n"
+    << "quota_bytes = " << quota_bytes << "\n\n"
+    << "[server]\n"
+    << "bind = " << q(bind) << "\n"
+    << "auth_secret_key = " << q(MaskSecret(root_secret)) << "\n"
+    << "http_port = " << http_port << "\n\n"
+    << "[server.access_key]\n"
+    << "id = " << q(root_key_id) << "\n\n"
+    << "[performance]\n"
+    << "write_buffer_size = " << write_buffer_size_mib << "\n"
+    << "block_cache_size = " << block_cache_size_mib << "\n"
+    << "max_table_size = " << max_table_size_mib << "\n"
+    << "max_open_files = " << max_open_files << "\n\n"
+    << "[feature]\n"
+    << "table_compress_name = " << q(table_compress_name) << "\n\n"
+    << "[log]\n"
+    << "level = " << q(log_level) << "\n"
+    << "file = " << q(log_file) << "\n";
+  for (const auto& m : masters) {
+    o << "\n[[cluster.masters]]\n"
+      << "addr = " << q(m.addr) << "\n"
+      << "auth_secret_key = " << q(MaskSecret(m.secret)) << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace kvgo

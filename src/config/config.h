@@ -1,0 +1,78 @@
+// kvgo-server configuration: TOML text -> one validated, immutable Config.
+//
+// Accepts the seed README's spelling ([storage], [server] bind and
+// auth_secret_key, [[cluster.masters]], [performance]) and the kvgo-server
+// 1.x spelling ([server.access_key], [[cluster.main_nodes]] with
+// [cluster.main_nodes.access_key], [server] http_port, [feature]
+// table_compress_name). Every key and its default: README.md, "Configure".
+//
+// Thread-safety: a Config is a plain value; the functions here are pure
+// (LoadConfig reads one file) and may run on any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kvgo {
+
+struct ClusterMember {
+  std::string addr;           // host:port of the member's gRPC endpoint
+  std::string access_key_id;  // "00000000" unless the 1.x spelling names one
+  std::string secret;         // its auth_secret_key (>= 20 characters)
+};
+
+struct Config {
+  // Where the config came from and the prefix that relative paths use.
+  std::string source;
+  std::string prefix;
+
+  // [storage]
+  std::string data_directory;  // absolute after loading
+  uint64_t quota_bytes = 0;    // 0 = no quota
+
+  // [server]
+  std::string bind = "127.0.0.1:9100";
+  std::string root_key_id = "00000000";
+  std::string root_secret;
+  int http_port = 0;  // 0 = no HTTP listener
+
+  // [performance], sizes in MiB as in the seed README
+  int write_buffer_size_mib = 8;
+  int block_cache_size_mib = 32;
+  int max_table_size_mib = 8;
+  int max_open_files = 500;
+
+  // [feature]
+  std::string table_compress_name = "snappy";  // "snappy" or "none"
+
+  // [log]
+  std::string log_level = "info";  // trace, debug, info, warn, error, off
+  std::string log_file;            // empty = stderr; absolute after loading
+
+  // [cluster]; empty or a single member naming this node = single-node mode.
+  std::vector<ClusterMember> masters;
+
+  // The effective configuration as TOML, secrets masked, for --check-config.
+  std::string ToToml() const;
+};
+
+// Parses and validates TOML `text`. `source_name` is used in messages;
+// relative paths resolve against `prefix`. On error returns
+// InvalidArgument whose message names the file, line and key.
+StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name,
+                             const std::string& prefix);
+
+// Reads `path` and calls ParseConfig. NotFound if the file cannot be read.
+StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix);
+
+// Splits "host:port" ("[v6]:port" too). Returns InvalidArgument on a
+// missing host, a port outside 1..65535 or trailing garbage.
+Status SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+// "abcd********wxyz" for secrets longer than 8 characters, else "********".
+std::string MaskSecret(const std::string& secret);
+
+}  // namespace kvgo

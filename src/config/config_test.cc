@@ -1,0 +1,217 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace kvgo {
+namespace {
+
+// The seed README's single-instance config, verbatim.
+constexpr char kSeedSingle[] = R"(# vim /opt/lynkdb/kvgo-server/etc/kvgo-server.conf
+
+# Storage Settings
+[storage]
+data_directory = "/opt/lynkdb/kvgo-server/var/data"
+
+# Server Settings
+[server]
+bind = "127.0.0.1:9100"
+auth_secret_key = "the-secret-key-of-server"
+)";
+
+// The seed README's server-01 of the 3-replica cluster plus [performance].
+constexpr char kSeedCluster01[] = R"(
+[storage]
+data_directory = "/opt/lynkdb/kvgo-server/var/data-01"
+
+[server]
+bind = "127.0.0.1:9100"
+auth_secret_key = "the-secret-key-of-server-01"
+
+[[cluster.masters]]
+addr = "127.0.0.1:9100"
+auth_secret_key = "the-secret-key-of-server-01"
+
+[[cluster.masters]]
+addr = "127.0.0.2:9100"
+auth_secret_key = "the-secret-key-of-server-02"
+
+[[cluster.masters]]
+addr = "127.0.0.3:9100"
+auth_secret_key = "the-secret-key-of-server-03"
+
+[performance]
+# in MiB, default to 8
+write_buffer_size = 8
+
+# in MiB, default to 32
+block_cache_size = 32
+
+# in MiB, default to 8
+max_table_size = 8
+
+# default to 500
+max_open_files = 500
+)";
+
+std::string ParseError(const std::string& text) {
+  auto c = ParseConfig(text, "test.conf", "/prefix");
+  EXPECT_FALSE(c.ok()) << text;
+  return c.ok() ? "" : std::string(c.status().message());
+}
+
+TEST(Config, SeedSingleInstance) {
+  auto c = ParseConfig(kSeedSingle, "test.conf", "/opt/lynkdb/kvgo-server");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->data_directory, "/opt/lynkdb/kvgo-server/var/data");
+  EXPECT_EQ(c->bind, "127.0.0.1:9100");
+  EXPECT_EQ(c->root_secret, "the-secret-key-of-server");
+  EXPECT_EQ(c->root_key_id, "00000000");
+  EXPECT_EQ(c->write_buffer_size_mib, 8);
+  EXPECT_EQ(c->block_cache_size_mib, 32);
+  EXPECT_EQ(c->max_table_size_mib, 8);
+  EXPECT_EQ(c->max_open_files, 500);
+  EXPECT_EQ(c->table_compress_name, "snappy");
+  EXPECT_TRUE(c->masters.empty());
+}
+
+TEST(Config, SeedThreeReplica) {
+  auto c = ParseConfig(kSeedCluster01, "test.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->masters.size(), 3u);
+  EXPECT_EQ(c->masters[1].addr, "127.0.0.2:9100");
+  EXPECT_EQ(c->masters[2].secret, "the-secret-key-of-server-03");
+  EXPECT_EQ(c->masters[0].access_key_id, "00000000");
+}
+
+TEST(Config, LegacySpelling) {
+  auto c = ParseConfig(R"(
+[server]
+bind = "127.0.0.1:9200"
+http_port = 9201
+[server.access_key]
+id = "the-access-key-id"
+secret = "0123456789abcdefghij-secret"
+[feature]
+table_compress_name = "none"
+[[cluster.main_nodes]]
+addr = "127.0.0.2:9200"
+[cluster.main_nodes.access_key]
+id = "node2"
+secret = "secret-of-node-2-is-long-enough"
+)",
+                       "t", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->root_key_id, "the-access-key-id");
+  EXPECT_EQ(c->root_secret, "0123456789abcdefghij-secret");
+  EXPECT_EQ(c->http_port, 9201);
+  EXPECT_EQ(c->table_compress_name, "none");
+  ASSERT_EQ(c->masters.size(), 1u);
+  EXPECT_EQ(c->masters[0].access_key_id, "node2");
+  EXPECT_EQ(c->data_directory, "/p/var/data");  // default, relative to prefix
+}
+
+TEST(Config, RelativePathsResolveAgainstPrefix) {
+  auto c = ParseConfig("[storage]\ndata_directory = \"d/x\"\n[server]\nauth_secret_key = "
+                       "\"0123456789012345678901\"\n[log]\nfile = \"var/log/kvgo.log\"\n",
+                       "t", "/opt/kvgo");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->data_directory, "/opt/kvgo/d/x");
+  EXPECT_EQ(c->log_file, "/opt/kvgo/var/log/kvgo.log");
+}
+
+TEST(Config, UnknownSectionNamesKeyAndLine) {
+  std::string e = ParseError(std::string(kSeedSingle) + "\n[storag]\nx = 1\n");
+  EXPECT_NE(e.find("test.conf:12"), std::string::npos) << e;  // the [storag] line
+  EXPECT_NE(e.find("storag: unknown section"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownKeyNamesKeyAndLine) {
+  std::string e = ParseError("[server]\nauth_secret_key = \"0123456789012345678901\"\nbnd = \"x\"\n");
+  EXPECT_NE(e.find("test.conf:3: server.bnd: unknown key"), std::string::npos) << e;
+}
+
+TEST(Config, ShortSecretRefused) {
+  std::string e = ParseError("[server]\nauth_secret_key = \"short\"\n");
+  EXPECT_NE(e.find("server.auth_secret_key"), std::string::npos) << e;
+  EXPECT_NE(e.find("at least 20"), std::string::npos) << e;
+}
+
+TEST(Config, MissingSecretRefused) {
+  EXPECT_NE(ParseError("[server]\nbind = \"127.0.0.1:1\"\n").find("server.auth_secret_key: is required"),
+            std::string::npos);
+}
+
+TEST(Config, BadValues) {
+  const std::string s = "[server]\nauth_secret_key = \"0123456789012345678901\"\n";
+  EXPECT_NE(ParseError(s + "bind = \"127.0.0.1\"\n").find("server.bind"), std::string::npos);
+  EXPECT_NE(ParseError(s + "bind = \"127.0.0.1:99999\"\n").find("valid port"), std::string::npos);
+  EXPECT_NE(ParseError(s + "bind = 9100\n").find("server.bind: must be a string"), std::string::npos);
+  EXPECT_NE(ParseError(s + "[performance]\nwrite_buffer_size = 0\n").find("performance.write_buffer_size: must be between"),
+            std::string::npos);
+  EXPECT_NE(ParseError(s + "[performance]\nmax_open_files = \"x\"\n").find("must be an integer"),
+            std::string::npos);
+  EXPECT_NE(ParseError(s + "[feature]\ntable_compress_name = \"zstd\"\n").find("feature.table_compress_name"),
+            std::string::npos);
+  EXPECT_NE(ParseError(s + "[log]\nlevel = \"loud\"\n").find("log.level"), std::string::npos);
+  EXPECT_NE(ParseError(s + "[storage]\ndata_directory = \"\"\n").find("must not be empty"),
+            std::string::npos);
+  EXPECT_NE(ParseError("storage = 1\n").find("storage: must be a section"), std::string::npos);
+  EXPECT_NE(ParseError("[server\n").find("invalid TOML"), std::string::npos);
+}
+
+TEST(Config, ConflictingSecrets) {
+  EXPECT_NE(ParseError("[server]\nauth_secret_key = \"0123456789012345678901\"\n"
+                       "[server.access_key]\nsecret = \"abcdefghijabcdefghijabc\"\n")
+                .find("conflicts"),
+            std::string::npos);
+}
+
+TEST(Config, ClusterValidation) {
+  const std::string s = "[server]\nauth_secret_key = \"0123456789012345678901\"\n";
+  const std::string m = "[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\nauth_secret_key = "
+                        "\"0123456789012345678901\"\n";
+  EXPECT_NE(ParseError(s + m + m).find("duplicate member"), std::string::npos);
+  EXPECT_NE(ParseError(s + "[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\nauth_secret_key = \"x\"\n")
+                .find("cluster.masters.auth_secret_key"),
+            std::string::npos);
+  EXPECT_NE(ParseError(s + "[[cluster.masters]]\nauth_secret_key = \"0123456789012345678901\"\n")
+                .find("cluster.masters.addr: is required"),
+            std::string::npos);
+  std::string eight = s;
+  for (int i = 1; i <= 8; i++) {
+    eight += "[[cluster.masters]]\naddr = \"127.0.0." + std::to_string(i) +
+             ":9100\"\nauth_secret_key = \"0123456789012345678901\"\n";
+  }
+  EXPECT_NE(ParseError(eight).find("at most 7"), std::string::npos);
+}
+
+TEST(Config, LoadMissingFile) {
+  auto c = LoadConfig("/nonexistent/kvgo.conf", "/p");
+  EXPECT_TRUE(absl::IsNotFound(c.status()));
+}
+
+TEST(Config, EffectiveConfigMasksSecrets) {
+  auto c = ParseConfig(kSeedCluster01, "t", "/p");
+  ASSERT_TRUE(c.ok());
+  std::string toml = c->ToToml();
+  EXPECT_EQ(toml.find("the-secret-key-of-server-01"), std::string::npos);
+  EXPECT_NE(toml.find("the-********r-01"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("addr = \"127.0.0.3:9100\""), std::string::npos) << toml;
+}
+
+TEST(SplitHostPort, Forms) {
+  std::string h;
+  int p = 0;
+  ASSERT_TRUE(SplitHostPort("[::1]:9100", &h, &p).ok());
+  EXPECT_EQ(h, "::1");
+  EXPECT_EQ(p, 9100);
+  EXPECT_FALSE(SplitHostPort(":9100", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort("a:b:c", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort("host:-1", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort("host:0", &h, &p).ok());
+}
+
+}  // namespace
+}  // namespace kvgo

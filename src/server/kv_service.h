@@ -1,0 +1,102 @@
+// PublicService: lynkdb.kvspec.v2.Public over gRPC (Query, Commit,
+// BatchCommit, SysCmd), wire-compatible with the kvgo Go SDK. Every failure
+// is answered in-band (gRPC OK, ObjectResult.status 4/5) as the SDK
+// expects; no request can crash the server.
+//
+// It uses gRPC's callback API: no handler blocks a thread. Reads are
+// answered inline; writes complete from the Committer's callback once
+// durable; LogRange long-polls park in LogWaiters.
+//
+// Thread-safe: gRPC calls the handlers on many threads at once.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <string>
+
+#include "auth/keyring.h"
+#include "common/clock.h"
+#include "kvspec.grpc.pb.h"
+#include "server/log_waiters.h"
+#include "storage/catalog.h"
+#include "storage/committer.h"
+#include "storage/query.h"
+
+namespace kvgo::server {
+
+struct ServiceContext {
+  storage::Store* store = nullptr;
+  storage::Catalog* catalog = nullptr;
+  storage::Committer* committer = nullptr;
+  storage::QueryEngine* query = nullptr;
+  auth::Keyring* keyring = nullptr;
+  LogWaiters* waiters = nullptr;
+  Clock* clock = nullptr;
+  std::string node_id;    // 16 hex characters
+  std::string node_addr;  // the bind address
+  int64_t started_unix_s = 0;
+};
+
+class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
+ public:
+  // REQUIRES: every pointer in ctx outlives the service.
+  explicit PublicService(ServiceContext ctx) : ctx_(std::move(ctx)) {}
+
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context,
+                                  const lynkdb::kvspec::v2::ObjectReader* request,
+                                  lynkdb::kvspec::v2::ObjectResult* response) override;
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
+                                   const lynkdb::kvspec::v2::ObjectWriter* request,
+                                   lynkdb::kvspec::v2::ObjectResult* response) override;
+  grpc::ServerUnaryReactor* BatchCommit(grpc::CallbackServerContext* context,
+                                        const lynkdb::kvspec::v2::BatchRequest* request,
+                                        lynkdb::kvspec::v2::BatchResult* response) override;
+  grpc::ServerUnaryReactor* SysCmd(grpc::CallbackServerContext* context,
+                                   const lynkdb::kvspec::v2::SysCmdRequest* request,
+                                   lynkdb::kvspec::v2::ObjectResult* response) override;
+
+  // From now on new calls are refused with UNAVAILABLE (clients retry
+  // elsewhere); calls already accepted run to the end.
+  void StartDraining();
+  // Calls accepted and not yet answered.
+  int in_flight() const;
+
+ private:
+  // Counts the call in, or finishes it with UNAVAILABLE when draining.
+  bool Enter(grpc::ServerUnaryReactor* reactor);
+  // Answers the call (its response already filled) and counts it out.
+  void Finish(grpc::ServerUnaryReactor* reactor) const;
+
+  struct BatchState;
+  using ResultCallback = std::function<void(lynkdb::kvspec::v2::ObjectResult)>;
+  using ResultsCallback = std::function<void(std::vector<lynkdb::kvspec::v2::ObjectResult>)>;
+
+  StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
+  // Authorisation of one table access; on denial fills the message.
+  bool AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,
+                  std::string* denied) const;
+  // Answers `reader`; a LogRange long-poll calls `done` later, from the
+  // LogWaiters thread. `done` may run before this returns.
+  void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader,
+               std::chrono::steady_clock::time_point deadline, ResultCallback done) const;
+  // Applies validated writers as one atomic command; `done` gets one result
+  // each, on the committer thread.
+  void ApplyWriters(std::vector<lynkdb::kvspec::v2::ObjectWriter> writers,
+                    ResultsCallback done) const;
+  void RunBatch(std::shared_ptr<BatchState> st, int from) const;
+
+  // Commands that change state answer through `done`; the others inline.
+  void TableSet(const auth::Principal& p, const std::string& body, ResultCallback done) const;
+  void TableList(lynkdb::kvspec::v2::ObjectResult* out) const;
+  void AccessKeySet(const std::string& body, ResultCallback done) const;
+  void AccessKeyList(const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
+  void SysStatus(lynkdb::kvspec::v2::ObjectResult* out) const;
+  void Execute(storage::pb::Command cmd, ResultCallback done) const;
+
+  ServiceContext ctx_;
+  mutable std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace kvgo::server

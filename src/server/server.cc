@@ -1,0 +1,226 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/escaping.h"
+#include "common/kvspec.h"
+#include "storage/keys.h"
+
+namespace kvgo::server {
+
+namespace {
+
+constexpr size_t kMaxPurgeBatch = 1000;
+
+std::string NodeId(const std::string& addr) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(addr.data()), addr.size(), d);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d), 8));
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOptions options) {
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = config;
+  s->options_ = options;
+
+  storage::StoreOptions so;
+  so.data_directory = config.data_directory;
+  so.write_buffer_size = static_cast<size_t>(config.write_buffer_size_mib) << 20;
+  so.block_cache_size = static_cast<size_t>(config.block_cache_size_mib) << 20;
+  so.max_file_size = static_cast<size_t>(config.max_table_size_mib) << 20;
+  so.max_open_files = config.max_open_files;
+  so.snappy = config.table_compress_name == "snappy";
+  auto store = storage::Store::Open(so);
+  if (!store.ok()) return store.status();
+  s->store_ = std::move(*store);
+
+  auto sm = storage::StateMachine::Open(s->store_.get());
+  if (!sm.ok()) return sm.status();
+  s->sm_ = std::move(*sm);
+  auto effects = s->sm_->LoadEffects();
+  if (!effects.ok()) return effects.status();
+
+  s->catalog_ = std::make_unique<storage::Catalog>();
+  s->keyring_ = std::make_unique<auth::Keyring>();
+  for (const auto& t : effects->tables) s->catalog_->PutTable(t);
+  s->catalog_->PutLogVersions(effects->log_versions);
+  for (const auto& k : effects->access_keys) s->keyring_->Put(k);
+  s->SetRootKeys(config);
+
+  s->waiters_ = std::make_unique<LogWaiters>(s->catalog_.get());
+  auth::Keyring* keyring = s->keyring_.get();
+  LogWaiters* waiters = s->waiters_.get();
+  s->committer_ = std::make_unique<storage::Committer>(
+      s->store_.get(), s->sm_.get(), s->catalog_.get(),
+      [keyring, waiters](const storage::StateMachine::Effects& e) {
+        for (const auto& k : e.access_keys) keyring->Put(k);
+        if (!e.log_versions.empty()) waiters->Notify();
+      });
+  s->query_ = std::make_unique<storage::QueryEngine>(s->store_.get(), s->catalog_.get(), s->clock_);
+
+  ServiceContext ctx;
+  ctx.store = s->store_.get();
+  ctx.catalog = s->catalog_.get();
+  ctx.committer = s->committer_.get();
+  ctx.query = s->query_.get();
+  ctx.keyring = s->keyring_.get();
+  ctx.waiters = s->waiters_.get();
+  ctx.clock = s->clock_;
+  ctx.node_id = NodeId(config.bind);
+  ctx.node_addr = config.bind;
+  ctx.started_unix_s = s->clock_->NowMs() / 1000;
+  s->service_ = std::make_unique<PublicService>(ctx);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.bind, grpc::InsecureServerCredentials(), &s->port_);
+  // Refuse a port another process holds (gRPC sets SO_REUSEPORT otherwise,
+  // and two servers would silently share the port).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(kvspec::kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kvspec::kMaxMessageBytes);
+  builder.RegisterService(s->service_.get());
+  s->grpc_ = builder.BuildAndStart();
+  if (s->grpc_ == nullptr || s->port_ == 0) {
+    s->committer_->Stop();
+    return absl::UnavailableError("cannot listen on " + config.bind +
+                                  " (address in use, or not an address of this host?)");
+  }
+  s->purger_ = std::thread([srv = s.get()] { srv->PurgeLoop(); });
+  spdlog::info("kvgo-server {} serving on {} (data {})", KVGO_VERSION, config.bind,
+               config.data_directory);
+  return s;
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::SetRootKeys(const Config& config) {
+  std::vector<hooto::hauth::v1::AccessKey> roots;
+  roots.push_back(auth::MakeRootKey(config.root_key_id, config.root_secret));
+  for (const auto& m : config.masters) {
+    if (m.secret != config.root_secret) roots.push_back(auth::MakeRootKey(m.access_key_id, m.secret));
+  }
+  keyring_->SetRootKeys(std::move(roots));
+}
+
+std::vector<std::string> Server::Reload(const Config& config) {
+  std::vector<std::string> restart;
+  if (config.bind != config_.bind) restart.push_back("server.bind");
+  if (config.http_port != config_.http_port) restart.push_back("server.http_port");
+  if (config.data_directory != config_.data_directory) restart.push_back("storage.data_directory");
+  if (config.write_buffer_size_mib != config_.write_buffer_size_mib) restart.push_back("performance.write_buffer_size");
+  if (config.block_cache_size_mib != config_.block_cache_size_mib) restart.push_back("performance.block_cache_size");
+  if (config.max_table_size_mib != config_.max_table_size_mib) restart.push_back("performance.max_table_size");
+  if (config.max_open_files != config_.max_open_files) restart.push_back("performance.max_open_files");
+  if (config.table_compress_name != config_.table_compress_name) restart.push_back("feature.table_compress_name");
+  if (config.log_file != config_.log_file) restart.push_back("log.file");
+  bool members_changed = config.masters.size() != config_.masters.size();
+  for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
+    members_changed = config.masters[i].addr != config_.masters[i].addr;
+  }
+  if (members_changed) restart.push_back("cluster.masters");
+
+  // Live: secrets (also the masters' secrets) and the log level.
+  SetRootKeys(config);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  Config next = config_;
+  next.root_key_id = config.root_key_id;
+  next.root_secret = config.root_secret;
+  for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
+    next.masters[i].secret = config.masters[i].secret;
+  }
+  next.log_level = config.log_level;
+  config_ = next;
+  return restart;
+}
+
+void Server::PurgeLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(purge_mu_);
+      if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
+    }
+    const int64_t now = clock_->NowMs();
+    for (const auto& t : catalog_->Tables()) {
+      bool more = true;
+      while (more) {
+        storage::pb::Command cmd;
+        cmd.set_now_ms(static_cast<uint64_t>(now));
+        auto* purge = cmd.mutable_purge();
+        const std::string prefix = storage::keys::TtlPrefix(t.id());
+        auto it = store_->NewIterator();
+        more = false;
+        for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+          std::string_view k(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+          if (k.size() < 8) continue;
+          const uint64_t expired = storage::keys::GetBig64(k);
+          if (expired >= static_cast<uint64_t>(now)) break;
+          if (purge->targets_size() >= static_cast<int>(kMaxPurgeBatch)) {
+            more = true;
+            break;
+          }
+          auto* target = purge->add_targets();
+          target->set_table(t.name());
+          target->set_key(std::string(k.substr(8)));
+          target->set_expired(expired);
+        }
+        it.reset();
+        const int count = purge->targets_size();
+        if (count == 0) break;
+        auto res = committer_->Execute(std::move(cmd));
+        if (!res.ok()) {
+          spdlog::warn("TTL purge of table {} failed: {}", t.name(), std::string(res.status().message()));
+          break;
+        }
+        spdlog::debug("purged {} expired keys of table {}", count, t.name());
+      }
+    }
+  }
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  const bool was_serving = grpc_ != nullptr;
+  if (was_serving) {
+    spdlog::info("shutting down: finishing in-flight requests");
+    // Refuse new calls, answer parked long-polls, and wait (bounded) for
+    // the calls already accepted; then close the listener.
+    service_->StartDraining();
+    if (waiters_) waiters_->Shutdown();
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (service_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (service_->in_flight() > 0) {
+      spdlog::warn("{} requests still running after {} ms; cancelling them",
+                   service_->in_flight(), grace.count());
+    }
+    grpc_->Shutdown(std::chrono::system_clock::now());
+  }
+  if (catalog_) catalog_->Shutdown();
+  if (waiters_) waiters_->Shutdown();
+  {
+    std::lock_guard lock(purge_mu_);
+    stopping_ = true;
+  }
+  purge_cv_.notify_all();
+  if (purger_.joinable()) purger_.join();
+  if (committer_) committer_->Stop();
+  grpc_.reset();
+  service_.reset();
+  query_.reset();
+  committer_.reset();
+  waiters_.reset();
+  sm_.reset();
+  store_.reset();  // closes LevelDB
+  if (was_serving) spdlog::info("shutdown complete");
+}
+
+}  // namespace kvgo::server

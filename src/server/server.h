@@ -1,0 +1,79 @@
+// Server: one kvgo-server node. Opens the store, starts the committer, the
+// TTL purger and the gRPC endpoint, and shuts them down in reverse order.
+//
+// Thread-safety: Start, Reload and Shutdown are called from the main thread
+// only; the parts they own are thread-safe themselves.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "auth/keyring.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "server/kv_service.h"
+#include "server/log_waiters.h"
+#include "storage/catalog.h"
+#include "storage/committer.h"
+#include "storage/query.h"
+#include "storage/state_machine.h"
+#include "storage/store.h"
+
+namespace kvgo::server {
+
+struct ServerOptions {
+  // How often expired keys are purged from disk (reads hide them at once).
+  std::chrono::milliseconds purge_interval{10000};
+};
+
+class Server {
+ public:
+  // Opens everything and starts serving. Returns an error (and leaves
+  // nothing running) if the store cannot be opened or the port not bound.
+  static StatusOr<std::unique_ptr<Server>> Start(const Config& config,
+                                                 ServerOptions options = {});
+  ~Server();  // Shutdown()s
+
+  // Applies what can change while running (log level, root secrets) and
+  // returns the names of changed keys that need a restart.
+  std::vector<std::string> Reload(const Config& config);
+
+  // Stops accepting, finishes in-flight requests (up to `grace`), stops
+  // the background work and closes LevelDB. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10000));
+
+  // The port actually bound (useful when the config says port 0 in tests).
+  int port() const { return port_; }
+
+ private:
+  Server() = default;
+  void PurgeLoop();
+  void SetRootKeys(const Config& config);
+
+  Config config_;
+  ServerOptions options_;
+  Clock* clock_ = SystemClock();
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::StateMachine> sm_;
+  std::unique_ptr<storage::Catalog> catalog_;
+  std::unique_ptr<auth::Keyring> keyring_;
+  std::unique_ptr<LogWaiters> waiters_;
+  std::unique_ptr<storage::Committer> committer_;
+  std::unique_ptr<storage::QueryEngine> query_;
+  std::unique_ptr<PublicService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;
+  bool stopping_ = false;  // GUARDED_BY(purge_mu_)
+  std::thread purger_;
+  bool shut_down_ = false;
+};
+
+}  // namespace kvgo::server

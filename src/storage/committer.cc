@@ -1,0 +1,97 @@
+#include "storage/committer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace kvgo::storage {
+
+namespace {
+// A group is cut at this many commands so that one huge burst does not
+// delay the first caller unboundedly.
+constexpr size_t kMaxGroupCommands = 4096;
+}  // namespace
+
+Committer::Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener)
+    : store_(store), sm_(sm), catalog_(catalog), listener_(std::move(listener)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Committer::~Committer() { Stop(); }
+
+void Committer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+CommitterStats Committer::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Committer::Submit(pb::Command cmd, Callback done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(cmd), std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(absl::UnavailableError("server is shutting down"));
+    return;
+  }
+  work_.notify_one();
+}
+
+StatusOr<pb::CommandResult> Committer::Execute(pb::Command cmd) {
+  std::promise<StatusOr<pb::CommandResult>> promise;
+  auto future = promise.get_future();
+  Submit(std::move(cmd), [&promise](StatusOr<pb::CommandResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Committer::Run() {
+  std::vector<Pending> group;
+  std::vector<pb::CommandResult> results;
+  for (;;) {
+    group.clear();
+    {
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && group.size() < kMaxGroupCommands) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    leveldb::WriteBatch batch;
+    results.clear();
+    for (Pending& p : group) results.push_back(sm_->Apply(p.cmd, &batch));
+    Status s = batch.ApproximateSize() > 12 ? store_->WriteSync(&batch) : absl::OkStatus();
+    if (!s.ok()) {
+      sm_->Rollback();
+      spdlog::error("storage write failed, {} commands refused: {}", group.size(), std::string(s.message()));
+      for (Pending& p : group) {
+        p.done(absl::UnavailableError("storage write failed: " + std::string(s.message())));
+      }
+      continue;
+    }
+    StateMachine::Effects effects = sm_->Commit();
+    for (const auto& t : effects.tables) catalog_->PutTable(t);
+    catalog_->PutLogVersions(effects.log_versions);
+    if (listener_) listener_(effects);
+    {
+      std::lock_guard lock(mu_);
+      stats_.groups++;
+      stats_.commands += group.size();
+    }
+    for (size_t i = 0; i < group.size(); i++) group[i].done(std::move(results[i]));
+  }
+}
+
+}  // namespace kvgo::storage

@@ -1,0 +1,77 @@
+// Committer: group commit. Callers on any thread hand in Commands; one
+// thread takes every command queued so far, applies them in order through
+// the StateMachine into one LevelDB WriteBatch, writes it with one fsync,
+// publishes the effects, and only then answers every caller. Concurrent
+// writers therefore share one fsync, and nothing is acknowledged before it
+// is on disk.
+//
+// Thread-safe: Execute may be called from any number of threads.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "common/status.h"
+#include "storage.pb.h"
+#include "storage/catalog.h"
+#include "storage/state_machine.h"
+#include "storage/store.h"
+
+namespace kvgo::storage {
+
+struct CommitterStats {
+  uint64_t groups = 0;
+  uint64_t commands = 0;
+};
+
+class Committer {
+ public:
+  // Called on the committer thread after each durable group, before callers
+  // are answered (the Keyring hooks in here).
+  using EffectsListener = std::function<void(const StateMachine::Effects&)>;
+
+  // REQUIRES: store, sm and catalog outlive the Committer.
+  Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener);
+  ~Committer();  // Stop()s
+
+  using Callback = std::function<void(StatusOr<pb::CommandResult>)>;
+
+  // Applies `cmd` durably and then calls `done` exactly once, on the
+  // committer thread (keep it short: it delays the next group), with the
+  // result, or Unavailable if the write failed or the committer is stopped
+  // (then possibly on the calling thread, before Submit returns).
+  void Submit(pb::Command cmd, Callback done);
+
+  // Submit, blocking until the group holding `cmd` is on disk.
+  StatusOr<pb::CommandResult> Execute(pb::Command cmd);
+
+  // Finishes the queued commands, then stops the thread. Idempotent.
+  void Stop();
+
+  CommitterStats stats() const;
+
+ private:
+  struct Pending {
+    pb::Command cmd;
+    Callback done;
+  };
+  void Run();
+
+  Store* const store_;
+  StateMachine* const sm_;
+  Catalog* const catalog_;
+  const EffectsListener listener_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<Pending> queue_;   // GUARDED_BY(mu_)
+  bool stopping_ = false;       // GUARDED_BY(mu_)
+  CommitterStats stats_;        // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace kvgo::storage

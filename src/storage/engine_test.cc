@@ -1,0 +1,468 @@
+// Apply (StateMachine through the Committer) and read (QueryEngine) on a
+// real LevelDB in a temporary directory, with a manual clock.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/checksum.h"
+#include "common/kvspec.h"
+#include "storage/catalog.h"
+#include "storage/committer.h"
+#include "storage/query.h"
+#include "storage/state_machine.h"
+#include "storage/store.h"
+
+namespace kvgo::storage {
+namespace {
+
+namespace kv = lynkdb::kvspec::v2;
+constexpr int64_t kT0 = 1700000000000;
+
+class Engine {
+ public:
+  explicit Engine(const std::string& dir) : clock(kT0) {
+    StoreOptions o;
+    o.data_directory = dir;
+    store = std::move(Store::Open(o).value());
+    sm = std::move(StateMachine::Open(store.get()).value());
+    auto e = sm->LoadEffects().value();
+    for (const auto& t : e.tables) catalog.PutTable(t);
+    catalog.PutLogVersions(e.log_versions);
+    committer = std::make_unique<Committer>(store.get(), sm.get(), &catalog, nullptr);
+    query = std::make_unique<QueryEngine>(store.get(), &catalog, &clock);
+  }
+
+  kv::ObjectResult Write(kv::ObjectWriter w) {
+    if (w.table_name().empty()) w.set_table_name("main");
+    if (!(w.mode() & kvspec::kWriteModeDelete) && w.has_data()) {
+      w.mutable_data()->set_check(ValueCheck(w.data().value()));
+      w.mutable_meta()->set_data_check(w.data().check());
+    }
+    pb::Command cmd;
+    cmd.set_now_ms(clock.NowMs());
+    *cmd.mutable_write()->add_writers() = w;
+    return committer->Execute(cmd).value().results(0);
+  }
+
+  kv::ObjectResult Put(const std::string& key, const std::string& value, uint64_t mode = 0) {
+    kv::ObjectWriter w;
+    w.set_mode(mode);
+    w.mutable_meta()->set_key(key);
+    w.mutable_data()->set_value(value);
+    return Write(w);
+  }
+
+  kv::ObjectResult Del(const std::string& key, uint64_t mode = kvspec::kWriteModeDelete) {
+    kv::ObjectWriter w;
+    w.set_mode(mode);
+    w.mutable_meta()->set_key(key);
+    return Write(w);
+  }
+
+  kv::ObjectResult Get(const std::string& key, uint64_t mode = kvspec::kReadModeKey,
+                       uint64_t attrs = 0) {
+    kv::ObjectReader r;
+    r.set_mode(mode);
+    r.set_attrs(attrs);
+    r.add_keys(key);
+    return Q(r);
+  }
+
+  kv::ObjectResult Range(const std::string& offset, const std::string& cutset, int64_t limit,
+                         bool reverse = false) {
+    kv::ObjectReader r;
+    r.set_mode(kvspec::kReadModeKeyRange | (reverse ? kvspec::kReadModeRevRange : 0));
+    r.set_key_offset(offset);
+    r.set_key_cutset(cutset);
+    r.set_limit_num(limit);
+    return Q(r);
+  }
+
+  kv::ObjectResult Log(uint64_t offset, int64_t limit = 100, int64_t wait_ms = 0) {
+    kv::ObjectReader r;
+    r.set_mode(kvspec::kReadModeLogRange);
+    r.set_log_offset(offset);
+    r.set_limit_num(limit);
+    r.set_wait_time(wait_ms);
+    return Q(r);
+  }
+
+  kv::ObjectResult Q(const kv::ObjectReader& r) {
+    return query->Query(r, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  }
+
+  ManualClock clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<StateMachine> sm;
+  Catalog catalog;
+  std::unique_ptr<Committer> committer;
+  std::unique_ptr<QueryEngine> query;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("kvgo-engine-test-" + std::to_string(getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    e = std::make_unique<Engine>(dir.string());
+  }
+  void TearDown() override {
+    e.reset();
+    std::filesystem::remove_all(dir);
+  }
+  void Reopen() {
+    e.reset();
+    e = std::make_unique<Engine>(dir.string());
+  }
+  std::vector<std::string> Keys(const kv::ObjectResult& r) {
+    std::vector<std::string> out;
+    for (const auto& i : r.items()) out.push_back(i.meta().key());
+    return out;
+  }
+  std::filesystem::path dir;
+  std::unique_ptr<Engine> e;
+};
+
+TEST_F(EngineTest, VersionsStartAt101AndGrowAcrossRestart) {
+  auto r1 = e->Put("k1", "a");
+  ASSERT_EQ(r1.status(), kvspec::kStatusOK);
+  EXPECT_EQ(r1.meta().version(), 101u);
+  EXPECT_EQ(r1.meta().updated(), static_cast<uint64_t>(kT0));
+  EXPECT_EQ(e->Put("k2", "b").meta().version(), 102u);
+  EXPECT_EQ(e->Put("k1", "c").meta().version(), 103u);
+  Reopen();
+  EXPECT_EQ(e->Put("k3", "d").meta().version(), 104u);
+  auto g = e->Get("k1");
+  ASSERT_EQ(g.status(), kvspec::kStatusOK);
+  EXPECT_EQ(g.items(0).data().value(), "c");
+  EXPECT_EQ(g.items(0).meta().version(), 103u);
+  EXPECT_EQ(g.log_version(), 104u);
+}
+
+TEST_F(EngineTest, SameValueIsNoOpAndCreateOnExistingReturnsExistingMeta) {
+  auto r1 = e->Put("k", "v");
+  e->clock.Advance(5);
+  auto r2 = e->Put("k", "v");
+  EXPECT_EQ(r2.status(), kvspec::kStatusOK);
+  EXPECT_EQ(r2.meta().version(), r1.meta().version());
+  EXPECT_EQ(r2.meta().created(), static_cast<uint64_t>(kT0));
+  auto r3 = e->Put("k", "other", kvspec::kWriteModeCreate);
+  EXPECT_EQ(r3.status(), kvspec::kStatusOK);
+  EXPECT_EQ(r3.meta().version(), r1.meta().version());
+  EXPECT_EQ(e->Get("k").items(0).data().value(), "v");
+}
+
+TEST_F(EngineTest, Preconditions) {
+  auto r1 = e->Put("k", "v1");
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("k");
+  w.mutable_data()->set_value("v2");
+  w.set_prev_version(r1.meta().version() + 7);
+  EXPECT_EQ(e->Write(w).message(), "invalid prev_version");
+  w.set_prev_version(r1.meta().version());
+  w.set_prev_data_check(12345);
+  EXPECT_EQ(e->Write(w).message(), "invalid prev_data_check");
+  w.set_prev_data_check(0);
+  w.set_prev_attrs(1ull << 48);
+  EXPECT_EQ(e->Write(w).message(), "invalid prev_attrs");
+  w.set_prev_attrs(0);
+  w.set_prev_incr_id(9);
+  EXPECT_EQ(e->Write(w).message(), "invalid prev_incr_id");
+  w.set_prev_incr_id(0);
+  EXPECT_EQ(e->Write(w).status(), kvspec::kStatusOK);
+  // Preconditions are not checked against a missing key.
+  w.mutable_meta()->set_key("missing");
+  w.set_prev_version(99999);
+  EXPECT_EQ(e->Write(w).status(), kvspec::kStatusOK);
+}
+
+TEST_F(EngineTest, IncrNamespaces) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("a");
+  w.mutable_data()->set_value("1");
+  w.set_incr_namespace("user");
+  auto r = e->Write(w);
+  EXPECT_EQ(r.meta().incr_id(), 101u);
+  w.mutable_meta()->set_key("b");
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 102u);
+  // The id is kept when the key exists.
+  w.mutable_meta()->set_key("a");
+  w.mutable_data()->set_value("2");
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
+  // An explicit id raises the counter.
+  w.mutable_meta()->set_key("c");
+  w.mutable_meta()->set_incr_id(1000);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1000u);
+  w.mutable_meta()->set_key("d");
+  w.mutable_meta()->set_incr_id(0);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
+}
+
+TEST_F(EngineTest, MergeKeepsAttrsCreatedExtra) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("k");
+  w.mutable_meta()->set_attrs(1ull << 48);
+  w.mutable_meta()->set_extra("x");
+  w.mutable_data()->set_value("1");
+  e->Write(w);
+  e->clock.Advance(1000);
+  w.mutable_meta()->set_attrs(1ull << 49);
+  w.mutable_meta()->clear_extra();
+  w.mutable_data()->set_value("2");
+  e->Write(w);
+  auto m = e->Get("k").items(0).meta();
+  EXPECT_EQ(m.attrs(), (1ull << 48) | (1ull << 49));
+  EXPECT_EQ(m.extra(), "x");
+  EXPECT_EQ(m.created(), static_cast<uint64_t>(kT0));
+  EXPECT_EQ(m.updated(), static_cast<uint64_t>(kT0 + 1000));
+}
+
+TEST_F(EngineTest, UpdatedNeverGoesBackwards) {
+  e->Put("k", "1");
+  e->clock.SetNowMs(kT0 - 5000);  // the wall clock jumps back
+  auto r = e->Put("k", "2");
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  EXPECT_EQ(e->Get("k").items(0).data().value(), "2");
+  EXPECT_EQ(r.meta().updated(), static_cast<uint64_t>(kT0));
+}
+
+TEST_F(EngineTest, DeleteWritesTombstoneToLog) {
+  e->Put("a", "1");
+  auto p = e->Put("b", "2");
+  EXPECT_EQ(e->Del("missing").has_meta(), false);
+  auto d = e->Del("a");
+  EXPECT_EQ(d.status(), kvspec::kStatusOK);
+  EXPECT_EQ(d.meta().version(), 103u);
+  EXPECT_EQ(e->Get("a").status(), kvspec::kStatusNotFound);
+  auto log = e->Log(0);
+  ASSERT_EQ(log.items_size(), 2);  // b@102 and the tombstone of a@103
+  EXPECT_EQ(log.items(0).meta().key(), "b");
+  EXPECT_EQ(log.items(1).meta().key(), "a");
+  EXPECT_TRUE(log.items(1).meta().attrs() & kvspec::kAttrDelete);
+  EXPECT_FALSE(log.items(1).has_data());
+  // Re-creating the key removes its tombstone from the log.
+  e->Put("a", "3");
+  log = e->Log(0);
+  ASSERT_EQ(log.items_size(), 2);
+  EXPECT_EQ(log.items(1).meta().key(), "a");
+  EXPECT_FALSE(log.items(1).meta().attrs() & kvspec::kAttrDelete);
+  EXPECT_EQ(log.items(1).meta().version(), 104u);
+  (void)p;
+}
+
+TEST_F(EngineTest, DeleteDataOnlyKeepsMeta) {
+  auto p = e->Put("k", "v");
+  auto d = e->Del("k", kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly);
+  EXPECT_EQ(d.meta().version(), p.meta().version() + 1);
+  EXPECT_EQ(e->Get("k").status(), kvspec::kStatusNotFound);
+  auto m = e->Get("k", kvspec::kReadModeKey | kvspec::kReadModeMetaOnly);
+  ASSERT_EQ(m.status(), kvspec::kStatusOK);
+  EXPECT_EQ(m.items(0).meta().version(), p.meta().version());
+  EXPECT_FALSE(m.items(0).has_data());
+  EXPECT_EQ(e->Log(0).items_size(), 0);  // LogRange skips it
+}
+
+TEST_F(EngineTest, MetaOffAndDataOffViews) {
+  e->Put("mo", "1");
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("moff");
+  w.mutable_meta()->set_attrs(kvspec::kAttrMetaOff);
+  w.mutable_data()->set_value("x");
+  e->Write(w);
+  w.mutable_meta()->set_key("doff");
+  w.mutable_meta()->set_attrs(kvspec::kAttrDataOff);
+  e->Write(w);
+  EXPECT_EQ(e->Get("moff", 1, kvspec::kAttrMetaOff).status(), kvspec::kStatusOK);
+  EXPECT_EQ(e->Get("moff", 1, kvspec::kAttrDataOff).status(), kvspec::kStatusNotFound);
+  auto d = e->Get("doff", 1, kvspec::kAttrDataOff);
+  ASSERT_EQ(d.status(), kvspec::kStatusOK);
+  EXPECT_EQ(d.items(0).data().value(), "x");
+  EXPECT_EQ(e->Get("doff", 1, kvspec::kAttrMetaOff).status(), kvspec::kStatusNotFound);
+  auto meta_only = e->Get("mo", kvspec::kReadModeKey | kvspec::kReadModeMetaOnly);
+  ASSERT_EQ(meta_only.status(), kvspec::kStatusOK);
+  EXPECT_FALSE(meta_only.items(0).has_data());
+}
+
+TEST_F(EngineTest, ExpiredIsInvisibleAndAbsentForCommit) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("t");
+  w.mutable_meta()->set_expired(kT0 + 1000);
+  w.mutable_data()->set_value("x");
+  e->Write(w);
+  EXPECT_EQ(e->Get("t").status(), kvspec::kStatusOK);
+  e->clock.Advance(1001);
+  EXPECT_EQ(e->Get("t").status(), kvspec::kStatusNotFound);
+  EXPECT_EQ(e->Range("", "", 10).status(), kvspec::kStatusNotFound);
+  // Create on an expired key creates it.
+  auto c = e->Put("t", "new", kvspec::kWriteModeCreate);
+  EXPECT_EQ(c.status(), kvspec::kStatusOK);
+  EXPECT_EQ(e->Get("t").items(0).data().value(), "new");
+}
+
+TEST_F(EngineTest, PurgeRemovesOnlyExpired) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("t");
+  w.mutable_meta()->set_expired(kT0 + 1000);
+  w.mutable_data()->set_value("x");
+  e->Write(w);
+  pb::Command purge;
+  purge.set_now_ms(kT0 + 500);
+  auto* t = purge.mutable_purge()->add_targets();
+  t->set_table("main");
+  t->set_key("t");
+  t->set_expired(kT0 + 1000);
+  ASSERT_TRUE(e->committer->Execute(purge).ok());
+  std::string raw;
+  EXPECT_TRUE(e->store->Get(std::string("o\0\0\0\x0at", 6), &raw).ok());  // not yet expired
+  purge.set_now_ms(kT0 + 1001);
+  ASSERT_TRUE(e->committer->Execute(purge).ok());
+  EXPECT_TRUE(absl::IsNotFound(e->store->Get(std::string("o\0\0\0\x0at", 6), &raw)));
+  EXPECT_EQ(e->Log(0).items_size(), 0);
+}
+
+// docs/wire-api.md 4.2 and 4.3 with the reference tests' examples.
+TEST_F(EngineTest, RangeBounds) {
+  for (auto k : {"0001", "0002", "0003"}) e->Put(k, "v");
+  EXPECT_EQ(Keys(e->Range("0001", "0009", 10)), (std::vector<std::string>{"0002", "0003"}));
+  EXPECT_EQ(Keys(e->Range("0003", "0000", 10, true)), (std::vector<std::string>{"0002", "0001"}));
+  EXPECT_EQ(Keys(e->Range("", "", 10)), (std::vector<std::string>{"0001", "0002", "0003"}));
+  // cutset is inclusive, and so are keys that extend it
+  e->Put("00031", "v");
+  EXPECT_EQ(Keys(e->Range("0002", "0003", 10)), (std::vector<std::string>{"0003", "00031"}));
+  // reverse: empty offset -> NotFound; empty cutset scans to the first key
+  EXPECT_EQ(e->Range("", "", 10, true).status(), kvspec::kStatusNotFound);
+  EXPECT_EQ(Keys(e->Range("0002", "", 10, true)), (std::vector<std::string>{"0001"}));
+  EXPECT_EQ(e->Range("0003", "0009", 10).items_size(), 1);
+}
+
+TEST_F(EngineTest, PagingAndNext) {
+  for (int i = 0; i < 25; i++) e->Put("k" + std::to_string(100 + i), "v");
+  std::vector<std::string> all;
+  std::string offset;
+  int pages = 0;
+  for (;;) {
+    auto r = e->Range(offset, "k9", 10);
+    pages++;
+    if (r.status() == kvspec::kStatusNotFound) break;
+    for (const auto& i : r.items()) all.push_back(i.meta().key());
+    offset = all.back();
+    if (!r.next()) break;
+  }
+  EXPECT_EQ(all.size(), 25u);
+  EXPECT_EQ(pages, 3);
+  // Exactly N items left still sets next; the follow-up page is NotFound.
+  auto last = e->Range("k114", "k9", 10);
+  EXPECT_EQ(last.items_size(), 10);
+  EXPECT_TRUE(last.next());
+  EXPECT_EQ(e->Range("k124", "k9", 10).status(), kvspec::kStatusNotFound);
+}
+
+TEST_F(EngineTest, LimitSizeNeverReturnsZeroItems) {
+  e->Put("big1", std::string(5000, 'x'));
+  e->Put("big2", std::string(5000, 'y'));
+  kv::ObjectReader r;
+  r.set_mode(kvspec::kReadModeKeyRange);
+  r.set_limit_num(10);
+  r.set_limit_size(100);
+  auto res = e->Q(r);
+  ASSERT_EQ(res.items_size(), 1);
+  EXPECT_TRUE(res.next());
+}
+
+TEST_F(EngineTest, KeyModeManyKeys) {
+  e->Put("a", "1");
+  e->Put("c", "3");
+  kv::ObjectReader r;
+  r.set_mode(kvspec::kReadModeKey);
+  for (auto k : {"c", "b", "a"}) r.add_keys(k);
+  auto res = e->Q(r);
+  EXPECT_EQ(res.status(), kvspec::kStatusOK);
+  EXPECT_EQ(Keys(res), (std::vector<std::string>{"c", "a"}));
+  kv::ObjectReader none;
+  none.set_mode(kvspec::kReadModeKey);
+  none.add_keys("x");
+  none.add_keys("y");
+  EXPECT_EQ(e->Q(none).status(), kvspec::kStatusOK);
+  kv::ObjectReader bad;
+  bad.set_mode(kvspec::kReadModeRevRange);
+  EXPECT_EQ(e->Q(bad).message(), "invalid mode");
+  bad.set_table_name("nope");
+  EXPECT_EQ(e->Q(bad).message(), "table not found");
+}
+
+TEST_F(EngineTest, LogRangeOffsetsLimitsAndLongPoll) {
+  for (int i = 0; i < 5; i++) e->Put("k" + std::to_string(i), "v");  // versions 101..105
+  auto r = e->Log(102, 2);
+  ASSERT_EQ(r.items_size(), 2);
+  EXPECT_EQ(r.items(0).meta().version(), 103u);
+  EXPECT_TRUE(r.next());
+  EXPECT_EQ(e->Log(105).items_size(), 0);
+  EXPECT_EQ(e->Log(105).status(), kvspec::kStatusOK);
+  // A long poll returns as soon as a write lands.
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    e->Put("late", "v");
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto polled = e->Log(105, 10, 5000);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  writer.join();
+  ASSERT_EQ(polled.items_size(), 1);
+  EXPECT_EQ(polled.items(0).meta().key(), "late");
+  EXPECT_LT(waited, std::chrono::milliseconds(4000));
+  // With nothing new, the poll ends at wait_time.
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(e->Log(106, 10, 300).items_size(), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(290));
+}
+
+TEST_F(EngineTest, TablesAndUnknownTable) {
+  pb::Command c;
+  c.set_now_ms(kT0);
+  c.mutable_table_set()->set_name("t1");
+  auto r = e->committer->Execute(c).value().results(0);
+  EXPECT_EQ(r.meta().incr_id(), 101u);
+  c.mutable_table_set()->set_name("t2");
+  EXPECT_EQ(e->committer->Execute(c).value().results(0).meta().incr_id(), 102u);
+  c.mutable_table_set()->set_name("t1");
+  c.mutable_table_set()->set_desc("again");
+  EXPECT_EQ(e->committer->Execute(c).value().results(0).meta().incr_id(), 101u);
+  kv::ObjectWriter w;
+  w.set_table_name("t1");
+  w.mutable_meta()->set_key("k");
+  w.mutable_data()->set_value("v");
+  EXPECT_EQ(e->Write(w).meta().version(), 101u);  // versions are per table
+  w.set_table_name("nope");
+  auto nf = e->Write(w);
+  EXPECT_EQ(nf.status(), kvspec::kStatusServerError);
+  EXPECT_EQ(nf.message(), "table not found");
+  Reopen();
+  EXPECT_TRUE(e->catalog.FindTable("t2").has_value());
+  EXPECT_EQ(e->catalog.FindTable("t1")->desc(), "again");
+}
+
+TEST_F(EngineTest, ConcurrentWritersShareGroups) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 50;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; i++) {
+        ASSERT_EQ(e->Put("t" + std::to_string(t) + "-" + std::to_string(i), "v").status(),
+                  kvspec::kStatusOK);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  auto s = e->committer->stats();
+  EXPECT_EQ(s.commands, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_LT(s.groups, s.commands);  // some fsyncs were shared
+  // Every version is unique: the log holds exactly one entry per key.
+  EXPECT_EQ(e->Log(0, 100000).items_size(), kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace kvgo::storage

@@ -1,0 +1,256 @@
+#include "storage/query.h"
+
+#include <algorithm>
+
+#include "common/kvspec.h"
+#include "storage.pb.h"
+#include "storage/keys.h"
+
+namespace kvgo::storage {
+
+namespace kv = lynkdb::kvspec::v2;
+
+namespace {
+
+constexpr uint32_t kViewMeta = 1;
+constexpr uint32_t kViewData = 2;
+
+// Settles a LogRange wait this long before the caller's deadline so that
+// the answer still reaches it.
+constexpr auto kDeadlineMargin = std::chrono::milliseconds(200);
+
+struct Limits {
+  int64_t num;
+  int64_t size;
+};
+
+Limits ClampLimits(const kv::ObjectReader& r) {
+  Limits l;
+  l.num = std::clamp<int64_t>(r.limit_num(), 1, kvspec::kLimitNumMax);
+  l.size = r.limit_size() < 1 ? kvspec::kLimitSizeMax
+                              : std::min<int64_t>(r.limit_size(), kvspec::kLimitSizeMax);
+  return l;
+}
+
+// Accumulates items under the limits of docs/wire-api.md 4.4. Returns false
+// when the scan must stop.
+class Pager {
+ public:
+  Pager(Limits limits, kv::ObjectResult* out) : limits_(limits), out_(out) {}
+
+  bool Add(kv::ObjectItem&& item) {
+    const int64_t r = static_cast<int64_t>(item.ByteSizeLong());
+    if (out_->items_size() > 0 && read_size_ + r > limits_.size) {
+      out_->set_next(true);
+      return false;
+    }
+    read_size_ += r;
+    *out_->add_items() = std::move(item);
+    if (out_->items_size() >= limits_.num || read_size_ >= limits_.size) {
+      out_->set_next(true);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  Limits limits_;
+  kv::ObjectResult* out_;
+  int64_t read_size_ = 0;
+};
+
+// Builds the item a Key/KeyRange read returns from `obj` through the meta
+// view (meta_view) or the data view. False if that view does not hold it.
+bool ViewItem(pb::StoredObject&& obj, bool meta_view, kv::ObjectItem* item) {
+  if (meta_view) {
+    if ((obj.views() & kViewMeta) == 0) return false;
+    const bool with_data = (obj.views() & kViewData) == 0 && obj.has_data();
+    *item->mutable_meta() = std::move(*obj.mutable_meta());
+    if (with_data) *item->mutable_data() = std::move(*obj.mutable_data());
+    return true;
+  }
+  if ((obj.views() & kViewData) == 0) return false;
+  *item->mutable_meta() = std::move(*obj.mutable_meta());
+  *item->mutable_data() = std::move(*obj.mutable_data());
+  return true;
+}
+
+bool Expired(const pb::StoredObject& obj, int64_t now_ms) {
+  return obj.meta().expired() > 0 && obj.meta().expired() < static_cast<uint64_t>(now_ms);
+}
+
+bool MetaView(const kv::ObjectReader& r) {
+  return (r.mode() & kvspec::kReadModeMetaOnly) != 0 || (r.attrs() & kvspec::kAttrDataOff) != 0;
+}
+
+void SetServerError(kv::ObjectResult* out, const std::string& msg) {
+  out->set_status(kvspec::kStatusServerError);
+  out->set_message(msg);
+}
+
+// RAII for a LevelDB snapshot.
+class SnapshotGuard {
+ public:
+  explicit SnapshotGuard(leveldb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
+  ~SnapshotGuard() { db_->ReleaseSnapshot(snap_); }
+  const leveldb::Snapshot* get() const { return snap_; }
+
+ private:
+  leveldb::DB* db_;
+  const leveldb::Snapshot* snap_;
+};
+
+}  // namespace
+
+kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader,
+                                    std::chrono::steady_clock::time_point deadline) const {
+  kv::ObjectResult out;
+  const std::string name = reader.table_name().empty() ? kvspec::kMainTable : reader.table_name();
+  auto table = catalog_->FindTable(name);
+  if (!table) {
+    out.set_status(kvspec::kStatusClientError);
+    out.set_message("table not found");
+    return out;
+  }
+  const uint32_t tid = table->id();
+  out.set_status(kvspec::kStatusOK);
+  const uint64_t mode = reader.mode();
+  if (mode & kvspec::kReadModeKey) {
+    QueryKeys(reader, tid, &out);
+  } else if (mode & kvspec::kReadModeKeyRange) {
+    QueryRange(reader, tid, (mode & kvspec::kReadModeRevRange) != 0, &out);
+  } else if (mode & kvspec::kReadModeLogRange) {
+    QueryLog(reader, tid, deadline, &out);
+  } else {
+    out.set_status(kvspec::kStatusClientError);
+    out.set_message("invalid mode");
+  }
+  if (out.log_version() == 0) out.set_log_version(catalog_->LogVersion(tid));
+  return out;
+}
+
+void QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, kv::ObjectResult* out) const {
+  const bool meta_view = MetaView(r);
+  const int64_t now = clock_->NowMs();
+  SnapshotGuard snap(store_->db());
+  for (const std::string& key : r.keys()) {
+    std::string raw;
+    Status s = store_->Get(keys::Object(tid, key), &raw, snap.get());
+    if (absl::IsNotFound(s)) continue;
+    if (!s.ok()) return SetServerError(out, std::string(s.message()));
+    pb::StoredObject obj;
+    if (!obj.ParseFromString(raw)) {
+      SetServerError(out, "corrupt object record");
+      continue;
+    }
+    if (Expired(obj, now)) continue;
+    kv::ObjectItem item;
+    if (ViewItem(std::move(obj), meta_view, &item)) *out->add_items() = std::move(item);
+  }
+  if (r.keys_size() == 1 && out->items_size() == 0 && out->status() == kvspec::kStatusOK) {
+    out->set_status(kvspec::kStatusNotFound);
+  }
+}
+
+void QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool reverse,
+                             kv::ObjectResult* out) const {
+  const bool meta_view = MetaView(r);
+  const int64_t now = clock_->NowMs();
+  const std::string prefix = keys::ObjectPrefix(tid);
+  Pager pager(ClampLimits(r), out);
+  SnapshotGuard snap(store_->db());
+  auto it = store_->NewIterator(snap.get());
+  // Decodes the current record; true to go on scanning.
+  auto visit = [&]() -> bool {
+    pb::StoredObject obj;
+    if (!obj.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) return true;
+    if (Expired(obj, now)) return true;
+    kv::ObjectItem item;
+    if (!ViewItem(std::move(obj), meta_view, &item)) return true;
+    return pager.Add(std::move(item));
+  };
+
+  if (!reverse) {
+    // key_offset < k < key_cutset ++ 0xFF
+    const std::string start = prefix + r.key_offset();
+    const std::string end = prefix + r.key_cutset() + "\xff";
+    for (it->Seek(start); it->Valid(); it->Next()) {
+      leveldb::Slice k = it->key();
+      if (k.compare(end) >= 0) break;
+      if (!r.key_offset().empty() && k == leveldb::Slice(start)) continue;
+      if (!visit()) break;
+    }
+  } else if (!r.key_offset().empty()) {
+    // key_cutset <= k < key_offset, descending
+    const std::string lower = prefix + r.key_cutset();
+    const std::string upper = prefix + r.key_offset();
+    it->Seek(upper);
+    if (it->Valid()) {
+      it->Prev();
+    } else {
+      it->SeekToLast();
+    }
+    for (; it->Valid(); it->Prev()) {
+      leveldb::Slice k = it->key();
+      if (k.compare(lower) < 0 || !k.starts_with(prefix)) break;
+      if (k.compare(upper) >= 0) continue;
+      if (!visit()) break;
+    }
+  }
+  if (!it->status().ok()) return SetServerError(out, it->status().ToString());
+  if (out->items_size() == 0) {
+    out->set_status(kvspec::kStatusNotFound);
+    out->set_next(false);
+  }
+}
+
+void QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid,
+                           std::chrono::steady_clock::time_point deadline,
+                           kv::ObjectResult* out) const {
+  const uint64_t offset = r.log_offset();
+  const int64_t wait_ms = std::clamp<int64_t>(r.wait_time(), 0, kvspec::kWaitTimeMaxMs);
+  uint64_t latest = catalog_->LogVersion(tid);
+  if (latest <= offset && wait_ms > 0) {
+    auto until = std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms),
+                          deadline - kDeadlineMargin);
+    latest = catalog_->WaitLogVersion(tid, offset, until);
+  }
+  out->set_log_version(latest);
+  if (offset == UINT64_MAX || latest <= offset) return;
+
+  Pager pager(ClampLimits(r), out);
+  SnapshotGuard snap(store_->db());
+  auto it = store_->NewIterator(snap.get());
+  const std::string prefix = keys::LogPrefix(tid);
+  for (it->Seek(keys::Log(tid, offset + 1)); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    const uint64_t version = keys::GetBig64(
+        std::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size()));
+    pb::LogRecord rec;
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+    kv::ObjectItem item;
+    if (rec.has_tombstone()) {
+      *item.mutable_meta() = std::move(*rec.mutable_tombstone());
+    } else {
+      std::string raw;
+      if (!store_->Get(keys::Object(tid, rec.key()), &raw, snap.get()).ok()) continue;
+      pb::StoredObject obj;
+      if (!obj.ParseFromString(raw)) continue;
+      if (obj.meta().version() != version || !obj.has_data()) continue;
+      if ((obj.views() & kViewData) == 0 && (obj.meta().attrs() & kvspec::kAttrDataOff) == 0) {
+        continue;  // data removed by DeleteDataOnly
+      }
+      *item.mutable_meta() = std::move(*obj.mutable_meta());
+      *item.mutable_data() = std::move(*obj.mutable_data());
+    }
+    if (!pager.Add(std::move(item))) break;
+  }
+  if (!it->status().ok()) SetServerError(out, it->status().ToString());
+}
+
+uint64_t QueryEngine::TableSize(uint32_t tid) const {
+  const std::string p = keys::ObjectPrefix(tid);
+  return store_->ApproximateSize(p, keys::PrefixEnd(p));
+}
+
+}  // namespace kvgo::storage

@@ -1,0 +1,85 @@
+// StateMachine: the one place where a Command becomes a deterministic batch
+// of LevelDB mutations ("apply"). It implements the Commit, TableSet,
+// AccessKeySet and TTL-purge semantics of docs/wire-api.md over the layout
+// of docs/on-disk-format.md.
+//
+// Determinism: Apply reads only the store (through the group's overlay) and
+// the command. It never reads a clock or a random generator: "now" and any
+// generated id come in the command. The same command applied to the same
+// state yields the same mutations and results, which is what lets a
+// replicated log carry commands.
+//
+// Not thread-safe: one thread (the Committer) drives it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "hauth.pb.h"
+#include "kvspec.pb.h"
+#include "storage.pb.h"
+#include "storage/store.h"
+
+namespace kvgo::storage {
+
+class StateMachine {
+ public:
+  // What a durable group changed, for the Catalog and the Keyring.
+  struct Effects {
+    std::vector<pb::TableInfo> tables;
+    std::vector<hooto::hauth::v1::AccessKey> access_keys;
+    std::map<uint32_t, uint64_t> log_versions;  // tid -> latest version
+  };
+
+  // Creates the initial records (format, tables main and sys) on a new store.
+  // Returns an error if the store holds an unknown format.
+  static StatusOr<std::unique_ptr<StateMachine>> Open(Store* store);
+
+  // The whole applied state that readers need, for publication at startup.
+  StatusOr<Effects> LoadEffects() const;
+
+  // Applies `cmd` on top of everything applied since the last Commit or
+  // Rollback, appending its mutations to `batch`. Returns one result per
+  // writer for a write command, one result otherwise. A storage read error
+  // yields status 5 results; the batch then holds no part of that command.
+  pb::CommandResult Apply(const pb::Command& cmd, leveldb::WriteBatch* batch);
+
+  // The batch of the group is durable: forget the overlay and return what
+  // changed.
+  Effects Commit();
+  // The batch of the group was not written: forget the group.
+  void Rollback();
+
+ private:
+  explicit StateMachine(Store* store) : store_(store) {}
+
+  // Reads through the overlay. NotFound if absent or deleted in the group.
+  Status Get(const std::string& key, std::string* value) const;
+  void Put(leveldb::WriteBatch* batch, const std::string& key, const std::string& value);
+  void Delete(leveldb::WriteBatch* batch, const std::string& key);
+  StatusOr<uint64_t> GetCounter(const std::string& key) const;
+  StatusOr<std::optional<pb::TableInfo>> GetTable(const std::string& name) const;
+
+  lynkdb::kvspec::v2::ObjectResult ApplyWriter(const lynkdb::kvspec::v2::ObjectWriter& w,
+                                               uint64_t now_ms, leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyTableSet(const pb::TableSetCommand& c, uint64_t now_ms,
+                                                 leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyAccessKeySet(const pb::AccessKeySetCommand& c,
+                                                     uint64_t now_ms, leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyPurge(const pb::PurgeCommand& c, uint64_t now_ms,
+                                              leveldb::WriteBatch* batch);
+  // Allocates the next version of table `tid` (at least floor + 1).
+  StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
+
+  Store* store_;
+  // Writes of the current group, visible to later commands of the group.
+  std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  Effects effects_;
+};
+
+}  // namespace kvgo::storage

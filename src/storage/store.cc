@@ -1,0 +1,88 @@
+#include "storage/store.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace kvgo::storage {
+
+namespace {
+Status FromLevelDB(const leveldb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsNotFound()) return absl::NotFoundError(s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(s.ToString());
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(s.ToString());
+  return absl::UnavailableError(s.ToString());
+}
+}  // namespace
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_directory, ec);
+  if (ec) {
+    return absl::UnavailableError("cannot create data directory " + options.data_directory +
+                                  ": " + ec.message());
+  }
+  std::unique_ptr<Store> store(new Store());
+  store->directory_ = options.data_directory;
+  store->cache_.reset(leveldb::NewLRUCache(options.block_cache_size));
+  store->filter_.reset(leveldb::NewBloomFilterPolicy(10));
+
+  leveldb::Options o;
+  o.create_if_missing = true;
+  o.paranoid_checks = true;
+  o.write_buffer_size = options.write_buffer_size;
+  o.max_file_size = options.max_file_size;
+  o.max_open_files = options.max_open_files;
+  o.block_cache = store->cache_.get();
+  o.filter_policy = store->filter_.get();
+  o.compression = options.snappy ? leveldb::kSnappyCompression : leveldb::kNoCompression;
+
+  leveldb::DB* db = nullptr;
+  leveldb::Status s = leveldb::DB::Open(o, options.data_directory, &db);
+  if (!s.ok()) {
+    std::string hint;
+    if (s.ToString().find("lock") != std::string::npos) {
+      hint = " (is another kvgo-server using this data directory?)";
+    }
+    return absl::Status(FromLevelDB(s).code(), "cannot open LevelDB in " + options.data_directory +
+                                                   ": " + s.ToString() + hint);
+  }
+  store->db_.reset(db);
+  return store;
+}
+
+Store::~Store() = default;
+
+Status Store::Get(const std::string& key, std::string* value,
+                  const leveldb::Snapshot* snapshot) const {
+  leveldb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  return FromLevelDB(db_->Get(ro, key, value));
+}
+
+std::unique_ptr<leveldb::Iterator> Store::NewIterator(const leveldb::Snapshot* snapshot) const {
+  leveldb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  return std::unique_ptr<leveldb::Iterator>(db_->NewIterator(ro));
+}
+
+Status Store::WriteSync(leveldb::WriteBatch* batch) {
+  leveldb::WriteOptions wo;
+  wo.sync = true;
+  return FromLevelDB(db_->Write(wo, batch));
+}
+
+uint64_t Store::ApproximateSize(const std::string& start, const std::string& limit) const {
+  leveldb::Range r(start, limit);
+  uint64_t size = 0;
+  db_->GetApproximateSizes(&r, 1, &size);
+  return size;
+}
+
+std::string Store::Property(const std::string& name) const {
+  std::string v;
+  return db_->GetProperty(name, &v) ? v : std::string();
+}
+
+}  // namespace kvgo::storage

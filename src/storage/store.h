@@ -1,0 +1,62 @@
+// Store: the LevelDB database of one kvgo-server node. Owns the DB handle,
+// its block cache and bloom filter. Thread-safe (LevelDB is): any thread may
+// read; kvgo writes only from the Committer thread.
+#pragma once
+
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
+#include <leveldb/write_batch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace kvgo::storage {
+
+struct StoreOptions {
+  std::string data_directory;
+  size_t write_buffer_size = 8 << 20;
+  size_t block_cache_size = 32 << 20;
+  size_t max_file_size = 8 << 20;
+  int max_open_files = 500;
+  bool snappy = true;
+};
+
+class Store {
+ public:
+  // Opens (creating if missing) the database in options.data_directory,
+  // creating the directory too. Returns an error naming the directory or the
+  // corrupt file; never repairs silently.
+  static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Point read. NotFound if absent; other errors are storage errors.
+  Status Get(const std::string& key, std::string* value,
+             const leveldb::Snapshot* snapshot = nullptr) const;
+  // An iterator over a consistent view (snapshot may be null = now).
+  std::unique_ptr<leveldb::Iterator> NewIterator(const leveldb::Snapshot* snapshot = nullptr) const;
+  // Writes `batch` and fsyncs the write-ahead log before returning.
+  Status WriteSync(leveldb::WriteBatch* batch);
+
+  // Approximate bytes on disk of [start, limit).
+  uint64_t ApproximateSize(const std::string& start, const std::string& limit) const;
+  // A LevelDB property ("leveldb.stats", ...), or "" if unknown.
+  std::string Property(const std::string& name) const;
+
+  leveldb::DB* db() const { return db_.get(); }
+  const std::string& directory() const { return directory_; }
+
+ private:
+  Store() = default;
+  std::string directory_;
+  std::unique_ptr<leveldb::Cache> cache_;
+  std::unique_ptr<const leveldb::FilterPolicy> filter_;
+  std::unique_ptr<leveldb::DB> db_;  // destroyed first (declared last)
+};
+
+}  // namespace kvgo::storage

@@ -1,0 +1,239 @@
+// The binary as an operator meets it: command line, config errors, signals,
+// crash durability (kill -9) and the static-binary promise (empty chroot).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/kvspec.h"
+#include "server_process.h"
+
+namespace kvgo::testing {
+namespace {
+
+namespace kv = lynkdb::kvspec::v2;
+using client::NewKeyReader;
+using client::NewWriter;
+
+TEST(Process, VersionAndCheckConfig) {
+  ServerProcess p("checkcfg");
+  p.Start({"--version"});
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 0);
+  EXPECT_NE(p.Log().find("kvgo-server "), std::string::npos);
+  // Relative paths resolve against the binary's prefix (parent of bin/).
+  std::string cfg = p.DefaultConfig();
+  cfg.replace(cfg.find(p.prefix() + "/var/data"), p.prefix().size() + 9, "var/kvgo-relative");
+  p.WriteConfig(cfg);
+  p.Start({"--check-config"});
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 0);
+  const auto bin_prefix = std::filesystem::path(ServerBinary()).parent_path().parent_path();
+  EXPECT_NE(p.Log().find("data_directory = \"" + (bin_prefix / "var/kvgo-relative").string() + "\""),
+            std::string::npos)
+      << p.Log();
+  EXPECT_FALSE(std::filesystem::exists(bin_prefix / "var/kvgo-relative"));
+  EXPECT_EQ(p.Log().find(ServerProcess::kSecret), std::string::npos);  // masked
+  EXPECT_FALSE(std::filesystem::exists(p.prefix() + "/var/data"));
+}
+
+TEST(Process, BadConfigExitsTwoAndTouchesNoData) {
+  ServerProcess p("badcfg");
+  p.WriteConfig(p.DefaultConfig() + "\n[performance]\nblock_cache_sise = 3\n");
+  p.Start();
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 2);
+  EXPECT_NE(p.Log().find("kvgo-server.conf:9: performance.block_cache_sise: unknown key"),
+            std::string::npos)
+      << p.Log();
+  EXPECT_FALSE(std::filesystem::exists(p.prefix() + "/var/data"));
+  p.Start({"--check-config"});
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 2);
+  ServerProcess q("nocfg");
+  std::filesystem::remove(q.prefix() + "/etc/kvgo-server.conf");
+  q.Start();
+  EXPECT_EQ(q.WaitExit(std::chrono::seconds(10)), 2);
+  EXPECT_NE(q.Log().find("cannot read config file"), std::string::npos);
+}
+
+TEST(Process, PortInUseExitsOne) {
+  ServerProcess a("port-a");
+  a.Start();
+  ASSERT_TRUE(a.WaitReady());
+  ServerProcess b("port-b");
+  b.WriteConfig("[storage]\ndata_directory = \"" + b.prefix() + "/var/data\"\n[server]\nbind = \"" + a.addr() +
+                "\"\nauth_secret_key = \"" + ServerProcess::kSecret + "\"\n");
+  b.Start();
+  EXPECT_EQ(b.WaitExit(std::chrono::seconds(20)), 1) << b.Log();
+  EXPECT_NE(b.Log().find("cannot listen on"), std::string::npos) << b.Log();
+  EXPECT_EQ(a.Stop(SIGTERM), 0);
+}
+
+TEST(Process, SigtermIsCleanAndDataPersists) {
+  ServerProcess p("sigterm");
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto c = p.NewClient();
+  kv::ObjectResult r;
+  ASSERT_TRUE(c->Commit(NewWriter("persist", "yes"), &r).ok());
+  ASSERT_EQ(r.status(), kvspec::kStatusOK);
+  const uint64_t v1 = r.meta().version();
+  EXPECT_EQ(p.Stop(SIGTERM), 0) << p.Log();
+  EXPECT_NE(p.Log().find("shutdown complete"), std::string::npos);
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  ASSERT_TRUE(c->Query(NewKeyReader("persist"), &r).ok());
+  ASSERT_EQ(r.status(), kvspec::kStatusOK);
+  EXPECT_EQ(client::ValueString(r.items(0)), "yes");
+  ASSERT_TRUE(c->Commit(NewWriter("persist2", "x"), &r).ok());
+  EXPECT_GT(r.meta().version(), v1);  // versions only grow across restarts
+  EXPECT_EQ(p.Stop(SIGINT), 0);
+}
+
+// Polls `pred` until it holds or `timeout` passes.
+template <typename Pred>
+bool Eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+uint64_t QueryStatus(client::Client* c) {
+  kv::ObjectResult r;
+  if (!c->Query(NewKeyReader("probe"), &r).ok()) return 0;
+  return r.status();
+}
+
+TEST(Process, SighupReloadsSecretAndSurvivesBrokenConfig) {
+  ServerProcess p("sighup");
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto old_client = p.NewClient();
+  const std::string new_secret = "a-brand-new-secret-0123456789";
+  auto new_client = p.NewClient(new_secret);
+  ASSERT_EQ(QueryStatus(new_client.get()), kvspec::kStatusClientError);
+
+  std::string cfg = p.DefaultConfig();
+  cfg.replace(cfg.find(ServerProcess::kSecret), std::string(ServerProcess::kSecret).size(), new_secret);
+  p.WriteConfig(cfg);
+  p.Signal(SIGHUP);
+  EXPECT_TRUE(Eventually([&] { return QueryStatus(new_client.get()) == kvspec::kStatusNotFound; }))
+      << p.Log();
+  EXPECT_EQ(QueryStatus(old_client.get()), kvspec::kStatusClientError);  // old tokens refused
+
+  // A broken file changes nothing.
+  p.WriteConfig(cfg + "\n[bogus]\n");
+  p.Signal(SIGHUP);
+  EXPECT_TRUE(Eventually([&] { return p.Log().find("reload failed") != std::string::npos; }));
+  EXPECT_NE(p.Log().find("bogus: unknown section"), std::string::npos);
+  EXPECT_EQ(QueryStatus(new_client.get()), kvspec::kStatusNotFound);
+
+  // A changed bind is reported and not applied.
+  std::string moved = cfg;
+  moved.replace(moved.find(p.addr()), p.addr().size(), "127.0.0.1:1");
+  p.WriteConfig(moved);
+  p.Signal(SIGHUP);
+  EXPECT_TRUE(Eventually([&] { return p.Log().find("need a restart") != std::string::npos; }));
+  EXPECT_NE(p.Log().find("server.bind"), std::string::npos);
+  EXPECT_EQ(QueryStatus(new_client.get()), kvspec::kStatusNotFound);
+  EXPECT_EQ(p.Log().find(new_secret), std::string::npos);  // secrets never logged
+  EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
+TEST(Process, KillNineLosesNoAcknowledgedWrite) {
+  ServerProcess p("kill9");
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  std::mutex mu;
+  std::vector<std::string> acked;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 8; t++) {
+    writers.emplace_back([&, t] {
+      auto c = p.NewClient();
+      for (int i = 0; !stop; i++) {
+        const std::string key = "k9/" + std::to_string(t) + "/" + std::to_string(i);
+        kv::ObjectResult r;
+        if (c->Commit(NewWriter(key, "value-of-" + key), &r).ok() &&
+            r.status() == kvspec::kStatusOK) {
+          std::lock_guard lock(mu);
+          acked.push_back(key);
+        } else {
+          break;  // the server is gone
+        }
+      }
+    });
+  }
+  // Kill once enough writes were acknowledged (bounded wait).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (acked.size() >= 2000) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "too few writes acknowledged";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(p.Stop(SIGKILL), 128 + SIGKILL);
+  stop = true;
+  for (auto& w : writers) w.join();
+
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto c = p.NewClient();
+  size_t missing = 0;
+  for (size_t i = 0; i < acked.size(); i += 100) {
+    kv::ObjectReader q;
+    q.set_mode(kvspec::kReadModeKey);
+    std::set<std::string> want;
+    for (size_t j = i; j < std::min(acked.size(), i + 100); j++) {
+      q.add_keys(acked[j]);
+      want.insert(acked[j]);
+    }
+    kv::ObjectResult r;
+    ASSERT_TRUE(c->Query(q, &r).ok());
+    for (const auto& it : r.items()) {
+      EXPECT_EQ(client::ValueString(it), "value-of-" + it.meta().key());
+      want.erase(it.meta().key());
+    }
+    missing += want.size();
+  }
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged writes";
+  EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
+TEST(Process, StartsInAnEmptyChroot) {
+  if (geteuid() != 0) GTEST_SKIP() << "chroot needs root";
+  ServerProcess p("chroot");
+  const std::string root = p.prefix() + "/root";
+  std::filesystem::create_directories(root);
+  std::filesystem::copy_file(ServerBinary(), root + "/kvgo-server");
+  std::ofstream(root + "/kvgo.conf")
+      << "[storage]\ndata_directory = \"/data\"\n[server]\nbind = \"" << p.addr()
+      << "\"\nauth_secret_key = \"" << ServerProcess::kSecret << "\"\n";
+  // Nothing else in the root: no libc, no loader, no /etc, no /proc.
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root)) entries++;
+  ASSERT_EQ(entries, 2u);
+  const char* chroot_bin = access("/usr/sbin/chroot", X_OK) == 0 ? "/usr/sbin/chroot" : "/usr/bin/chroot";
+  p.StartArgv({chroot_bin, root, "/kvgo-server", "--config", "/kvgo.conf"});
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto c = p.NewClient();
+  kv::ObjectResult r;
+  ASSERT_TRUE(c->Commit(NewWriter("chroot", "works"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  ASSERT_TRUE(c->Query(NewKeyReader("chroot"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  EXPECT_EQ(p.Stop(SIGTERM), 0) << p.Log();
+  EXPECT_TRUE(std::filesystem::exists(root + "/data/CURRENT"));
+}
+
+}  // namespace
+}  // namespace kvgo::testing

@@ -1,0 +1,144 @@
+#include "server_process.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace kvgo::testing {
+
+std::string ServerBinary() { return KVGO_SERVER_BIN; }
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) std::abort();
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+ServerProcess::ServerProcess(const std::string& name) : port_(FreePort()) {
+  prefix_ = (std::filesystem::temp_directory_path() /
+             ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
+                .string();
+  std::filesystem::remove_all(prefix_);
+  std::filesystem::create_directories(prefix_ + "/etc");
+  WriteConfig(DefaultConfig());
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (std::getenv("KVGO_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(prefix_);
+}
+
+std::string ServerProcess::DefaultConfig() const {
+  return "[storage]\ndata_directory = \"" + prefix_ + "/var/data\"\n\n[server]\nbind = \"" + addr() +
+         "\"\nauth_secret_key = \"" + kSecret + "\"\n";
+}
+
+void ServerProcess::WriteConfig(const std::string& text) const {
+  std::ofstream(prefix_ + "/etc/kvgo-server.conf") << text;
+}
+
+pid_t ServerProcess::Start(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {ServerBinary(), "--config", prefix_ + "/etc/kvgo-server.conf"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return StartArgv(argv);
+}
+
+pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
+  const std::string log = prefix_ + "/server.log";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  return pid;
+}
+
+bool ServerProcess::WaitReady(std::chrono::milliseconds timeout) {
+  auto c = NewClient();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;  // exited
+    }
+    if (c->WaitReady(std::chrono::milliseconds(200))) return true;
+  }
+  return false;
+}
+
+int ServerProcess::WaitExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+void ServerProcess::Signal(int sig) const {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int ServerProcess::Stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, sig);
+  int rc = WaitExit(timeout);
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  return rc;
+}
+
+std::unique_ptr<client::Client> ServerProcess::NewClient(const std::string& secret) const {
+  client::ClientOptions o;
+  o.addr = addr();
+  o.secret = secret;
+  return std::make_unique<client::Client>(o);
+}
+
+std::string ServerProcess::Log() const {
+  std::ifstream in(prefix_ + "/server.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace kvgo::testing

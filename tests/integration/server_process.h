@@ -1,0 +1,65 @@
+// ServerProcess: runs the real kvgo-server binary for a test, in a fresh
+// temporary prefix (etc/, var/) on 127.0.0.1 and a free port, and always
+// stops it by its pid, also when the test fails (destructor: SIGKILL).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+
+namespace kvgo::testing {
+
+// Path of the binary under test (set by CMake).
+std::string ServerBinary();
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+class ServerProcess {
+ public:
+  static constexpr char kSecret[] = "integration-secret-0123456789";
+
+  explicit ServerProcess(const std::string& name);
+  ~ServerProcess();  // kills the process if still running, removes the prefix
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // The default config: data in <prefix>/var/data, bind 127.0.0.1:port.
+  std::string DefaultConfig() const;
+  void WriteConfig(const std::string& text) const;
+
+  // Starts the binary with --config <prefix>/etc/kvgo-server.conf and
+  // `extra_args`; output goes to <prefix>/server.log. Returns the pid.
+  pid_t Start(const std::vector<std::string>& extra_args = {});
+  // Starts an arbitrary argv (e.g. chroot), output to server.log.
+  pid_t StartArgv(const std::vector<std::string>& argv);
+  // Waits until the server answers an RPC.
+  bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Sends `sig` and waits up to `timeout` for the exit. Returns the exit
+  // code, 128+signal if killed by a signal, or -1 on timeout (then the
+  // process is SIGKILLed).
+  int Stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Sends `sig` without waiting.
+  void Signal(int sig) const;
+  // Waits for the process to exit by itself (no signal sent).
+  int WaitExit(std::chrono::milliseconds timeout);
+  bool running() const { return pid_ > 0; }
+
+  std::unique_ptr<client::Client> NewClient(const std::string& secret = kSecret) const;
+  std::string Log() const;
+
+  const std::string& prefix() const { return prefix_; }
+  std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+
+ private:
+  std::string prefix_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace kvgo::testing
