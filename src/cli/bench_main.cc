@@ -5,12 +5,15 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cli/flags_compat.h"
@@ -51,65 +54,131 @@ int64_t PeakRssKiB(int pid) {
   return -1;
 }
 
+// One virtual client: its own connection, one request in flight at a time,
+// driven by gRPC's callback API (so 50 clients need no 50 threads, and the
+// bench leaves the CPU to the server).
+class VirtualClient {
+ public:
+  VirtualClient(const kvgo::client::ClientOptions& o, const std::string& name, uint64_t seed,
+                std::atomic<uint64_t>* seq, std::atomic<uint64_t>* written, uint64_t base,
+                const std::string& value, Clock::time_point end)
+      : client_(o),
+        write_(name.find("write") != std::string::npos),
+        random_(name.rfind("rand", 0) == 0),
+        rng_(seed),
+        seq_(seq),
+        written_(written),
+        base_(base),
+        value_(value),
+        end_(end) {
+    lat_.reserve(1 << 16);
+  }
+
+  void Start() { Next(); }
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+  std::vector<uint32_t>& latencies() { return lat_; }
+  uint64_t errors() const { return errors_; }
+
+ private:
+  void Next() {
+    if (Clock::now() >= end_) {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      cv_.notify_all();
+      return;
+    }
+    // Sequential writes extend the key space [0, *written); random writes
+    // overwrite inside it (with a new value, so they are real writes);
+    // reads only ask for written keys.
+    const uint64_t limit = std::max<uint64_t>(written_->load(), 1);
+    if (write_ && !random_) {
+      key_index_ = seq_->fetch_add(1) + base_;
+    } else if (random_) {
+      key_index_ = rng_() % limit;
+    } else {
+      key_index_ = seq_->fetch_add(1) % limit;
+    }
+    ctx_ = std::make_unique<grpc::ClientContext>();
+    client_.PrepareContext(ctx_.get());
+    result_.Clear();
+    t0_ = Clock::now();
+    auto cb = [this](grpc::Status st) { Done(st); };
+    if (write_) {
+      std::string v = value_;
+      const std::string stamp = std::to_string(rng_());
+      v.replace(0, std::min(stamp.size(), v.size()), stamp);
+      writer_ = kvgo::client::NewWriter(KeyOf(key_index_), v);
+      client_.stub()->async()->Commit(ctx_.get(), &writer_, &result_, cb);
+    } else {
+      reader_ = kvgo::client::NewKeyReader(KeyOf(key_index_));
+      client_.stub()->async()->Query(ctx_.get(), &reader_, &result_, cb);
+    }
+  }
+
+  void Done(const grpc::Status& st) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0_).count();
+    if (!st.ok() || result_.status() != kvgo::kvspec::kStatusOK) {
+      errors_++;
+    } else {
+      lat_.push_back(static_cast<uint32_t>(us));
+      if (write_ && !random_) {
+        uint64_t w = written_->load();
+        while (key_index_ + 1 > w && !written_->compare_exchange_weak(w, key_index_ + 1)) {
+        }
+      }
+    }
+    Next();
+  }
+
+  kvgo::client::Client client_;
+  const bool write_;
+  const bool random_;
+  std::mt19937_64 rng_;
+  std::atomic<uint64_t>* seq_;
+  std::atomic<uint64_t>* written_;
+  const uint64_t base_;
+  const std::string& value_;
+  const Clock::time_point end_;
+
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  lynkdb::kvspec::v2::ObjectWriter writer_;
+  lynkdb::kvspec::v2::ObjectReader reader_;
+  lynkdb::kvspec::v2::ObjectResult result_;
+  Clock::time_point t0_;
+  uint64_t key_index_ = 0;
+  std::vector<uint32_t> lat_;
+  uint64_t errors_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
 CaseResult RunCase(const std::string& name, int clients, double seconds,
                    const kvgo::client::ClientOptions& base, std::atomic<uint64_t>* written,
                    const std::string& value) {
-  const bool write = name.find("write") != std::string::npos;
-  const bool random = name.rfind("rand", 0) == 0;
   std::atomic<uint64_t> seq{0};
   const uint64_t limit_at_start = written->load();
-  std::vector<std::vector<uint32_t>> lat(clients);  // microseconds
-  std::vector<uint64_t> errors(clients, 0);
-  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(seconds));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < clients; t++) {
-    threads.emplace_back([&, t] {
-      kvgo::client::ClientOptions o = base;
-      kvgo::client::Client c(o);
-      std::mt19937_64 rng(t * 7919 + 1);
-      lat[t].reserve(1 << 16);
-      while (Clock::now() < end) {
-        // Sequential writes extend the key space [0, *written); random
-        // writes overwrite inside it; reads only ask for written keys.
-        const uint64_t limit = std::max<uint64_t>(written->load(), 1);
-        uint64_t i;
-        if (write && !random) {
-          i = seq.fetch_add(1) + limit_at_start;
-        } else if (random) {
-          i = rng() % limit;
-        } else {
-          i = seq.fetch_add(1) % limit;
-        }
-        lynkdb::kvspec::v2::ObjectResult rs;
-        const auto t0 = Clock::now();
-        grpc::Status st = write ? c.Commit(kvgo::client::NewWriter(KeyOf(i), value), &rs)
-                                : c.Query(kvgo::client::NewKeyReader(KeyOf(i)), &rs);
-        const auto us =
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-        if (!st.ok() || rs.status() != kvgo::kvspec::kStatusOK) {
-          errors[t]++;
-          continue;
-        }
-        lat[t].push_back(static_cast<uint32_t>(us));
-        if (write && !random) {
-          uint64_t w = written->load();
-          while (i + 1 > w && !written->compare_exchange_weak(w, i + 1)) {
-          }
-        }
-      }
-    });
-  }
   const auto start = Clock::now();
-  for (auto& th : threads) th.join();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(seconds));
+  std::vector<std::unique_ptr<VirtualClient>> vcs;
+  for (int t = 0; t < clients; t++) {
+    vcs.push_back(std::make_unique<VirtualClient>(base, name, t * 7919 + 1, &seq, written,
+                                                  limit_at_start, value, end));
+  }
+  for (auto& v : vcs) v->Start();
+  for (auto& v : vcs) v->Wait();
   CaseResult r;
   r.name = name;
   r.clients = clients;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<uint32_t> all;
-  for (int t = 0; t < clients; t++) {
-    all.insert(all.end(), lat[t].begin(), lat[t].end());
-    r.errors += errors[t];
+  for (auto& v : vcs) {
+    all.insert(all.end(), v->latencies().begin(), v->latencies().end());
+    r.errors += v->errors();
   }
   std::sort(all.begin(), all.end());
   r.ops = all.size();
@@ -124,6 +193,7 @@ CaseResult RunCase(const std::string& name, int clients, double seconds,
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("kvgo-bench --addr HOST:PORT --secret SECRET [--seconds N]");
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;

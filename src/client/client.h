@@ -43,6 +43,11 @@ class Client {
 
   const ClientOptions& options() const { return options_; }
 
+  // For callers that use the stub directly (e.g. its callback API): sets
+  // the deadline and a freshly signed token on `ctx`.
+  void PrepareContext(grpc::ClientContext* ctx) const { Prepare(ctx); }
+  lynkdb::kvspec::v2::Public::Stub* stub() const { return stub_.get(); }
+
  private:
   void Prepare(grpc::ClientContext* ctx) const;
 

@@ -7,7 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/kvspec.h"
-#include "storage/keys.h"
+#include "storage/ttl.h"
 
 namespace kvgo::server {
 
@@ -146,40 +146,22 @@ void Server::PurgeLoop() {
       std::unique_lock lock(purge_mu_);
       if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
     }
-    const int64_t now = clock_->NowMs();
-    for (const auto& t : catalog_->Tables()) {
-      bool more = true;
-      while (more) {
-        storage::pb::Command cmd;
-        cmd.set_now_ms(static_cast<uint64_t>(now));
-        auto* purge = cmd.mutable_purge();
-        const std::string prefix = storage::keys::TtlPrefix(t.id());
-        auto it = store_->NewIterator();
-        more = false;
-        for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-          std::string_view k(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-          if (k.size() < 8) continue;
-          const uint64_t expired = storage::keys::GetBig64(k);
-          if (expired >= static_cast<uint64_t>(now)) break;
-          if (purge->targets_size() >= static_cast<int>(kMaxPurgeBatch)) {
-            more = true;
-            break;
-          }
-          auto* target = purge->add_targets();
-          target->set_table(t.name());
-          target->set_key(std::string(k.substr(8)));
-          target->set_expired(expired);
-        }
-        it.reset();
-        const int count = purge->targets_size();
-        if (count == 0) break;
-        auto res = committer_->Execute(std::move(cmd));
-        if (!res.ok()) {
-          spdlog::warn("TTL purge of table {} failed: {}", t.name(), std::string(res.status().message()));
-          break;
-        }
-        spdlog::debug("purged {} expired keys of table {}", count, t.name());
+    // Each round removes at most kMaxPurgeBatch objects per command and
+    // goes on while there are more, so a backlog clears within one round.
+    for (;;) {
+      storage::pb::Command cmd;
+      cmd.set_now_ms(static_cast<uint64_t>(clock_->NowMs()));
+      *cmd.mutable_purge() =
+          storage::CollectExpired(*store_, catalog_->Tables(), cmd.now_ms(), kMaxPurgeBatch);
+      const int count = cmd.purge().targets_size();
+      if (count == 0) break;
+      auto res = committer_->Execute(std::move(cmd));
+      if (!res.ok()) {
+        spdlog::warn("TTL purge failed: {}", std::string(res.status().message()));
+        break;
       }
+      spdlog::debug("purged {} expired keys", count);
+      if (count < static_cast<int>(kMaxPurgeBatch)) break;
     }
   }
 }

@@ -12,6 +12,7 @@
 #include "storage/query.h"
 #include "storage/state_machine.h"
 #include "storage/store.h"
+#include "storage/ttl.h"
 
 namespace kvgo::storage {
 namespace {
@@ -321,6 +322,32 @@ TEST_F(EngineTest, PurgeRemovesOnlyExpired) {
   ASSERT_TRUE(e->committer->Execute(purge).ok());
   EXPECT_TRUE(absl::IsNotFound(e->store->Get(std::string("o\0\0\0\x0at", 6), &raw)));
   EXPECT_EQ(e->Log(0).items_size(), 0);
+}
+
+TEST_F(EngineTest, CollectExpiredFeedsPurge) {
+  for (int i = 0; i < 5; i++) {
+    kv::ObjectWriter w;
+    w.mutable_meta()->set_key("e" + std::to_string(i));
+    w.mutable_meta()->set_expired(kT0 + 100 * (i + 1));  // 100..500 ms from now
+    w.mutable_data()->set_value("x");
+    e->Write(w);
+  }
+  e->Put("forever", "x");
+  auto tables = e->catalog.Tables();
+  EXPECT_EQ(CollectExpired(*e->store, tables, kT0 + 50, 100).targets_size(), 0);
+  auto some = CollectExpired(*e->store, tables, kT0 + 350, 100);
+  ASSERT_EQ(some.targets_size(), 3);
+  EXPECT_EQ(some.targets(0).key(), "e0");
+  EXPECT_EQ(CollectExpired(*e->store, tables, kT0 + 10000, 2).targets_size(), 2);  // capped
+  pb::Command cmd;
+  cmd.set_now_ms(kT0 + 10000);
+  *cmd.mutable_purge() = CollectExpired(*e->store, tables, kT0 + 10000, 100);
+  ASSERT_EQ(cmd.purge().targets_size(), 5);
+  ASSERT_TRUE(e->committer->Execute(cmd).ok());
+  EXPECT_EQ(CollectExpired(*e->store, tables, kT0 + 10000, 100).targets_size(), 0);
+  auto log = e->Log(0);
+  ASSERT_EQ(log.items_size(), 1);  // only "forever" is left in the log
+  EXPECT_EQ(log.items(0).meta().key(), "forever");
 }
 
 // docs/wire-api.md 4.2 and 4.3 with the reference tests' examples.

@@ -2,10 +2,13 @@
 // crash durability (kill -9) and the static-binary promise (empty chroot).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -207,6 +210,39 @@ TEST(Process, KillNineLosesNoAcknowledgedWrite) {
   }
   EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged writes";
   EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
+// systemd Type=notify: READY=1 arrives on $NOTIFY_SOCKET only once the port
+// answers, STOPPING=1 on shutdown.
+TEST(Process, NotifiesSystemdWhenReady) {
+  ServerProcess p("notify");
+  const std::string path = p.prefix() + "/notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  p.Start();
+  unsetenv("NOTIFY_SOCKET");
+  char buf[256];
+  ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+  ASSERT_GT(n, 0) << "no READY=1 within 20 s\n" << p.Log();
+  EXPECT_EQ(std::string(buf, n).rfind("READY=1", 0), 0u);
+  // The port answers now, without waiting or retrying.
+  auto c = p.NewClient();
+  kv::ObjectResult r;
+  ASSERT_TRUE(c->Query(NewKeyReader("x"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusNotFound);
+  p.Signal(SIGTERM);
+  n = recv(fd, buf, sizeof(buf) - 1, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, n), "STOPPING=1");
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(20)), 0);
+  close(fd);
 }
 
 TEST(Process, StartsInAnEmptyChroot) {
