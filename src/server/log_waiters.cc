@@ -1,11 +1,16 @@
 #include "server/log_waiters.h"
 
+#include <pthread.h>
+
 #include <vector>
 
 namespace kvgo::server {
 
 LogWaiters::LogWaiters(const storage::Catalog* catalog) : catalog_(catalog) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kvgo-logwait");
+    Run();
+  });
 }
 
 LogWaiters::~LogWaiters() { Shutdown(); }

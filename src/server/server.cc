@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/escaping.h"
@@ -92,7 +93,10 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     return absl::UnavailableError("cannot listen on " + config.bind +
                                   " (address in use, or not an address of this host?)");
   }
-  s->purger_ = std::thread([srv = s.get()] { srv->PurgeLoop(); });
+  s->purger_ = std::thread([srv = s.get()] {
+    pthread_setname_np(pthread_self(), "kvgo-ttl-purge");
+    srv->PurgeLoop();
+  });
   spdlog::info("kvgo-server {} serving on {} (data {})", KVGO_VERSION, config.bind,
                config.data_directory);
   return s;

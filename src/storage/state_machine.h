@@ -9,7 +9,7 @@
 // state yields the same mutations and results, which is what lets a
 // replicated log carry commands.
 //
-// Not thread-safe: one thread (the Committer) drives it.
+// Not thread-safe: one thread (the Committer's apply thread) drives it.
 #pragma once
 
 #include <map>
@@ -43,16 +43,20 @@ class StateMachine {
   // The whole applied state that readers need, for publication at startup.
   StatusOr<Effects> LoadEffects() const;
 
-  // Applies `cmd` on top of everything applied since the last Commit or
-  // Rollback, appending its mutations to `batch`. Returns one result per
-  // writer for a write command, one result otherwise. A storage read error
-  // yields status 5 results; the batch then holds no part of that command.
+  // Applies `cmd` on top of everything applied before (durable or not yet),
+  // appending its mutations to `batch`. Returns one result per writer for a
+  // write command, one result otherwise. A storage read error yields status
+  // 5 results.
   pb::CommandResult Apply(const pb::Command& cmd, leveldb::WriteBatch* batch);
 
-  // The batch of the group is durable: forget the overlay and return what
-  // changed.
-  Effects Commit();
-  // The batch of the group was not written: forget the group.
+  // Ends the current group (the commands applied since the last SealGroup)
+  // and returns its number and what it changed. Its writes stay visible to
+  // later Applies until ForgetDurable says they are in the store.
+  Effects SealGroup(uint64_t* group);
+  // Every group up to `group` is in the store: drop its writes from the
+  // overlay (unless a later group wrote the same key).
+  void ForgetDurable(uint64_t group);
+  // A write failed: forget every group not yet durable.
   void Rollback();
 
  private:
@@ -77,8 +81,13 @@ class StateMachine {
   StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
 
   Store* store_;
-  // Writes of the current group, visible to later commands of the group.
-  std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  struct Pending {
+    std::optional<std::string> value;  // nullopt = deleted
+    uint64_t group;                    // the last group that wrote it
+  };
+  // Writes not yet known to be in the store, visible to later commands.
+  std::unordered_map<std::string, Pending> overlay_;
+  uint64_t group_ = 1;  // the group being applied
   Effects effects_;
 };
 
