@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, clients, "1,10,50", "comma-separated client counts");
 ABSL_FLAG(std::string, cases, "seq-write,rand-write,seq-read,rand-read", "cases to run, in order");
 ABSL_FLAG(int, value_size, 1024, "value size in bytes");
 ABSL_FLAG(std::string, json, "kvgo-bench.json", "where to write the JSON report ('' = none)");
+ABSL_FLAG(int, connections, 0,
+          "TCP connections shared by the clients (0 = one per client). The Go SDK shares one "
+          "connection per address and key within a process");
 ABSL_FLAG(int, server_pid, 0, "if set, report this process's peak resident memory (VmHWM)");
 
 namespace {
@@ -59,10 +62,10 @@ int64_t PeakRssKiB(int pid) {
 // bench leaves the CPU to the server).
 class VirtualClient {
  public:
-  VirtualClient(const kvgo::client::ClientOptions& o, const std::string& name, uint64_t seed,
+  VirtualClient(std::shared_ptr<kvgo::client::Client> c, const std::string& name, uint64_t seed,
                 std::atomic<uint64_t>* seq, std::atomic<uint64_t>* written, uint64_t base,
                 const std::string& value, Clock::time_point end)
-      : client_(o),
+      : client_(std::move(c)),
         write_(name.find("write") != std::string::npos),
         random_(name.rfind("rand", 0) == 0),
         rng_(seed),
@@ -102,7 +105,7 @@ class VirtualClient {
       key_index_ = seq_->fetch_add(1) % limit;
     }
     ctx_ = std::make_unique<grpc::ClientContext>();
-    client_.PrepareContext(ctx_.get());
+    client_->PrepareContext(ctx_.get());
     result_.Clear();
     t0_ = Clock::now();
     auto cb = [this](grpc::Status st) { Done(st); };
@@ -111,10 +114,10 @@ class VirtualClient {
       const std::string stamp = std::to_string(rng_());
       v.replace(0, std::min(stamp.size(), v.size()), stamp);
       writer_ = kvgo::client::NewWriter(KeyOf(key_index_), v);
-      client_.stub()->async()->Commit(ctx_.get(), &writer_, &result_, cb);
+      client_->stub()->async()->Commit(ctx_.get(), &writer_, &result_, cb);
     } else {
       reader_ = kvgo::client::NewKeyReader(KeyOf(key_index_));
-      client_.stub()->async()->Query(ctx_.get(), &reader_, &result_, cb);
+      client_->stub()->async()->Query(ctx_.get(), &reader_, &result_, cb);
     }
   }
 
@@ -133,7 +136,7 @@ class VirtualClient {
     Next();
   }
 
-  kvgo::client::Client client_;
+  std::shared_ptr<kvgo::client::Client> client_;
   const bool write_;
   const bool random_;
   std::mt19937_64 rng_;
@@ -156,7 +159,7 @@ class VirtualClient {
   bool done_ = false;
 };
 
-CaseResult RunCase(const std::string& name, int clients, double seconds,
+CaseResult RunCase(const std::string& name, int clients, int connections, double seconds,
                    const kvgo::client::ClientOptions& base, std::atomic<uint64_t>* written,
                    const std::string& value) {
   std::atomic<uint64_t> seq{0};
@@ -164,10 +167,13 @@ CaseResult RunCase(const std::string& name, int clients, double seconds,
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(seconds));
+  std::vector<std::shared_ptr<kvgo::client::Client>> conns;
+  const int nconn = connections > 0 ? std::min(connections, clients) : clients;
+  for (int i = 0; i < nconn; i++) conns.push_back(std::make_shared<kvgo::client::Client>(base));
   std::vector<std::unique_ptr<VirtualClient>> vcs;
   for (int t = 0; t < clients; t++) {
-    vcs.push_back(std::make_unique<VirtualClient>(base, name, t * 7919 + 1, &seq, written,
-                                                  limit_at_start, value, end));
+    vcs.push_back(std::make_unique<VirtualClient>(conns[t % nconn], name, t * 7919 + 1, &seq,
+                                                  written, limit_at_start, value, end));
   }
   for (auto& v : vcs) v->Start();
   for (auto& v : vcs) v->Wait();
@@ -230,8 +236,8 @@ int main(int argc, char** argv) {
   for (const auto& cs : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',')) {
     int clients = std::stoi(std::string(cs));
     for (const auto& name : absl::StrSplit(absl::GetFlag(FLAGS_cases), ',')) {
-      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_seconds), base,
-                             &written, value);
+      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_connections),
+                             absl::GetFlag(FLAGS_seconds), base, &written, value);
       std::printf("%-11s %7d %12llu %10.0f %9.2f %9.2f %9.2f%s\n", r.name.c_str(), r.clients,
                   static_cast<unsigned long long>(r.ops), r.ops / r.seconds, r.p50_ms, r.p99_ms,
                   r.max_ms, r.errors ? absl::StrFormat("  (%d errors)", r.errors).c_str() : "");
@@ -243,6 +249,7 @@ int main(int argc, char** argv) {
   j["addr"] = base.addr;
   j["value_size"] = absl::GetFlag(FLAGS_value_size);
   j["key_size"] = 40;
+  j["connections"] = absl::GetFlag(FLAGS_connections);
   for (const auto& r : results) {
     j["cases"].push_back({{"case", r.name}, {"clients", r.clients}, {"ops", r.ops},
                           {"errors", r.errors}, {"seconds", r.seconds},
