@@ -5,6 +5,9 @@
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
+#   make install    install into $(DESTDIR)$(PREFIX) (default /opt/lynkdb/kvgo-server)
+#   make package    build/packages/: the DEB, the RPM and the tarball
+#   make dist       build/packages/: the tarball only
 #   make clean      remove build/ and bin/
 
 BUILD_DIR ?= build
@@ -15,7 +18,13 @@ CTEST_ARGS ?=
 DEPS_STAMP := $(BUILD_DIR)/deps/prefix/.kvgo-static-deps-v1
 PACKAGES_STAMP := $(BUILD_DIR)/.packages-ok
 
-.PHONY: all build deps run test clean
+PREFIX ?= /opt/lynkdb/kvgo-server
+DESTDIR ?=
+UNITDIR ?= /lib/systemd/system
+VERSION := $(shell grep -m1 '^project' CMakeLists.txt | grep -o 'VERSION [0-9.]*' | cut -d' ' -f2)
+PACKAGE_DIR ?= $(BUILD_DIR)/packages
+
+.PHONY: all build deps run test clean install install-files package dist
 
 all: build
 
@@ -42,6 +51,35 @@ run: build
 test: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_ARGS)
+
+# The files only (used for staging packages): binaries, config (never
+# overwritten), README, the systemd unit with PREFIX substituted.
+install-files:
+	@test -x bin/kvgo-server || { echo "run make first"; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc $(DESTDIR)$(PREFIX)/var/data \
+	  $(DESTDIR)$(PREFIX)/var/log $(DESTDIR)$(UNITDIR)
+	install -m 0755 bin/kvgo-server bin/kvgo-bench $(DESTDIR)$(PREFIX)/bin/
+	test -e $(DESTDIR)$(PREFIX)/etc/kvgo-server.conf || \
+	  install -m 0640 etc/kvgo-server.conf $(DESTDIR)$(PREFIX)/etc/kvgo-server.conf
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	sed 's|/opt/lynkdb/kvgo-server|$(PREFIX)|g' systemd/kvgo-server.service > \
+	  $(DESTDIR)$(UNITDIR)/kvgo-server.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/kvgo-server.service
+
+# As root on the target (no DESTDIR): also the kvgo user, var/ ownership, a
+# random secret in a fresh config, and systemctl daemon-reload.
+install: build install-files
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  packaging/scripts/postinstall.sh $(PREFIX); \
+	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	  echo "installed; start with: systemctl enable --now kvgo-server"; \
+	fi
+
+package: build
+	packaging/build-packages.sh $(VERSION) $(PACKAGE_DIR) all
+
+dist: build
+	packaging/build-packages.sh $(VERSION) $(PACKAGE_DIR) dist
 
 clean:
 	rm -rf $(BUILD_DIR) bin

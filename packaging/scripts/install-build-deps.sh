@@ -9,6 +9,7 @@ packages=(
   libleveldb-dev libsnappy-dev libtoml11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libabsl-dev libc-ares-dev libre2-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev
+  rpm lintian fakeroot systemd
 )
 
 missing=()
