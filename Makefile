@@ -15,7 +15,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-DEPS_STAMP := $(BUILD_DIR)/deps/prefix/.kvgo-static-deps-v1
+DEPS_STAMP := $(BUILD_DIR)/deps/prefix/.kvgo-static-deps-v2
 PACKAGES_STAMP := $(BUILD_DIR)/.packages-ok
 
 PREFIX ?= /opt/lynkdb/kvgo-server

@@ -106,8 +106,10 @@ int main(int argc, char** argv) {
       kvgo::cli::SdNotify("RELOADING=1");
       auto next = kvgo::LoadConfig(path, prefix);
       if (!next.ok()) {
+        (*server)->metrics()->CountConfigReload(false);
         spdlog::error("reload failed, keeping the running configuration: {}", std::string(next.status().message()));
       } else {
+        (*server)->metrics()->CountConfigReload(true);
         auto restart = (*server)->Reload(*next);
         if (!restart.empty()) {
           spdlog::warn("changed keys that need a restart (still running on the old values): {}",

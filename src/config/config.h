@@ -37,7 +37,8 @@ struct Config {
   std::string bind = "127.0.0.1:9100";
   std::string root_key_id = "00000000";
   std::string root_secret;
-  int http_port = 0;  // 0 = no HTTP listener
+  // /metrics, /livez, /readyz on the bind host; 0 = no HTTP listener.
+  int http_port = 9101;
 
   // [performance], sizes in MiB as in the seed README
   int write_buffer_size_mib = 8;

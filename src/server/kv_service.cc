@@ -126,17 +126,31 @@ int64_t ReadRssBytes() {
 
 }  // namespace
 
-bool PublicService::Enter(grpc::ServerUnaryReactor* reactor) {
+bool PublicService::Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc) {
   in_flight_.fetch_add(1, std::memory_order_acq_rel);
   if (draining_.load(std::memory_order_acquire)) {
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    if (ctx_.metrics) ctx_.metrics->CountRefused(rpc);
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
     return false;
   }
   return true;
 }
 
-void PublicService::Finish(grpc::ServerUnaryReactor* reactor) const {
+template <typename Response>
+void PublicService::Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call,
+                           const Response& response) const {
+  if (ctx_.metrics) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
+    ctx_.metrics->ObserveRequest(call.rpc, response.status(), secs, call.request_bytes,
+                                 response.ByteSizeLong());
+    const std::string& m = response.message();
+    if (response.status() == kvspec::kStatusClientError && absl::StartsWith(m, kDenied)) {
+      ctx_.metrics->CountAuthFailure(m.size() > sizeof(kDenied) + 2 ? m.substr(sizeof(kDenied) + 2)
+                                                                    : "permission");
+    }
+  }
   reactor->Finish(grpc::Status::OK);
   in_flight_.fetch_sub(1, std::memory_order_acq_rel);
 }
@@ -201,23 +215,24 @@ grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* cont
                                                const kv::ObjectReader* request,
                                                kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!Enter(reactor)) return reactor;
+  const CallInfo call{metrics::Rpc::kQuery, std::chrono::steady_clock::now(), request->ByteSizeLong()};
+  if (!Enter(reactor, call.rpc)) return reactor;
   auto p = Authenticate(context);
   if (!p.ok()) {
     *response = Denied(p.status().message());
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
   std::string denied;
   if (!AllowTable(*p, request->table_name(), /*write=*/false, &denied)) {
     response->set_status(kvspec::kStatusClientError);
     response->set_message(denied);
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
-  DoQuery(*request, Deadline(context), [this, reactor, response](kv::ObjectResult r) {
+  DoQuery(*request, Deadline(context), [this, reactor, response, call](kv::ObjectResult r) {
     *response = std::move(r);
-    Finish(reactor);
+    Finish(reactor, call, *response);
   });
   return reactor;
 }
@@ -243,36 +258,38 @@ grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* con
                                                 const kv::ObjectWriter* request,
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!Enter(reactor)) return reactor;
+  const CallInfo call{metrics::Rpc::kCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
+  if (!Enter(reactor, call.rpc)) return reactor;
   auto p = Authenticate(context);
   if (!p.ok()) {
     *response = Denied(p.status().message());
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
   std::string denied;
   if (!AllowTable(*p, request->table_name(), /*write=*/true, &denied)) {
     response->set_status(kvspec::kStatusClientError);
     response->set_message(denied);
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
   kv::ObjectWriter w = *request;
   if (!ValidateWriter(&w, response)) {
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
   std::vector<kv::ObjectWriter> ws;
   ws.push_back(std::move(w));
-  ApplyWriters(std::move(ws), [this, reactor, response](std::vector<kv::ObjectResult> rs) {
+  ApplyWriters(std::move(ws), [this, reactor, response, call](std::vector<kv::ObjectResult> rs) {
     *response = std::move(rs[0]);
-    Finish(reactor);
+    Finish(reactor, call, *response);
   });
   return reactor;
 }
 
 // The state of one BatchCommit while its segments run.
 struct PublicService::BatchState {
+  CallInfo call;
   const kv::BatchRequest* request;
   kv::BatchResult* response;
   grpc::ServerUnaryReactor* reactor;
@@ -284,12 +301,13 @@ grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext
                                                      const kv::BatchRequest* request,
                                                      kv::BatchResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!Enter(reactor)) return reactor;
+  const CallInfo call{metrics::Rpc::kBatchCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
+  if (!Enter(reactor, call.rpc)) return reactor;
   auto p = Authenticate(context);
   if (!p.ok()) {
     response->set_status(kvspec::kStatusClientError);
     response->set_message(Denied(p.status().message()).message());
-    Finish(reactor);
+    Finish(reactor, call, *response);
     return reactor;
   }
   // Authorise every item against its own table name as sent.
@@ -298,18 +316,19 @@ grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext
     if (item.has_reader() && !AllowTable(*p, item.reader().table_name(), false, &denied)) {
       response->set_status(kvspec::kStatusClientError);
       response->set_message(denied);
-      Finish(reactor);
+      Finish(reactor, call, *response);
       return reactor;
     }
     if (!item.has_reader() && item.has_writer() &&
         !AllowTable(*p, item.writer().table_name(), true, &denied)) {
       response->set_status(kvspec::kStatusClientError);
       response->set_message(kDenied);
-      Finish(reactor);
+      Finish(reactor, call, *response);
       return reactor;
     }
   }
   auto st = std::make_shared<BatchState>();
+  st->call = call;
   st->request = request;
   st->response = response;
   st->reactor = reactor;
@@ -366,17 +385,18 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
   }
   st->response->set_status(all_ok ? kvspec::kStatusOK : kvspec::kStatusUnset);
   st->response->set_message(message);
-  Finish(st->reactor);
+  Finish(st->reactor, st->call, *st->response);
 }
 
 grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* context,
                                                 const kv::SysCmdRequest* request,
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!Enter(reactor)) return reactor;
-  auto finish = [this, reactor, response](kv::ObjectResult r) {
+  const CallInfo call{metrics::Rpc::kSysCmd, std::chrono::steady_clock::now(), request->ByteSizeLong()};
+  if (!Enter(reactor, call.rpc)) return reactor;
+  auto finish = [this, reactor, response, call](kv::ObjectResult r) {
     *response = std::move(r);
-    Finish(reactor);
+    Finish(reactor, call, *response);
   };
   auto p = Authenticate(context);
   if (!p.ok()) {

@@ -18,6 +18,7 @@
 #include "auth/keyring.h"
 #include "common/clock.h"
 #include "kvspec.grpc.pb.h"
+#include "metrics/metrics.h"
 #include "server/log_waiters.h"
 #include "storage/catalog.h"
 #include "storage/committer.h"
@@ -32,6 +33,7 @@ struct ServiceContext {
   storage::QueryEngine* query = nullptr;
   auth::Keyring* keyring = nullptr;
   LogWaiters* waiters = nullptr;
+  metrics::Metrics* metrics = nullptr;  // may be null (no metrics)
   Clock* clock = nullptr;
   std::string node_id;    // 16 hex characters
   std::string node_addr;  // the bind address
@@ -63,10 +65,18 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   int in_flight() const;
 
  private:
+  struct CallInfo {
+    metrics::Rpc rpc;
+    std::chrono::steady_clock::time_point start;
+    size_t request_bytes;
+  };
   // Counts the call in, or finishes it with UNAVAILABLE when draining.
-  bool Enter(grpc::ServerUnaryReactor* reactor);
-  // Answers the call (its response already filled) and counts it out.
-  void Finish(grpc::ServerUnaryReactor* reactor) const;
+  bool Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc);
+  // Answers the call (its response already filled), records its metrics
+  // and counts it out.
+  template <typename Response>
+  void Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call,
+              const Response& response) const;
 
   struct BatchState;
   using ResultCallback = std::function<void(lynkdb::kvspec::v2::ObjectResult)>;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/kvspec.h"
+#include "metrics/node_collector.h"
 #include "storage/ttl.h"
 
 namespace kvgo::server {
@@ -28,6 +29,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   s->options_ = options;
+  s->metrics_ = std::make_unique<metrics::Metrics>();
 
   storage::StoreOptions so;
   so.data_directory = config.data_directory;
@@ -61,7 +63,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
       [keyring, waiters](const storage::StateMachine::Effects& e) {
         for (const auto& k : e.access_keys) keyring->Put(k);
         if (!e.log_versions.empty()) waiters->Notify();
-      });
+      },
+      [m = s->metrics_.get()](size_t commands, double seconds) { m->ObserveGroup(commands, seconds); });
   s->query_ = std::make_unique<storage::QueryEngine>(s->store_.get(), s->catalog_.get(), s->clock_);
 
   ServiceContext ctx;
@@ -71,6 +74,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.query = s->query_.get();
   ctx.keyring = s->keyring_.get();
   ctx.waiters = s->waiters_.get();
+  ctx.metrics = s->metrics_.get();
   ctx.clock = s->clock_;
   ctx.node_id = NodeId(config.bind);
   ctx.node_addr = config.bind;
@@ -93,16 +97,36 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     return absl::UnavailableError("cannot listen on " + config.bind +
                                   " (address in use, or not an address of this host?)");
   }
+  s->metrics_->AddCollectable(std::make_shared<metrics::NodeCollector>(
+      s->store_.get(), s->committer_.get(), ctx.started_unix_s,
+      std::max<size_t>(1, config.masters.size())));
+  if (config.http_port > 0) {
+    std::string host;
+    int unused = 0;
+    if (Status hs = SplitHostPort(config.bind, &host, &unused); !hs.ok()) return hs;
+    Server* raw = s.get();
+    auto http = metrics::HttpServer::Start(host, config.http_port, s->metrics_.get(),
+                                           [raw] { return raw->ready(); });
+    if (!http.ok()) {
+      s->Shutdown(std::chrono::milliseconds(0));
+      return http.status();
+    }
+    s->http_ = std::move(*http);
+  }
+  s->serving_ = true;
   s->purger_ = std::thread([srv = s.get()] {
     pthread_setname_np(pthread_self(), "kvgo-ttl-purge");
     srv->PurgeLoop();
   });
-  spdlog::info("kvgo-server {} serving on {} (data {})", KVGO_VERSION, config.bind,
-               config.data_directory);
+  spdlog::info("kvgo-server {} serving on {} (data {}){}", KVGO_VERSION, config.bind,
+               config.data_directory,
+               s->http_ ? " metrics on http port " + std::to_string(s->http_->port()) : "");
   return s;
 }
 
 Server::~Server() { Shutdown(); }
+
+bool Server::ready() const { return serving_.load(); }
 
 void Server::SetRootKeys(const Config& config) {
   std::vector<hooto::hauth::v1::AccessKey> roots;
@@ -164,6 +188,7 @@ void Server::PurgeLoop() {
         spdlog::warn("TTL purge failed: {}", std::string(res.status().message()));
         break;
       }
+      metrics_->CountPurged(static_cast<size_t>(count));
       spdlog::debug("purged {} expired keys", count);
       if (count < static_cast<int>(kMaxPurgeBatch)) break;
     }
@@ -178,6 +203,8 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     spdlog::info("shutting down: finishing in-flight requests");
     // Refuse new calls, answer parked long-polls, and wait (bounded) for
     // the calls already accepted; then close the listener.
+    serving_ = false;
+    if (auto* health = grpc_->GetHealthCheckService()) health->SetServingStatus(false);
     service_->StartDraining();
     if (waiters_) waiters_->Shutdown();
     const auto deadline = std::chrono::steady_clock::now() + grace;
@@ -192,6 +219,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   }
   if (catalog_) catalog_->Shutdown();
   if (waiters_) waiters_->Shutdown();
+  http_.reset();
   {
     std::lock_guard lock(purge_mu_);
     stopping_ = true;

@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,8 @@
 #include "config/config.h"
 #include "server/kv_service.h"
 #include "server/log_waiters.h"
+#include "metrics/http_server.h"
+#include "metrics/metrics.h"
 #include "storage/catalog.h"
 #include "storage/committer.h"
 #include "storage/query.h"
@@ -49,6 +52,9 @@ class Server {
 
   // The port actually bound (useful when the config says port 0 in tests).
   int port() const { return port_; }
+  // True while the node serves requests (storage open, not draining).
+  bool ready() const;
+  metrics::Metrics* metrics() const { return metrics_.get(); }
 
  private:
   Server() = default;
@@ -57,6 +63,9 @@ class Server {
 
   Config config_;
   ServerOptions options_;
+  std::unique_ptr<metrics::Metrics> metrics_;
+  std::unique_ptr<metrics::HttpServer> http_;
+  std::atomic<bool> serving_{false};
   Clock* clock_ = SystemClock();
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<storage::StateMachine> sm_;

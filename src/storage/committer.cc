@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <future>
 
 namespace kvgo::storage {
@@ -17,8 +18,13 @@ constexpr size_t kMaxGroupCommands = 4096;
 constexpr size_t kMaxGroupsInFlight = 2;
 }  // namespace
 
-Committer::Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener)
-    : store_(store), sm_(sm), catalog_(catalog), listener_(std::move(listener)) {
+Committer::Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener,
+                     GroupObserver observer)
+    : store_(store),
+      sm_(sm),
+      catalog_(catalog),
+      listener_(std::move(listener)),
+      observer_(std::move(observer)) {
   apply_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kvgo-apply");
     ApplyLoop();
@@ -160,8 +166,13 @@ void Committer::WriteLoop() {
     if (g->generation != generation_.load()) {
       s = absl::UnavailableError("an earlier write failed");
     } else if (g->batch.ApproximateSize() > 12) {  // 12 bytes = empty batch
+      const auto t0 = std::chrono::steady_clock::now();
       s = store_->WriteSync(&g->batch);
       if (!s.ok()) generation_.fetch_add(1);
+      if (s.ok() && observer_) {
+        observer_(g->pending.size(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
     }
     if (!s.ok()) {
       spdlog::error("storage write failed, {} commands refused: {}", g->pending.size(),

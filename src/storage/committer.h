@@ -37,9 +37,13 @@ class Committer {
   // are answered (the Keyring and the LogRange waiters hook in here).
   using EffectsListener = std::function<void(const StateMachine::Effects&)>;
   using Callback = std::function<void(StatusOr<pb::CommandResult>)>;
+  // Called on the write thread after each durable group with its number of
+  // commands and the seconds its write and fsync took (metrics).
+  using GroupObserver = std::function<void(size_t commands, double seconds)>;
 
   // REQUIRES: store, sm and catalog outlive the Committer.
-  Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener);
+  Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener,
+            GroupObserver observer = nullptr);
   ~Committer();  // Stop()s
 
   // Applies `cmd` durably and then calls `done` exactly once, on the
@@ -77,6 +81,7 @@ class Committer {
   StateMachine* const sm_;
   Catalog* const catalog_;
   const EffectsListener listener_;
+  const GroupObserver observer_;
 
   mutable std::mutex mu_;
   std::condition_variable work_;        // commands queued, or stopping

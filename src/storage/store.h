@@ -48,6 +48,9 @@ class Store {
   // A LevelDB property ("leveldb.stats", ...), or "" if unknown.
   std::string Property(const std::string& name) const;
 
+  // Bytes held by the block cache.
+  size_t BlockCacheUsage() const { return cache_->TotalCharge(); }
+
   leveldb::DB* db() const { return db_.get(); }
   const std::string& directory() const { return directory_; }
 

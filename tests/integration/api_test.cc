@@ -1,9 +1,12 @@
 // Every Public RPC and its error paths over real gRPC against the real
 // binary, with the C++ client signing tokens as the Go SDK does.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "auth/token.h"
@@ -326,6 +329,61 @@ TEST_F(ApiTest, InternalServiceIsUnimplemented) {
   grpc::ClientContext ctx;
   kv::ObjectResult r;
   EXPECT_EQ(stub->Prepare(&ctx, kv::ObjectWriter(), &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ApiTest, MetricsAndHealthEndpoints) {
+  auto live = HttpGet(server->http_port(), "/livez");
+  EXPECT_EQ(live.first, 200);
+  auto ready = HttpGet(server->http_port(), "/readyz");
+  EXPECT_EQ(ready.first, 200);
+  EXPECT_EQ(HttpGet(server->http_port(), "/nope").first, 404);
+  auto count = [&](const std::string& series) {
+    const std::string body = HttpGet(server->http_port(), "/metrics").second;
+    size_t at = body.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + series.size() + 2));
+  };
+  const std::string commits = "kvgo_requests_total{rpc=\"Commit\",status=\"ok\"}";
+  const double before = count(commits);
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < 3; i++) ASSERT_EQ(Commit(NewWriter("metrics/" + std::to_string(i), "v")).status(), 1u);
+  EXPECT_EQ(count(commits), before + 3);
+  EXPECT_GT(count("kvgo_fsync_duration_seconds_count"), 0);
+  EXPECT_GT(count("kvgo_disk_bytes"), 0);
+  EXPECT_EQ(count("kvgo_cluster_is_leader"), 1);
+  const double denied = count("kvgo_auth_failures_total{reason=\"missing_token\"}");
+  QueryWithToken(nullptr);
+  EXPECT_EQ(count("kvgo_auth_failures_total{reason=\"missing_token\"}"), denied + 1);
+}
+
+TEST_F(ApiTest, GrpcHealthService) {
+  auto channel = grpc::CreateChannel(server->addr(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest (service "").
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::ByteBuffer req;  // empty message
+  grpc::Slice empty("");
+  req = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status st;
+  grpc::ByteBuffer resp;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                    [&](grpc::Status s) {
+                      std::lock_guard l(mu);
+                      st = s;
+                      done = true;
+                      cv.notify_all();
+                    });
+  std::unique_lock l(mu);
+  cv.wait(l, [&] { return done; });
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(resp.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
 }
 
 TEST_F(ApiTest, ConcurrentClients) {

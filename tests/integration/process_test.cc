@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -50,7 +51,10 @@ TEST(Process, BadConfigExitsTwoAndTouchesNoData) {
   p.WriteConfig(p.DefaultConfig() + "\n[performance]\nblock_cache_sise = 3\n");
   p.Start();
   EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 2);
-  EXPECT_NE(p.Log().find("kvgo-server.conf:9: performance.block_cache_sise: unknown key"),
+  const std::string cfg = p.DefaultConfig();
+  const int line = static_cast<int>(std::count(cfg.begin(), cfg.end(), '\n')) + 3;
+  EXPECT_NE(p.Log().find("kvgo-server.conf:" + std::to_string(line) +
+                         ": performance.block_cache_sise: unknown key"),
             std::string::npos)
       << p.Log();
   EXPECT_FALSE(std::filesystem::exists(p.prefix() + "/var/data"));
@@ -69,7 +73,7 @@ TEST(Process, PortInUseExitsOne) {
   ASSERT_TRUE(a.WaitReady());
   ServerProcess b("port-b");
   b.WriteConfig("[storage]\ndata_directory = \"" + b.prefix() + "/var/data\"\n[server]\nbind = \"" + a.addr() +
-                "\"\nauth_secret_key = \"" + ServerProcess::kSecret + "\"\n");
+                "\"\nauth_secret_key = \"" + ServerProcess::kSecret + "\"\nhttp_port = 0\n");
   b.Start();
   EXPECT_EQ(b.WaitExit(std::chrono::seconds(20)), 1) << b.Log();
   EXPECT_NE(b.Log().find("cannot listen on"), std::string::npos) << b.Log();
@@ -147,6 +151,10 @@ TEST(Process, SighupReloadsSecretAndSurvivesBrokenConfig) {
   EXPECT_NE(p.Log().find("server.bind"), std::string::npos);
   EXPECT_EQ(QueryStatus(new_client.get()), kvspec::kStatusNotFound);
   EXPECT_EQ(p.Log().find(new_secret), std::string::npos);  // secrets never logged
+  const std::string metrics = HttpGet(p.http_port(), "/metrics").second;
+  EXPECT_NE(metrics.find("kvgo_config_reloads_total{result=\"ok\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kvgo_config_reloads_total{result=\"error\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("kvgo_auth_failures_total{reason=\"bad_signature\"}"), std::string::npos);
   EXPECT_EQ(p.Stop(SIGTERM), 0);
 }
 
@@ -253,7 +261,8 @@ TEST(Process, StartsInAnEmptyChroot) {
   std::filesystem::copy_file(ServerBinary(), root + "/kvgo-server");
   std::ofstream(root + "/kvgo.conf")
       << "[storage]\ndata_directory = \"/data\"\n[server]\nbind = \"" << p.addr()
-      << "\"\nauth_secret_key = \"" << ServerProcess::kSecret << "\"\n";
+      << "\"\nauth_secret_key = \"" << ServerProcess::kSecret << "\"\nhttp_port = "
+      << p.http_port() << "\n";
   // Nothing else in the root: no libc, no loader, no /etc, no /proc.
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root)) entries++;
@@ -267,6 +276,9 @@ TEST(Process, StartsInAnEmptyChroot) {
   EXPECT_EQ(r.status(), kvspec::kStatusOK);
   ASSERT_TRUE(c->Query(NewKeyReader("chroot"), &r).ok());
   EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  auto [code, body] = HttpGet(p.http_port(), "/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(body.find("kvgo_requests_total{rpc=\"Commit\",status=\"ok\"} 1"), std::string::npos);
   EXPECT_EQ(p.Stop(SIGTERM), 0) << p.Log();
   EXPECT_TRUE(std::filesystem::exists(root + "/data/CURRENT"));
 }

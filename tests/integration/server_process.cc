@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <civetweb.h>
+
 #include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
@@ -30,7 +32,27 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
-ServerProcess::ServerProcess(const std::string& name) : port_(FreePort()) {
+std::pair<int, std::string> HttpGet(int port, const std::string& path) {
+  static const bool init = [] {
+    mg_init_library(0);
+    return true;
+  }();
+  (void)init;
+  char err[256] = {0};
+  mg_connection* conn = mg_download("127.0.0.1", port, 0, err, sizeof(err),
+                                    "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path.c_str());
+  if (conn == nullptr) return {0, err};
+  const mg_response_info* info = mg_get_response_info(conn);
+  const int code = info ? info->status_code : 0;
+  std::string body;
+  char buf[8192];
+  int n;
+  while ((n = mg_read(conn, buf, sizeof(buf))) > 0) body.append(buf, n);
+  mg_close_connection(conn);
+  return {code, body};
+}
+
+ServerProcess::ServerProcess(const std::string& name) : port_(FreePort()), http_port_(FreePort()) {
   prefix_ = (std::filesystem::temp_directory_path() /
              ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
                 .string();
@@ -49,7 +71,7 @@ ServerProcess::~ServerProcess() {
 
 std::string ServerProcess::DefaultConfig() const {
   return "[storage]\ndata_directory = \"" + prefix_ + "/var/data\"\n\n[server]\nbind = \"" + addr() +
-         "\"\nauth_secret_key = \"" + kSecret + "\"\n";
+         "\"\nauth_secret_key = \"" + kSecret + "\"\nhttp_port = " + std::to_string(http_port_) + "\n";
 }
 
 void ServerProcess::WriteConfig(const std::string& text) const {

@@ -18,6 +18,9 @@ namespace kvgo::testing {
 std::string ServerBinary();
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
+// GET http://127.0.0.1:port/path: the status code (0 if no connection) and
+// the body.
+std::pair<int, std::string> HttpGet(int port, const std::string& path);
 
 class ServerProcess {
  public:
@@ -28,7 +31,8 @@ class ServerProcess {
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  // The default config: data in <prefix>/var/data, bind 127.0.0.1:port.
+  // The default config: data in <prefix>/var/data, bind 127.0.0.1:port,
+  // http_port = http_port().
   std::string DefaultConfig() const;
   void WriteConfig(const std::string& text) const;
 
@@ -55,10 +59,12 @@ class ServerProcess {
   const std::string& prefix() const { return prefix_; }
   std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  int http_port() const { return http_port_; }
 
  private:
   std::string prefix_;
   int port_;
+  int http_port_;
   pid_t pid_ = -1;
 };
 

@@ -63,7 +63,8 @@ fi
 # bind moved off 9100 so that the test never collides with a real server).
 port=$(( 20000 + RANDOM % 20000 ))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-sed -i "s|^bind = .*|bind = \"127.0.0.1:$port\"|" "$conf"
+http_port=$((port + 1))
+sed -i -e "s|^bind = .*|bind = \"127.0.0.1:$port\"\nhttp_port = $http_port|" "$conf"
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 setpriv --reuid=kvgo --regid=kvgo --init-groups -- $exec_start > "$out/server.log" 2>&1 &
 pid=$!
@@ -72,6 +73,8 @@ pid=$!
 grep -q '^seq-read ' "$out/bench.txt" || fail "no reads"
 grep -q 'errors' "$out/bench.txt" && fail "errors talking to the installed server: $(cat "$out/bench.txt")"
 [ "$(stat -c %U "$prefix/var/data/CURRENT")" = kvgo ] || fail "data not owned by kvgo"
+(exec 3<>"/dev/tcp/127.0.0.1/$http_port" && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q "200 OK" <&3) ||
+  fail "/readyz of the installed server"
 kill -TERM "$pid"; wait "$pid" || fail "server did not exit 0 on SIGTERM"; pid=""
 
 dpkg -r kvgo-server >/dev/null
