@@ -14,6 +14,7 @@
 #include "common/checksum.h"
 #include "common/kvspec.h"
 #include "auth/token.h"
+#include "server/sys_metrics.h"
 #include "server/validate.h"
 #include "storage.pb.h"
 
@@ -422,7 +423,19 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
   } else if (method == "SysStatus") {
     SysStatus(&out);
   } else if (method == "SysMetrics") {
-    out = ClientError("system status not ready");
+    valuedig::tsd::v2::SampleQueryRequest q;
+    if (ctx_.metrics == nullptr) {
+      out = ClientError("system status not ready");
+    } else if (!q.ParseFromString(request->body())) {
+      out = ClientError("proto: cannot parse invalid wire-format data");
+    } else {
+      out.set_status(kvspec::kStatusOK);
+      kv::ObjectItem* item = out.add_items();
+      item->mutable_meta();
+      std::string value = "\x02" + SysMetricsJson(ctx_.metrics->Collect(), q, ctx_.clock->NowMs() / 1000);
+      item->mutable_data()->set_check(ValueCheck(value));
+      item->mutable_data()->set_value(std::move(value));
+    }
   } else {
     out = ClientError("cmd not found");
   }

@@ -304,7 +304,18 @@ TEST_F(ApiTest, SysCommands) {
   auto j = nlohmann::json::parse(s.items(0).data().value().substr(1));
   EXPECT_EQ(j["nodes"][0]["addr"], server->addr());
   EXPECT_GT(j["nodes"][0]["uptime"].get<int64_t>(), 1600000000);
-  EXPECT_EQ(Sys("SysMetrics").message(), "system status not ready");
+  auto m = Sys("SysMetrics");
+  ASSERT_EQ(m.status(), kvspec::kStatusOK) << m.message();
+  auto mj = nlohmann::json::parse(m.items(0).data().value().substr(1));
+  ASSERT_EQ(mj["time_buckets"].size(), 1u);
+  bool saw_commit_calls = false;
+  for (const auto& metric : mj["metrics"]) {
+    if (metric["name"] == "ServiceCall" && metric["labels"][0]["value"] == "SysCmd") {
+      saw_commit_calls = metric["points"][0]["count"].get<int64_t>() >= 1;
+    }
+  }
+  EXPECT_TRUE(saw_commit_calls) << mj.dump();
+  EXPECT_EQ(mj["status"]["last_time_range"], 600);
   EXPECT_EQ(Sys("NoSuchCmd").message(), "cmd not found");
   EXPECT_EQ(Sys("TableSet", "\xff\xff").status(), kvspec::kStatusClientError);
 }
