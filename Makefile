@@ -1,7 +1,7 @@
 # kvgo-server: the entry points. `make run` and `make test` work on a fresh
 # Debian 12 machine as root: they install what is missing first.
 #
-#   make            build bin/kvgo-server and bin/kvgo-bench (static)
+#   make            build bin/kvgo-server, bin/kvgo-cli and bin/kvgo-bench (static)
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
@@ -42,7 +42,7 @@ $(BUILD_DIR)/CMakeCache.txt: $(DEPS_STAMP) CMakeLists.txt
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
 build: $(BUILD_DIR)/CMakeCache.txt
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-server kvgo-bench
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-server kvgo-cli kvgo-bench
 
 run: build
 	@mkdir -p var
@@ -58,7 +58,7 @@ install-files:
 	@test -x bin/kvgo-server || { echo "run make first"; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc $(DESTDIR)$(PREFIX)/var/data \
 	  $(DESTDIR)$(PREFIX)/var/log $(DESTDIR)$(UNITDIR)
-	install -m 0755 bin/kvgo-server bin/kvgo-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 bin/kvgo-server bin/kvgo-cli bin/kvgo-bench $(DESTDIR)$(PREFIX)/bin/
 	test -e $(DESTDIR)$(PREFIX)/etc/kvgo-server.conf || \
 	  install -m 0640 etc/kvgo-server.conf $(DESTDIR)$(PREFIX)/etc/kvgo-server.conf
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md

@@ -19,7 +19,7 @@ prefix=/opt/lynkdb/kvgo-server
 
 stage() {  # stage DIR UNITDIR
   make -C "$top" --no-print-directory install-files DESTDIR="$1" UNITDIR="$2" >/dev/null
-  strip --strip-unneeded "$1$prefix/bin/kvgo-server" "$1$prefix/bin/kvgo-bench"
+  strip --strip-unneeded "$1$prefix/bin/kvgo-server" "$1$prefix/bin/kvgo-cli" "$1$prefix/bin/kvgo-bench"
   # The config lives in /etc/kvgo-server (a conffile must be below /etc);
   # the seed's path $prefix/etc is a symlink to it.
   install -d "$1/etc/kvgo-server"
@@ -78,8 +78,8 @@ build_dist() {
   local name="kvgo-server-${version}-linux-x86_64"
   local root="$work/dist/$name"
   mkdir -p "$root/bin" "$root/etc" "$root/systemd"
-  install -m 0755 "$top/bin/kvgo-server" "$top/bin/kvgo-bench" "$root/bin/"
-  strip --strip-unneeded "$root/bin/kvgo-server" "$root/bin/kvgo-bench"
+  install -m 0755 "$top/bin/kvgo-server" "$top/bin/kvgo-cli" "$top/bin/kvgo-bench" "$root/bin/"
+  strip --strip-unneeded "$root/bin/kvgo-server" "$root/bin/kvgo-cli" "$root/bin/kvgo-bench"
   install -m 0640 "$top/etc/kvgo-server.conf" "$root/etc/"
   install -m 0644 "$top/systemd/kvgo-server.service" "$root/systemd/"
   install -m 0755 "$top/packaging/scripts/postinstall.sh" "$root/"

@@ -73,6 +73,8 @@ pid=$!
 grep -q '^seq-read ' "$out/bench.txt" || fail "no reads"
 grep -q 'errors' "$out/bench.txt" && fail "errors talking to the installed server: $(cat "$out/bench.txt")"
 [ "$(stat -c %U "$prefix/var/data/CURRENT")" = kvgo ] || fail "data not owned by kvgo"
+out_cli=$("$prefix/bin/kvgo-cli" --config "$conf" get kvgo-bench-probe) || fail "kvgo-cli with the installed config"
+[ "$out_cli" = "x" ] || fail "kvgo-cli read '$out_cli'"
 (exec 3<>"/dev/tcp/127.0.0.1/$http_port" && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q "200 OK" <&3) ||
   fail "/readyz of the installed server"
 kill -TERM "$pid"; wait "$pid" || fail "server did not exit 0 on SIGTERM"; pid=""

@@ -18,7 +18,7 @@ reqs=$(rpm -qp --requires "$rpm" | grep -v '^rpmlib(' | sort -u | tr '\n' ' ')
 [ "$reqs" = "/bin/sh shadow-utils systemd " ] || fail "requires: $reqs"
 
 files=$(rpm -qpl "$rpm" | tr '\n' ' ')
-for f in /opt/lynkdb/kvgo-server/bin/kvgo-server /opt/lynkdb/kvgo-server/bin/kvgo-bench \
+for f in /opt/lynkdb/kvgo-server/bin/kvgo-server /opt/lynkdb/kvgo-server/bin/kvgo-cli /opt/lynkdb/kvgo-server/bin/kvgo-bench \
          /opt/lynkdb/kvgo-server/etc /etc/kvgo-server/kvgo-server.conf \
          /opt/lynkdb/kvgo-server/var/data /opt/lynkdb/kvgo-server/var/log \
          /usr/lib/systemd/system/kvgo-server.service; do
