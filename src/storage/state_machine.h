@@ -9,7 +9,7 @@
 // state yields the same mutations and results, which is what lets a
 // replicated log carry commands.
 //
-// Not thread-safe: one thread (the Committer's apply thread) drives it.
+// Not thread-safe: one thread (the Committer's) drives it.
 #pragma once
 
 #include <map>
