@@ -4,6 +4,7 @@
 #   make            build bin/kvgo-server, bin/kvgo-cli and bin/kvgo-bench (static)
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
+#   make sim        Multi-Paxos simulator: SEEDS=N seeds (NODES=3), or replay SEED=S
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
 #   make install    install into $(DESTDIR)$(PREFIX) (default /opt/lynkdb/kvgo-server)
 #   make package    build/packages/: the DEB, the RPM and the tarball
@@ -24,7 +25,11 @@ UNITDIR ?= /lib/systemd/system
 VERSION := $(shell grep -m1 '^project' CMakeLists.txt | grep -o 'VERSION [0-9.]*' | cut -d' ' -f2)
 PACKAGE_DIR ?= $(BUILD_DIR)/packages
 
-.PHONY: all build deps run test clean install install-files package dist
+SEEDS ?= 10000
+NODES ?= 3
+SEED ?=
+
+.PHONY: all build deps run test clean install install-files package dist sim
 
 all: build
 
@@ -51,6 +56,10 @@ run: build
 test: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_ARGS)
+
+sim: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-sim
+	$(BUILD_DIR)/tests/sim/kvgo-sim --nodes=$(NODES) $(if $(SEED),--seed=$(SEED),--seeds=$(SEEDS))
 
 # The files only (used for staging packages): binaries, config (never
 # overwritten), README, the systemd unit with PREFIX substituted.

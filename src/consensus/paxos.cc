@@ -1,0 +1,438 @@
+#include "consensus/paxos.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace kvgo::consensus {
+
+std::string Ballot::ToString() const {
+  return "(" + std::to_string(round) + "," + std::to_string(node) + ")";
+}
+
+const char* MsgTypeName(MsgType t) {
+  switch (t) {
+    case MsgType::kPreVote: return "PreVote";
+    case MsgType::kPreVoteReply: return "PreVoteReply";
+    case MsgType::kPrepare: return "Prepare";
+    case MsgType::kPromise: return "Promise";
+    case MsgType::kAccept: return "Accept";
+    case MsgType::kAccepted: return "Accepted";
+  }
+  return "?";
+}
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "?";
+}
+
+std::string Message::ToString() const {
+  std::ostringstream o;
+  o << MsgTypeName(type) << " " << from << "->" << to << " b=" << ballot.ToString();
+  if (type == MsgType::kPromise || type == MsgType::kAccepted || type == MsgType::kPreVoteReply) {
+    o << (ok ? " ok" : " NO") << " promised=" << promised.ToString();
+  }
+  if (first_slot) o << " first=" << first_slot;
+  if (last_slot) o << " last=" << last_slot;
+  if (commit) o << " commit=" << commit;
+  if (!entries.empty()) o << " n=" << entries.size() << " [" << entries.front().slot << ".." << entries.back().slot << "]";
+  return o.str();
+}
+
+Node::Node(Config config, Restored restored)
+    : cfg_(std::move(config)),
+      rng_(cfg_.seed * 0x9E3779B97F4A7C15ull + cfg_.id + 1),
+      promised_(restored.hard_state.promised),
+      log_(std::move(restored.entries)),
+      commit_(restored.applied),
+      applied_(restored.applied),
+      trusted_(restored.applied) {
+  max_seen_round_ = promised_.round;
+  ResetElectionTimer();
+}
+
+uint64_t Node::Random() {
+  // splitmix64: deterministic from the seed, no global state.
+  uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void Node::ResetElectionTimer() {
+  election_elapsed_ = 0;
+  election_timeout_ = cfg_.election_ticks + static_cast<int>(Random() % cfg_.election_ticks);
+}
+
+void Node::Send(Message m) {
+  m.from = cfg_.id;
+  m.cluster_id = cfg_.cluster_id;
+  pending_msgs_.push_back(std::move(m));
+}
+
+void Node::Promise(const Ballot& b) {
+  if (b <= promised_) return;
+  promised_ = b;
+  max_seen_round_ = std::max(max_seen_round_, b.round);
+  pending_hard_ = HardState{promised_};
+}
+
+void Node::AcceptLocal(Entry e) {
+  pending_entries_[e.slot] = e;
+  log_[e.slot] = std::move(e);
+}
+
+void Node::Tick() {
+  if (role_ == Role::kLeader) {
+    if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
+      heartbeat_elapsed_ = 0;
+      BroadcastAccepts(/*heartbeat=*/true);
+    }
+    // CheckQuorum: step down if no majority was heard from for a timeout.
+    if (++quorum_elapsed_ >= cfg_.election_ticks) {
+      quorum_elapsed_ = 0;
+      size_t active = 1;
+      for (auto& [id, p] : peers_) {
+        if (p.active) active++;
+        p.active = false;
+      }
+      if (active < Quorum()) BecomeFollower(my_ballot_, 0);
+    }
+    return;
+  }
+  ticks_since_leader_++;
+  if (++election_elapsed_ >= election_timeout_) StartPreVote();
+}
+
+void Node::BecomeFollower(const Ballot& b, NodeId leader) {
+  if (role_ != Role::kFollower || b != follower_ballot_) {
+    // Entries this node accepted in ballot b (before a restart, say) came
+    // from b's only leader, one value per slot: they stay trusted.
+    trusted_ = commit_;
+    for (auto it = log_.upper_bound(commit_); it != log_.end() && it->first == trusted_ + 1 &&
+                                              it->second.ballot == b;
+         ++it) {
+      trusted_ = it->first;
+    }
+  }
+  role_ = Role::kFollower;
+  follower_ballot_ = b;
+  leader_ = leader;
+  votes_.clear();
+  recovered_.clear();
+  peers_.clear();
+  ResetElectionTimer();
+}
+
+void Node::StartPreVote() {
+  role_ = Role::kPreCandidate;
+  leader_ = 0;
+  my_ballot_ = Ballot{std::max(promised_.round, max_seen_round_) + 1, cfg_.id};
+  votes_.clear();
+  votes_[cfg_.id] = true;
+  ResetElectionTimer();
+  if (votes_.size() >= Quorum()) return StartElection();
+  for (NodeId peer : cfg_.members) {
+    if (peer == cfg_.id) continue;
+    Message m;
+    m.type = MsgType::kPreVote;
+    m.to = peer;
+    m.ballot = my_ballot_;
+    Send(std::move(m));
+  }
+}
+
+void Node::StartElection() {
+  role_ = Role::kCandidate;
+  leader_ = 0;
+  my_ballot_ = Ballot{std::max(promised_.round, max_seen_round_) + 1, cfg_.id};
+  Promise(my_ballot_);
+  votes_.clear();
+  votes_[cfg_.id] = true;
+  phase1_from_ = commit_ + 1;
+  recovered_.clear();
+  for (auto it = log_.lower_bound(phase1_from_); it != log_.end(); ++it) recovered_[it->first] = it->second;
+  ResetElectionTimer();
+  if (votes_.size() >= Quorum()) return BecomeLeader();
+  for (NodeId peer : cfg_.members) {
+    if (peer == cfg_.id) continue;
+    Message m;
+    m.type = MsgType::kPrepare;
+    m.to = peer;
+    m.ballot = my_ballot_;
+    m.first_slot = phase1_from_;
+    Send(std::move(m));
+  }
+}
+
+void Node::BecomeLeader() {
+  role_ = Role::kLeader;
+  leader_ = cfg_.id;
+  ticks_since_leader_ = 0;
+  heartbeat_elapsed_ = 0;
+  quorum_elapsed_ = 0;
+  // Re-propose, under our ballot, the highest-ballot value reported for
+  // every slot from phase1_from_ on, and a no-op where none was.
+  Slot last = recovered_.empty() ? phase1_from_ - 1 : recovered_.rbegin()->first;
+  for (Slot s = phase1_from_; s <= last; s++) {
+    Entry e;
+    e.slot = s;
+    e.ballot = my_ballot_;
+    if (auto it = recovered_.find(s); it != recovered_.end()) {
+      e.noop = it->second.noop;
+      e.data = it->second.data;
+    } else {
+      e.noop = true;
+    }
+    AcceptLocal(std::move(e));
+  }
+  recovered_.clear();
+  // Our own no-op: once it is chosen we know every earlier chosen value.
+  ready_slot_ = last + 1;
+  AcceptLocal(Entry{ready_slot_, my_ballot_, true, nullptr});
+  next_slot_ = ready_slot_ + 1;
+  peers_.clear();
+  for (NodeId peer : cfg_.members) {
+    if (peer == cfg_.id) continue;
+    peers_[peer] = Peer{phase1_from_, 0, true};
+  }
+  dirty_ = true;
+  AdvanceCommit();
+}
+
+Slot Node::Propose(std::string data) {
+  if (role_ != Role::kLeader) return 0;
+  const Slot s = next_slot_++;
+  AcceptLocal(Entry{s, my_ballot_, false, std::make_shared<const std::string>(std::move(data))});
+  dirty_ = true;
+  return s;
+}
+
+void Node::SendAccepts(NodeId id, bool heartbeat) {
+  Peer& p = peers_[id];
+  const Slot last = next_slot_ - 1;
+  Message m;
+  m.type = MsgType::kAccept;
+  m.to = id;
+  m.ballot = my_ballot_;
+  m.first_slot = p.next;
+  const bool window_open = p.next <= last && p.next - 1 - std::min(p.match, p.next - 1) <
+                                                 cfg_.max_inflight_entries;
+  if (window_open) {
+    for (Slot s = p.next; s <= last && m.entries.size() < cfg_.max_entries_per_accept; s++) {
+      auto it = log_.find(s);
+      if (it == log_.end()) break;  // cannot happen: the leader holds every slot <= last
+      Entry e = it->second;
+      e.ballot = my_ballot_;  // chosen values below phase1_from_ are re-sent in our ballot
+      m.entries.push_back(std::move(e));
+    }
+    p.next += m.entries.size();
+  }
+  if (m.entries.empty() && !heartbeat) return;
+  m.commit = commit_;
+  m.heartbeat = heartbeat;
+  Send(std::move(m));
+}
+
+void Node::BroadcastAccepts(bool heartbeat) {
+  for (auto& [id, p] : peers_) {
+    SendAccepts(id, heartbeat);
+    // Pipelining: keep sending while the window allows.
+    while (p.next < next_slot_ && p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries) {
+      const Slot before = p.next;
+      SendAccepts(id, false);
+      if (p.next == before) break;
+    }
+  }
+  dirty_ = false;
+}
+
+void Node::AdvanceCommit() {
+  if (role_ != Role::kLeader) return;
+  std::vector<Slot> matches;
+  matches.push_back(next_slot_ - 1);  // this node accepted everything it proposed
+  for (const auto& [id, p] : peers_) matches.push_back(p.match);
+  std::sort(matches.begin(), matches.end(), std::greater<Slot>());
+  const Slot n = matches[Quorum() - 1];
+  // Only slots accepted by a majority in our own ballot are chosen by us;
+  // peers' match counts only such slots (or slots they know are chosen).
+  if (n > commit_) commit_ = n;
+}
+
+void Node::Step(const Message& m) {
+  if (m.cluster_id != cfg_.cluster_id || m.to != cfg_.id || m.from == cfg_.id) return;
+  if (std::find(cfg_.members.begin(), cfg_.members.end(), m.from) == cfg_.members.end()) return;
+  max_seen_round_ = std::max({max_seen_round_, m.ballot.round, m.promised.round});
+  switch (m.type) {
+    case MsgType::kPreVote: return OnPreVote(m);
+    case MsgType::kPreVoteReply: return OnPreVoteReply(m);
+    case MsgType::kPrepare: return OnPrepare(m);
+    case MsgType::kPromise: return OnPromise(m);
+    case MsgType::kAccept: return OnAccept(m);
+    case MsgType::kAccepted: return OnAccepted(m);
+  }
+}
+
+bool Node::HeardFromLeaderRecently() const {
+  if (role_ == Role::kLeader) return true;
+  return leader_ != 0 && ticks_since_leader_ < cfg_.election_ticks;
+}
+
+void Node::OnPreVote(const Message& m) {
+  Message r;
+  r.type = MsgType::kPreVoteReply;
+  r.to = m.from;
+  r.ballot = m.ballot;
+  r.promised = promised_;
+  r.ok = !HeardFromLeaderRecently() && m.ballot > promised_;
+  Send(std::move(r));
+}
+
+void Node::OnPreVoteReply(const Message& m) {
+  if (role_ != Role::kPreCandidate || m.ballot != my_ballot_) return;
+  if (!m.ok) return;
+  votes_[m.from] = true;
+  if (votes_.size() >= Quorum()) StartElection();
+}
+
+void Node::OnPrepare(const Message& m) {
+  Message r;
+  r.type = MsgType::kPromise;
+  r.to = m.from;
+  r.ballot = m.ballot;
+  // A node still following a live leader does not help depose it.
+  const bool live_leader = HeardFromLeaderRecently() && leader_ != m.from;
+  if (m.ballot < promised_ || (m.ballot > promised_ && live_leader)) {
+    r.ok = false;
+    r.promised = promised_;
+    Send(std::move(r));
+    return;
+  }
+  if (m.ballot > promised_) {
+    Promise(m.ballot);
+    if (role_ != Role::kFollower || follower_ballot_ != m.ballot) BecomeFollower(m.ballot, 0);
+  }
+  r.ok = true;
+  r.promised = promised_;
+  r.commit = commit_;
+  for (auto it = log_.lower_bound(m.first_slot); it != log_.end(); ++it) r.entries.push_back(it->second);
+  Send(std::move(r));
+}
+
+void Node::OnPromise(const Message& m) {
+  if (role_ != Role::kCandidate || m.ballot != my_ballot_) return;
+  if (!m.ok) {
+    if (m.promised > my_ballot_) BecomeFollower(m.promised, 0);
+    return;
+  }
+  if (votes_.count(m.from)) return;  // duplicate
+  votes_[m.from] = true;
+  for (const Entry& e : m.entries) {
+    if (e.slot < phase1_from_) continue;
+    auto it = recovered_.find(e.slot);
+    if (it == recovered_.end() || it->second.ballot < e.ballot) recovered_[e.slot] = e;
+  }
+  if (votes_.size() >= Quorum()) BecomeLeader();
+}
+
+void Node::OnAccept(const Message& m) {
+  Message r;
+  r.type = MsgType::kAccepted;
+  r.to = m.from;
+  r.ballot = m.ballot;
+  if (m.ballot < promised_) {
+    r.ok = false;
+    r.promised = promised_;
+    Send(std::move(r));
+    return;
+  }
+  Promise(m.ballot);
+  if (role_ != Role::kFollower || leader_ != m.from || follower_ballot_ != m.ballot) {
+    BecomeFollower(m.ballot, m.from);
+  }
+  ticks_since_leader_ = 0;
+  election_elapsed_ = 0;
+  r.promised = promised_;
+  if (!m.entries.empty() && m.first_slot > trusted_ + 1) {
+    // A gap: earlier Accepts of this ballot were lost. Ask for a resend.
+    r.ok = false;
+    r.last_slot = trusted_;
+    Send(std::move(r));
+    return;
+  }
+  for (const Entry& e : m.entries) {
+    if (e.slot <= commit_) continue;  // already chosen here
+    Entry copy = e;
+    copy.ballot = m.ballot;
+    AcceptLocal(std::move(copy));
+    trusted_ = std::max(trusted_, e.slot);
+  }
+  const Slot c = std::min(m.commit, trusted_);
+  if (c > commit_) commit_ = c;
+  r.ok = true;
+  r.last_slot = trusted_;
+  r.heartbeat = m.heartbeat;
+  Send(std::move(r));
+}
+
+void Node::OnAccepted(const Message& m) {
+  if (role_ != Role::kLeader || m.ballot != my_ballot_) {
+    if (!m.ok && m.promised > promised_ && role_ == Role::kLeader) BecomeFollower(m.promised, 0);
+    return;
+  }
+  auto it = peers_.find(m.from);
+  if (it == peers_.end()) return;
+  Peer& p = it->second;
+  p.active = true;
+  if (!m.ok && m.promised > my_ballot_) {
+    BecomeFollower(m.promised, 0);
+    return;
+  }
+  // match only grows: what a peer accepted in our ballot is durable there.
+  p.match = std::max(p.match, m.last_slot);
+  if (!m.ok) {
+    // A gap: resend from what the peer holds, even below match (a restarted
+    // peer may trust less than it holds).
+    p.next = m.last_slot + 1;
+  } else if (m.heartbeat && m.last_slot + 1 < p.next) {
+    // A heartbeat's ack behind what we sent: Accepts were lost (or are
+    // still in flight); resend from there. Only heartbeats rewind, so a
+    // pipeline in flight is resent at most once per heartbeat interval.
+    p.next = m.last_slot + 1;
+  }
+  AdvanceCommit();
+  if (p.next < next_slot_) SendAccepts(m.from, false);
+}
+
+bool Node::HasReady() const {
+  return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() ||
+         commit_ > applied_ || (role_ == Role::kLeader && dirty_);
+}
+
+Ready Node::GetReady() {
+  if (role_ == Role::kLeader) {
+    if (dirty_) BroadcastAccepts(false);
+    AdvanceCommit();
+  }
+  Ready rd;
+  rd.hard_state = pending_hard_;
+  for (auto& [s, e] : pending_entries_) rd.entries.push_back(std::move(e));
+  rd.messages = std::move(pending_msgs_);
+  for (auto it = log_.upper_bound(applied_); it != log_.end() && it->first <= commit_; ++it) {
+    rd.committed.push_back(it->second);
+  }
+  applied_ = commit_;
+  pending_hard_.reset();
+  pending_entries_.clear();
+  pending_msgs_.clear();
+  return rd;
+}
+
+void Node::Advance() {}
+
+}  // namespace kvgo::consensus

@@ -1,0 +1,248 @@
+// The Multi-Paxos core: a deterministic state machine with no I/O (no
+// threads, clock, sockets, disk or global random generator), in the style
+// of etcd-io/raft. The caller feeds it Tick(), Step(message) and
+// Propose(data), takes a Ready batch, does the I/O in the order the batch
+// prescribes, and calls Advance(). Design: docs/replication.md.
+//
+// Multi-Paxos with a stable leader (Lamport, "Paxos Made Simple" s.3; van
+// Renesse & Altinbuken, "Paxos Made Moderately Complex"):
+// - Ballots (round, node id) are totally ordered and never reused.
+// - A candidate runs Phase 1 once for every slot from its first unchosen
+//   one; it re-proposes, under its own ballot, the highest-ballot value
+//   reported for each slot (a no-op where none was), then appends a no-op
+//   of its own.
+// - The leader then runs only Phase 2: pipelined, batched Accepts carrying
+//   the commit index; followers ack cumulatively (the highest slot up to
+//   which everything is accepted in the leader's ballot).
+// - A value is chosen when a majority accepted it in the same ballot.
+// - PreVote: a node asks before it raises its ballot, and nodes that heard
+//   from a leader within the election timeout refuse; so a node cut off and
+//   rejoining does not disturb a working leader. CheckQuorum: a leader that
+//   heard from no majority within the election timeout steps down.
+//
+// Not built yet (docs/replication.md lists them): leases and read-index,
+// exactly-once client sessions, log truncation and snapshots, membership
+// hashes on the wire.
+//
+// Not thread-safe: one thread drives a Node.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kvgo::consensus {
+
+using NodeId = uint32_t;
+using Slot = uint64_t;
+
+struct Ballot {
+  uint64_t round = 0;
+  NodeId node = 0;
+
+  bool IsZero() const { return round == 0 && node == 0; }
+  friend bool operator<(const Ballot& a, const Ballot& b) {
+    return a.round != b.round ? a.round < b.round : a.node < b.node;
+  }
+  friend bool operator==(const Ballot& a, const Ballot& b) {
+    return a.round == b.round && a.node == b.node;
+  }
+  friend bool operator!=(const Ballot& a, const Ballot& b) { return !(a == b); }
+  friend bool operator<=(const Ballot& a, const Ballot& b) { return !(b < a); }
+  friend bool operator>(const Ballot& a, const Ballot& b) { return b < a; }
+  friend bool operator>=(const Ballot& a, const Ballot& b) { return !(a < b); }
+  std::string ToString() const;
+};
+
+// A value accepted for a slot, and the ballot it was accepted in. The
+// payload is shared and immutable: entries are copied between the log,
+// messages and Ready batches without copying their bytes.
+struct Entry {
+  Slot slot = 0;
+  Ballot ballot;
+  bool noop = false;
+  std::shared_ptr<const std::string> data;  // opaque to the core; null for no-ops
+
+  const std::string& value() const {
+    static const std::string kEmpty;
+    return data ? *data : kEmpty;
+  }
+};
+
+enum class MsgType {
+  kPreVote,       // ballot = the ballot the sender would use
+  kPreVoteReply,  // ok = granted
+  kPrepare,       // ballot, first_slot
+  kPromise,       // ok, ballot (the one promised), promised (if !ok), entries >= first_slot
+  kAccept,        // ballot, first_slot, entries (may be empty: heartbeat), commit
+  kAccepted,      // ok, ballot, last_slot (cumulative ack), promised (if !ok)
+};
+const char* MsgTypeName(MsgType t);
+
+struct Message {
+  MsgType type = MsgType::kAccept;
+  NodeId from = 0;
+  NodeId to = 0;
+  uint64_t cluster_id = 0;
+  Ballot ballot;
+  Ballot promised;
+  bool ok = false;
+  Slot first_slot = 0;
+  Slot last_slot = 0;
+  Slot commit = 0;
+  bool heartbeat = false;  // Accept: sent on the heartbeat timer; echoed in Accepted
+  std::vector<Entry> entries;
+  std::string ToString() const;
+};
+
+// What must be durable. The promise is the acceptor's only state besides
+// its accepted entries.
+struct HardState {
+  Ballot promised;
+};
+
+struct Config {
+  NodeId id = 0;
+  std::vector<NodeId> members;  // all nodes, including this one
+  uint64_t cluster_id = 0;
+  int heartbeat_ticks = 1;
+  // A follower starts an election after [election_ticks, 2*election_ticks)
+  // ticks without a leader (randomised by `seed`).
+  int election_ticks = 10;
+  uint64_t seed = 1;
+  size_t max_entries_per_accept = 256;
+  // Entries sent to a follower and not yet acked, at most.
+  size_t max_inflight_entries = 4096;
+};
+
+// The work the caller must do, in this order:
+// 1. persist hard_state (if set) and entries (each replaces whatever its slot
+//    held), durably (fsync);
+// 2. only then send messages;
+// 3. apply committed, in slot order;
+// 4. call Advance().
+struct Ready {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<Entry> committed;
+  bool Empty() const {
+    return !hard_state && entries.empty() && messages.empty() && committed.empty();
+  }
+};
+
+// What a restarted node had on disk.
+struct Restored {
+  HardState hard_state;
+  std::map<Slot, Entry> entries;
+  Slot applied = 0;  // entries up to here are applied (the state machine knows)
+};
+
+enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* RoleName(Role r);
+
+class Node {
+ public:
+  Node(Config config, Restored restored);
+
+  // One unit of logical time.
+  void Tick();
+  // A message from a peer. Messages of another cluster, or not addressed to
+  // this node, are dropped.
+  void Step(const Message& m);
+  // Appends `data` to the log if this node is the leader. Returns the slot
+  // it will be chosen in if it is chosen at all (a later leader may fill
+  // the slot with something else), or 0 if this node is not the leader.
+  Slot Propose(std::string data);
+
+  bool HasReady() const;
+  // The pending work; the caller must do it and then call Advance() before
+  // the next GetReady().
+  Ready GetReady();
+  void Advance();
+
+  Role role() const { return role_; }
+  NodeId id() const { return cfg_.id; }
+  NodeId leader() const { return leader_; }
+  const Ballot& promised() const { return promised_; }
+  Slot commit() const { return commit_; }
+  Slot applied() const { return applied_; }
+  Slot last_slot() const { return log_.empty() ? commit_ : log_.rbegin()->first; }
+  // True once the leader's own no-op of its ballot is chosen: from then on
+  // its log holds every value chosen before, and it may serve.
+  bool LeaderReady() const { return role_ == Role::kLeader && ready_slot_ > 0 && commit_ >= ready_slot_; }
+
+ private:
+  size_t Quorum() const { return cfg_.members.size() / 2 + 1; }
+  uint64_t Random();
+  void ResetElectionTimer();
+  void BecomeFollower(const Ballot& seen, NodeId leader);
+  void StartPreVote();
+  void StartElection();
+  void BecomeLeader();
+  void Send(Message m);
+  void Promise(const Ballot& b);  // raises the durable promise
+  void AcceptLocal(Entry e);      // stores an accepted entry (to persist)
+  void SendAccepts(NodeId peer, bool heartbeat);
+  void BroadcastAccepts(bool heartbeat);
+  void AdvanceCommit();
+
+  bool HeardFromLeaderRecently() const;
+  void OnPreVote(const Message& m);
+  void OnPreVoteReply(const Message& m);
+  void OnPrepare(const Message& m);
+  void OnPromise(const Message& m);
+  void OnAccept(const Message& m);
+  void OnAccepted(const Message& m);
+
+  Config cfg_;
+  uint64_t rng_;
+
+  // Durable (through Ready).
+  Ballot promised_;
+  std::map<Slot, Entry> log_;
+
+  // Volatile.
+  uint64_t max_seen_round_ = 0;  // the highest ballot round seen anywhere
+  Role role_ = Role::kFollower;
+  Ballot follower_ballot_;       // the ballot trusted_ is counted in
+  NodeId leader_ = 0;
+  Slot commit_ = 0;   // every slot <= commit_ is chosen and in log_ (or applied)
+  Slot applied_ = 0;  // handed out in Ready.committed
+  // Follower: every slot in (commit_, trusted_] holds an entry accepted in
+  // the current leader's ballot, so it may be committed up to the leader's
+  // commit index.
+  Slot trusted_ = 0;
+  int ticks_since_leader_ = 0;  // follower: ticks since a valid Accept
+  int election_elapsed_ = 0;
+  int election_timeout_ = 0;
+  int heartbeat_elapsed_ = 0;
+
+  // Candidate / pre-candidate.
+  Ballot my_ballot_;
+  std::map<NodeId, bool> votes_;
+  std::map<Slot, Entry> recovered_;  // highest-ballot value per slot from promises
+  Slot phase1_from_ = 0;
+
+  // Leader.
+  struct Peer {
+    Slot next = 0;    // next slot to send
+    Slot match = 0;   // every slot <= match is accepted in our ballot
+    bool active = false;  // heard from since the last CheckQuorum round
+  };
+  std::map<NodeId, Peer> peers_;
+  Slot next_slot_ = 0;
+  Slot ready_slot_ = 0;  // the leader's own no-op
+  bool dirty_ = false;   // proposals not yet sent
+  int quorum_elapsed_ = 0;
+
+  // Pending output.
+  std::optional<HardState> pending_hard_;
+  std::map<Slot, Entry> pending_entries_;
+  std::vector<Message> pending_msgs_;
+};
+
+}  // namespace kvgo::consensus

@@ -1,0 +1,421 @@
+#include "cluster_sim.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace kvgo::sim {
+
+namespace {
+
+using consensus::Ballot;
+using consensus::Entry;
+using consensus::Message;
+using consensus::Node;
+using consensus::NodeId;
+using consensus::Slot;
+
+constexpr int64_t kTimedOut = std::numeric_limits<int64_t>::max();
+constexpr int64_t kQuietTicks = 60;
+constexpr int64_t kClientTimeoutTicks = 40;
+
+struct Disk {
+  consensus::HardState hard;
+  std::map<Slot, Entry> entries;
+};
+
+struct SimNode {
+  NodeId id = 0;
+  std::unique_ptr<Node> node;
+  bool up = true;
+  int stall = 0;      // slow disk: ticks before its next Ready is processed
+  int drift = 0;      // clock drift: -1 slower, +1 faster
+  Disk disk;          // survives crashes
+  // The state machine, durable with its applied slot (as the KV store is).
+  std::vector<Entry> applied;
+  std::map<std::string, std::string> kv;
+};
+
+struct InFlight {
+  int64_t at;
+  uint64_t order;  // tie-break, random
+  Message msg;
+};
+
+struct PendingOp {
+  size_t history_index;
+  NodeId node;
+  Slot slot;
+  std::string data;
+};
+
+class Simulation {
+ public:
+  Simulation(uint64_t seed, const SimOptions& o) : o_(o), rng_(seed), seed_(seed) {
+    for (int i = 1; i <= o_.nodes; i++) members_.push_back(static_cast<NodeId>(i));
+    for (NodeId id : members_) {
+      SimNode n;
+      n.id = id;
+      n.drift = static_cast<int>(Rand(3)) - 1;
+      nodes_[id] = std::move(n);
+      Start(id);
+    }
+  }
+
+  SimResult Run() {
+    const int64_t total = o_.ticks + o_.heal_ticks;
+    for (now_ = 0; now_ < total && violations_.empty(); now_++) {
+      const bool faulty = now_ < o_.ticks;
+      if (faulty) InjectFaults();
+      if (!faulty && now_ == o_.ticks) Heal();
+      Deliver();
+      TickNodes();
+      // The last ticks are quiet so that every node can catch up.
+      if (now_ < total - kQuietTicks) Clients(faulty);
+      CheckInvariants();
+    }
+    if (violations_.empty()) CheckEnd();
+    SimResult r;
+    r.violations = violations_;
+    r.committed = committed_;
+    r.operations = history_.size();
+    r.trace = trace_.str();
+    return r;
+  }
+
+ private:
+  uint64_t Rand(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+  void Trace(const std::string& s) {
+    if (o_.trace) trace_ << "t=" << now_ << " " << s << "\n";
+  }
+  void Violation(const std::string& s) {
+    violations_.push_back("seed " + std::to_string(seed_) + " t=" + std::to_string(now_) + ": " + s);
+    Trace("VIOLATION " + s);
+  }
+
+  void Start(NodeId id) {
+    SimNode& n = nodes_[id];
+    consensus::Config c;
+    c.id = id;
+    c.members = members_;
+    c.cluster_id = 42;
+    c.election_ticks = 10;
+    c.heartbeat_ticks = 2;
+    c.seed = seed_ * 131 + id + restarts_++;
+    c.max_entries_per_accept = 8;
+    consensus::Restored r;
+    r.hard_state = n.disk.hard;
+    r.entries = n.disk.entries;
+    r.applied = n.applied.empty() ? 0 : n.applied.back().slot;
+    n.node = std::make_unique<Node>(c, std::move(r));
+    n.up = true;
+    n.stall = 0;
+  }
+
+  void Crash(NodeId id, const std::string& why) {
+    SimNode& n = nodes_[id];
+    if (!n.up) return;
+    n.up = false;
+    n.node.reset();
+    Trace("crash " + std::to_string(id) + " (" + why + ")");
+    // Its clients' pending operations time out: they may or may not happen.
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->first.first == id) {
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void InjectFaults() {
+    if (Chance(o_.crash)) {
+      std::vector<NodeId> up;
+      for (auto& [id, n] : nodes_) {
+        if (n.up) up.push_back(id);
+      }
+      if (!up.empty()) Crash(up[Rand(up.size())], "fault");
+    }
+    for (auto& [id, n] : nodes_) {
+      if (!n.up && Chance(o_.restart)) {
+        Start(id);
+        Trace("restart " + std::to_string(id));
+      }
+    }
+    if (Chance(o_.partition)) {
+      blocked_.clear();
+      const int kind = static_cast<int>(Rand(4));
+      if (kind == 0) {  // symmetric: one node isolated
+        NodeId x = members_[Rand(members_.size())];
+        for (NodeId y : members_) {
+          if (y != x) {
+            blocked_.insert({x, y});
+            blocked_.insert({y, x});
+          }
+        }
+        Trace("partition: isolate " + std::to_string(x));
+      } else if (kind == 1) {  // one-way
+        NodeId x = members_[Rand(members_.size())];
+        for (NodeId y : members_) {
+          if (y != x) blocked_.insert({x, y});
+        }
+        Trace("partition: " + std::to_string(x) + " cannot send");
+      } else if (kind == 2) {  // partial: one link cut
+        NodeId x = members_[Rand(members_.size())], y = members_[Rand(members_.size())];
+        if (x != y) {
+          blocked_.insert({x, y});
+          blocked_.insert({y, x});
+        }
+        Trace("partition: link " + std::to_string(x) + "-" + std::to_string(y));
+      } else {
+        Trace("partition healed");
+      }
+    }
+  }
+
+  void Heal() {
+    blocked_.clear();
+    for (auto& [id, n] : nodes_) {
+      if (!n.up) Start(id);
+      n.stall = 0;
+    }
+    Trace("heal: all up, no partitions, no drops");
+    healed_at_ = now_;
+  }
+
+  bool Faulty() const { return now_ < o_.ticks; }
+
+  void Send(const Message& m) {
+    if (blocked_.count({m.from, m.to})) return;
+    if (Faulty() && Chance(o_.drop)) return;
+    const int copies = Faulty() && Chance(o_.duplicate) ? 2 : 1;
+    for (int i = 0; i < copies; i++) {
+      net_.push_back(InFlight{now_ + static_cast<int64_t>(Rand(o_.max_delay + 1)), rng_(), m});
+    }
+  }
+
+  void Deliver() {
+    std::vector<InFlight> due;
+    for (auto it = net_.begin(); it != net_.end();) {
+      if (it->at <= now_) {
+        due.push_back(std::move(*it));
+        it = net_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::sort(due.begin(), due.end(), [](const InFlight& a, const InFlight& b) { return a.order < b.order; });
+    for (auto& f : due) {
+      SimNode& n = nodes_[f.msg.to];
+      if (!n.up) continue;
+      if (o_.trace) Trace("deliver " + f.msg.ToString());
+      n.node->Step(f.msg);
+      ProcessReady(f.msg.to);
+    }
+  }
+
+  void TickNodes() {
+    for (auto& [id, n] : nodes_) {
+      if (!n.up) continue;
+      int ticks = 1 + (n.drift > 0 && now_ % 10 == 0 ? 1 : 0) - (n.drift < 0 && now_ % 10 == 0 ? 1 : 0);
+      for (int i = 0; i < ticks && n.up; i++) {
+        n.node->Tick();
+        ProcessReady(id);
+      }
+      if (n.stall > 0) n.stall--;
+    }
+  }
+
+  void ProcessReady(NodeId id) {
+    SimNode& n = nodes_[id];
+    if (!n.up || !n.node->HasReady()) return;
+    if (n.stall > 0) return;  // slow disk: the Ready waits
+    if (Faulty() && Chance(o_.slow_disk)) {
+      n.stall = 1 + static_cast<int>(Rand(3));
+      return;
+    }
+    consensus::Ready rd = n.node->GetReady();
+    if (o_.bug_send_before_persist) {
+      for (const auto& m : rd.messages) Send(m);
+      if (Faulty() && Chance(o_.crash_in_ready)) return Crash(id, "after send, before persist (bug)");
+    } else if (Faulty() && Chance(o_.crash_in_ready / 2)) {
+      return Crash(id, "before persist");
+    }
+    // Persist (synced).
+    if (rd.hard_state) {
+      if (rd.hard_state->promised < n.disk.hard.promised) {
+        Violation("node " + std::to_string(id) + " lowers its promise " + n.disk.hard.promised.ToString() +
+                  " -> " + rd.hard_state->promised.ToString());
+      }
+      n.disk.hard = *rd.hard_state;
+    }
+    for (const Entry& e : rd.entries) n.disk.entries[e.slot] = e;
+    if (!o_.bug_send_before_persist) {
+      if (Faulty() && Chance(o_.crash_in_ready / 2)) return Crash(id, "after persist, before send");
+      for (const auto& m : rd.messages) Send(m);
+    }
+    for (const Entry& e : rd.committed) Apply(n, e);
+    if (n.up) n.node->Advance();
+  }
+
+  void Apply(SimNode& n, const Entry& e) {
+    const Slot expect = n.applied.empty() ? 1 : n.applied.back().slot + 1;
+    if (e.slot != expect) {
+      Violation("node " + std::to_string(n.id) + " applies slot " + std::to_string(e.slot) + " after " +
+                std::to_string(expect - 1));
+      return;
+    }
+    // One value per slot, across all nodes and all time.
+    const std::string value = e.noop ? "<noop>" : e.value();
+    auto [it, fresh] = chosen_.emplace(e.slot, value);
+    if (!fresh && it->second != value) {
+      Violation("slot " + std::to_string(e.slot) + " chosen twice: \"" + it->second + "\" and \"" + value + "\"");
+      return;
+    }
+    n.applied.push_back(e);
+    std::string result;
+    if (!e.noop) {
+      // data = "w key value" or "r key nonce"
+      std::istringstream in(e.value());
+      std::string op, key, arg;
+      in >> op >> key >> arg;
+      if (op == "w") {
+        n.kv[key] = arg;
+      } else {
+        result = n.kv[key];
+      }
+    }
+    auto p = pending_.find({n.id, e.slot});
+    if (p != pending_.end()) {
+      if (p->second.data == e.value() && !e.noop) {
+        Operation& op = history_[p->second.history_index];
+        op.response = now_;
+        if (!op.write) op.value = result;
+        committed_++;
+        acked_[e.slot] = e.value();
+      }
+      // Else another value took the slot: the op never takes effect (it
+      // stays "timed out" in the history, which the checker allows).
+      pending_.erase(p);
+    }
+  }
+
+  void Clients(bool faulty) {
+    // A client gives up on an operation after a deadline: it stays in the
+    // history as timed out (it may or may not take effect).
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (now_ - history_[it->second.history_index].invoke > kClientTimeoutTicks) {
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (int c = 0; c < o_.clients; c++) {
+      if (busy_.count(c)) {
+        bool still = false;
+        for (const auto& [slot, p] : pending_) still |= history_[p.history_index].client == c;
+        if (still) continue;
+        busy_.erase(c);
+      }
+      if (!Chance(faulty ? 0.3 : 0.5)) continue;
+      // Ask a random node; only the leader accepts.
+      NodeId id = members_[Rand(members_.size())];
+      SimNode& n = nodes_[id];
+      if (!n.up || n.node->role() != consensus::Role::kLeader) continue;
+      const std::string key = "k" + std::to_string(Rand(o_.keys));
+      const bool write = Chance(0.6);
+      Operation op;
+      op.client = c;
+      op.write = write;
+      op.key = key;
+      op.invoke = now_;
+      op.response = kTimedOut;
+      std::string data;
+      if (write) {
+        op.value = "v" + std::to_string(next_value_++);
+        data = "w " + key + " " + op.value;
+      } else {
+        data = "r " + key + " n" + std::to_string(next_value_++);
+      }
+      const Slot s = n.node->Propose(data);
+      if (s == 0) continue;
+      history_.push_back(op);
+      pending_[{id, s}] = PendingOp{history_.size() - 1, id, s, data};
+      busy_.insert(c);
+      Trace("client " + std::to_string(c) + " proposes \"" + data + "\" at node " + std::to_string(id) +
+            " slot " + std::to_string(s));
+      ProcessReady(id);
+    }
+  }
+
+  void CheckInvariants() {
+    for (auto& [id, n] : nodes_) {
+      // Accepted ballot <= promise, on disk.
+      for (const auto& [slot, e] : n.disk.entries) {
+        if (n.disk.hard.promised < e.ballot) {
+          Violation("node " + std::to_string(id) + " accepted slot " + std::to_string(slot) + " in " +
+                    e.ballot.ToString() + " above its promise " + n.disk.hard.promised.ToString());
+          return;
+        }
+      }
+      if (n.up && n.node->promised() < n.disk.hard.promised) {
+        Violation("node " + std::to_string(id) + " runs with a promise below its durable one");
+        return;
+      }
+    }
+    // One value per slot is checked on every apply; acknowledged writes
+    // present everywhere and progress after healing at the end (CheckEnd).
+  }
+
+  void CheckEnd() {
+    // Progress after healing: some operation was acknowledged after heal,
+    // and every node applied every acknowledged slot with the same value.
+    Slot max_acked = acked_.empty() ? 0 : acked_.rbegin()->first;
+    bool progressed = false;
+    for (const auto& op : history_) progressed |= op.response != kTimedOut && op.response >= healed_at_;
+    if (!progressed) Violation("no progress within " + std::to_string(o_.heal_ticks) + " ticks after healing");
+    for (auto& [id, n] : nodes_) {
+      const Slot last = n.applied.empty() ? 0 : n.applied.back().slot;
+      if (last < max_acked) {
+        Violation("node " + std::to_string(id) + " applied up to " + std::to_string(last) +
+                  " after healing; acknowledged up to " + std::to_string(max_acked));
+        continue;
+      }
+      for (const auto& [slot, data] : acked_) {
+        const Entry& e = n.applied[slot - 1];
+        if (e.value() != data) Violation("acknowledged write at slot " + std::to_string(slot) + " lost on node " + std::to_string(id));
+      }
+    }
+    auto lin = CheckLinearizable(history_);
+    if (!lin.ok) Violation("history of key " + lin.key + " is not linearizable");
+  }
+
+  SimOptions o_;
+  std::mt19937_64 rng_;
+  uint64_t seed_;
+  int64_t now_ = 0;
+  int64_t healed_at_ = 0;
+  uint64_t restarts_ = 0;
+  std::vector<NodeId> members_;
+  std::map<NodeId, SimNode> nodes_;
+  std::vector<InFlight> net_;
+  std::set<std::pair<NodeId, NodeId>> blocked_;
+  std::map<Slot, std::string> chosen_;
+  std::map<Slot, std::string> acked_;
+  std::map<std::pair<NodeId, Slot>, PendingOp> pending_;
+  std::set<int> busy_;
+  std::vector<Operation> history_;
+  uint64_t committed_ = 0;
+  uint64_t next_value_ = 1;
+  std::vector<std::string> violations_;
+  std::ostringstream trace_;
+};
+
+}  // namespace
+
+SimResult RunSimulation(uint64_t seed, const SimOptions& options) {
+  return Simulation(seed, options).Run();
+}
+
+}  // namespace kvgo::sim
