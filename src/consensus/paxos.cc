@@ -53,6 +53,9 @@ Node::Node(Config config, Restored restored)
       applied_(restored.applied),
       trusted_(restored.applied) {
   max_seen_round_ = promised_.round;
+  // A node that (re)starts may have granted a lease it no longer remembers:
+  // it votes for nobody during one election timeout.
+  quiet_ticks_ = cfg_.election_ticks;
   ResetElectionTimer();
 }
 
@@ -88,9 +91,12 @@ void Node::AcceptLocal(Entry e) {
 }
 
 void Node::Tick() {
+  now_++;
+  if (quiet_ticks_ > 0) quiet_ticks_--;
   if (role_ == Role::kLeader) {
     if (++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
+      StartHeartbeatRound();
       BroadcastAccepts(/*heartbeat=*/true);
     }
     // CheckQuorum: step down if no majority was heard from for a timeout.
@@ -110,6 +116,8 @@ void Node::Tick() {
 }
 
 void Node::BecomeFollower(const Ballot& b, NodeId leader) {
+  lease_until_ = 0;
+  pending_reads_.clear();  // their callers time out and retry elsewhere
   if (role_ != Role::kFollower || b != follower_ballot_) {
     // Entries this node accepted in ballot b (before a restart, say) came
     // from b's only leader, one value per slot: they stay trusted.
@@ -199,10 +207,51 @@ void Node::BecomeLeader() {
   peers_.clear();
   for (NodeId peer : cfg_.members) {
     if (peer == cfg_.id) continue;
-    peers_[peer] = Peer{phase1_from_, 0, true};
+    peers_[peer] = Peer{phase1_from_, 0, true, 0};
   }
+  lease_until_ = 0;
+  pending_reads_.clear();
+  StartHeartbeatRound();
   dirty_ = true;
   AdvanceCommit();
+  AdvanceReads();
+}
+
+bool Node::Read(uint64_t id) {
+  if (!LeaderReady()) return false;
+  if (LeaseValid()) {
+    ready_reads_.push_back(ReadState{id, commit_});
+    return true;
+  }
+  // Read-index: the commit index now, once a majority acks a heartbeat
+  // round started after this point.
+  StartHeartbeatRound();
+  pending_reads_.push_back(PendingRead{id, commit_, hb_seq_});
+  BroadcastAccepts(/*heartbeat=*/true);
+  AdvanceReads();  // a single node is its own majority
+  return true;
+}
+
+// The highest heartbeat round acked by a majority extends the lease and
+// releases the reads waiting for it.
+void Node::AdvanceReads() {
+  if (role_ != Role::kLeader) return;
+  std::vector<uint64_t> acked = {hb_seq_};
+  for (const auto& [id, p] : peers_) acked.push_back(p.acked_seq);
+  std::sort(acked.begin(), acked.end(), std::greater<uint64_t>());
+  const uint64_t confirmed = acked[Quorum() - 1];
+  if (auto it = seq_sent_at_.find(confirmed); it != seq_sent_at_.end()) {
+    lease_until_ = std::max(lease_until_, it->second + cfg_.election_ticks - cfg_.lease_margin_ticks);
+  }
+  size_t kept = 0;
+  for (auto& r : pending_reads_) {
+    if (r.seq <= confirmed) {
+      ready_reads_.push_back(ReadState{r.id, r.index});
+    } else {
+      pending_reads_[kept++] = r;
+    }
+  }
+  pending_reads_.resize(kept);
 }
 
 Slot Node::Propose(std::string data) {
@@ -236,6 +285,7 @@ void Node::SendAccepts(NodeId id, bool heartbeat) {
   if (m.entries.empty() && !heartbeat) return;
   m.commit = commit_;
   m.heartbeat = heartbeat;
+  m.seq = hb_seq_;
   Send(std::move(m));
 }
 
@@ -278,8 +328,14 @@ void Node::Step(const Message& m) {
   }
 }
 
+void Node::StartHeartbeatRound() {
+  seq_sent_at_[++hb_seq_] = now_;
+  while (seq_sent_at_.size() > 64) seq_sent_at_.erase(seq_sent_at_.begin());
+}
+
 bool Node::HeardFromLeaderRecently() const {
-  if (role_ == Role::kLeader) return true;
+  if (cfg_.testing_vote_despite_live_leader && role_ != Role::kLeader) return false;
+  if (role_ == Role::kLeader || quiet_ticks_ > 0) return true;
   return leader_ != 0 && ticks_since_leader_ < cfg_.election_ticks;
 }
 
@@ -377,6 +433,7 @@ void Node::OnAccept(const Message& m) {
   r.ok = true;
   r.last_slot = trusted_;
   r.heartbeat = m.heartbeat;
+  r.seq = m.seq;
   Send(std::move(r));
 }
 
@@ -395,6 +452,10 @@ void Node::OnAccepted(const Message& m) {
   }
   // match only grows: what a peer accepted in our ballot is durable there.
   p.match = std::max(p.match, m.last_slot);
+  if (m.ok && m.seq > p.acked_seq) {
+    p.acked_seq = m.seq;
+    AdvanceReads();
+  }
   if (!m.ok) {
     // A gap: resend from what the peer holds, even below match (a restarted
     // peer may trust less than it holds).
@@ -411,7 +472,7 @@ void Node::OnAccepted(const Message& m) {
 
 bool Node::HasReady() const {
   return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() ||
-         commit_ > applied_ || (role_ == Role::kLeader && dirty_);
+         commit_ > applied_ || !ready_reads_.empty() || (role_ == Role::kLeader && dirty_);
 }
 
 Ready Node::GetReady() {
@@ -427,6 +488,8 @@ Ready Node::GetReady() {
     rd.committed.push_back(it->second);
   }
   applied_ = commit_;
+  rd.reads = std::move(ready_reads_);
+  ready_reads_.clear();
   pending_hard_.reset();
   pending_entries_.clear();
   pending_msgs_.clear();

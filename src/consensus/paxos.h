@@ -20,9 +20,14 @@
 //   rejoining does not disturb a working leader. CheckQuorum: a leader that
 //   heard from no majority within the election timeout steps down.
 //
-// Not built yet (docs/replication.md lists them): leases and read-index,
-// exactly-once client sessions, log truncation and snapshots, membership
-// hashes on the wire.
+// Reads: Read(id) hands back the index a linearizable read must wait for,
+// at once under the leader's lease (granted by a majority's acks of a
+// heartbeat round, shortened by a drift margin; followers refuse to vote
+// while they hear from the leader, and for an election timeout after a
+// restart), else after a heartbeat round (read-index).
+//
+// Not built yet (docs/consensus.md lists them): exactly-once client
+// sessions, log truncation and snapshots, membership hashes on the wire.
 //
 // Not thread-safe: one thread drives a Node.
 #pragma once
@@ -94,6 +99,7 @@ struct Message {
   Slot last_slot = 0;
   Slot commit = 0;
   bool heartbeat = false;  // Accept: sent on the heartbeat timer; echoed in Accepted
+  uint64_t seq = 0;        // Accept: the leader's heartbeat round; echoed in Accepted
   std::vector<Entry> entries;
   std::string ToString() const;
 };
@@ -114,8 +120,21 @@ struct Config {
   int election_ticks = 10;
   uint64_t seed = 1;
   size_t max_entries_per_accept = 256;
+  // The leader's lease ends this many ticks before the followers' election
+  // timeout, to cover clock drift between nodes.
+  int lease_margin_ticks = 2;
   // Entries sent to a follower and not yet acked, at most.
   size_t max_inflight_entries = 4096;
+  // TESTING ONLY: vote for candidates while still hearing from a leader,
+  // which breaks the lease. The simulator proves it catches this.
+  bool testing_vote_despite_live_leader = false;
+};
+
+// A linearizable read may be served once the state machine applied up to
+// `index` (read-index, or the leader's lease).
+struct ReadState {
+  uint64_t id = 0;
+  Slot index = 0;
 };
 
 // The work the caller must do, in this order:
@@ -129,8 +148,9 @@ struct Ready {
   std::vector<Entry> entries;
   std::vector<Message> messages;
   std::vector<Entry> committed;
+  std::vector<ReadState> reads;  // 5. serve each once applied >= its index
   bool Empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed.empty();
+    return !hard_state && entries.empty() && messages.empty() && committed.empty() && reads.empty();
   }
 };
 
@@ -157,6 +177,15 @@ class Node {
   // it will be chosen in if it is chosen at all (a later leader may fill
   // the slot with something else), or 0 if this node is not the leader.
   Slot Propose(std::string data);
+
+  // Asks for a linearizable read. On the leader (once LeaderReady) the read
+  // comes back in Ready::reads: at once while the leader's lease holds,
+  // else after a majority confirmed leadership (read-index). Returns false
+  // on any other node: the caller forwards the read to the leader.
+  bool Read(uint64_t id);
+  // True while this node is the leader and no other node can be: a majority
+  // acked it within the election timeout minus the drift margin.
+  bool LeaseValid() const { return role_ == Role::kLeader && now_ < lease_until_; }
 
   bool HasReady() const;
   // The pending work; the caller must do it and then call Advance() before
@@ -189,8 +218,10 @@ class Node {
   void SendAccepts(NodeId peer, bool heartbeat);
   void BroadcastAccepts(bool heartbeat);
   void AdvanceCommit();
+  void AdvanceReads();
 
   bool HeardFromLeaderRecently() const;
+  void StartHeartbeatRound();
   void OnPreVote(const Message& m);
   void OnPreVoteReply(const Message& m);
   void OnPrepare(const Message& m);
@@ -206,6 +237,8 @@ class Node {
   std::map<Slot, Entry> log_;
 
   // Volatile.
+  int64_t now_ = 0;              // local ticks since start
+  int quiet_ticks_ = 0;          // after a (re)start: no votes for an election timeout
   uint64_t max_seen_round_ = 0;  // the highest ballot round seen anywhere
   Role role_ = Role::kFollower;
   Ballot follower_ballot_;       // the ballot trusted_ is counted in
@@ -232,11 +265,22 @@ class Node {
     Slot next = 0;    // next slot to send
     Slot match = 0;   // every slot <= match is accepted in our ballot
     bool active = false;  // heard from since the last CheckQuorum round
+    uint64_t acked_seq = 0;  // highest heartbeat round acked
   };
   std::map<NodeId, Peer> peers_;
   Slot next_slot_ = 0;
   Slot ready_slot_ = 0;  // the leader's own no-op
   bool dirty_ = false;   // proposals not yet sent
+  uint64_t hb_seq_ = 0;  // heartbeat round
+  std::map<uint64_t, int64_t> seq_sent_at_;  // round -> local tick it started
+  int64_t lease_until_ = 0;
+  struct PendingRead {
+    uint64_t id;
+    Slot index;
+    uint64_t seq;
+  };
+  std::vector<PendingRead> pending_reads_;
+  std::vector<ReadState> ready_reads_;
   int quorum_elapsed_ = 0;
 
   // Pending output.

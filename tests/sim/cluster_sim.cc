@@ -33,6 +33,7 @@ struct SimNode {
   // The state machine, durable with its applied slot (as the KV store is).
   std::vector<Entry> applied;
   std::map<std::string, std::string> kv;
+  std::map<uint64_t, Slot> reads;  // read id -> index to wait for (volatile)
 };
 
 struct InFlight {
@@ -104,6 +105,7 @@ class Simulation {
     c.heartbeat_ticks = 2;
     c.seed = seed_ * 131 + id + restarts_++;
     c.max_entries_per_accept = 8;
+    c.testing_vote_despite_live_leader = o_.bug_vote_despite_live_leader;
     consensus::Restored r;
     r.hard_state = n.disk.hard;
     r.entries = n.disk.entries;
@@ -119,6 +121,13 @@ class Simulation {
     n.up = false;
     n.node.reset();
     Trace("crash " + std::to_string(id) + " (" + why + ")");
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (it->second.second == id) {
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     // Its clients' pending operations time out: they may or may not happen.
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->first.first == id) {
@@ -256,7 +265,30 @@ class Simulation {
       for (const auto& m : rd.messages) Send(m);
     }
     for (const Entry& e : rd.committed) Apply(n, e);
+    for (const auto& r : rd.reads) n.reads[r.id] = r.index;
+    ServeReads(n);
     if (n.up) n.node->Advance();
+  }
+
+  // Linearizable reads (lease or read-index) are served from this node's
+  // state machine once it applied up to the read's index.
+  void ServeReads(SimNode& n) {
+    const Slot applied = n.applied.empty() ? 0 : n.applied.back().slot;
+    for (auto it = n.reads.begin(); it != n.reads.end();) {
+      if (it->second > applied) {
+        ++it;
+        continue;
+      }
+      auto p = pending_reads_.find(it->first);
+      if (p != pending_reads_.end() && p->second.second == n.id) {
+        Operation& op = history_[p->second.first];
+        op.value = n.kv[op.key];
+        op.response = now_;
+        committed_++;
+        pending_reads_.erase(p);
+      }
+      it = n.reads.erase(it);
+    }
   }
 
   void Apply(SimNode& n, const Entry& e) {
@@ -311,10 +343,18 @@ class Simulation {
         ++it;
       }
     }
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (now_ - history_[it->second.first].invoke > kClientTimeoutTicks) {
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (int c = 0; c < o_.clients; c++) {
       if (busy_.count(c)) {
         bool still = false;
         for (const auto& [slot, p] : pending_) still |= history_[p.history_index].client == c;
+        for (const auto& [id, p] : pending_reads_) still |= history_[p.first].client == c;
         if (still) continue;
         busy_.erase(c);
       }
@@ -335,6 +375,17 @@ class Simulation {
       if (write) {
         op.value = "v" + std::to_string(next_value_++);
         data = "w " + key + " " + op.value;
+      } else if (Chance(0.7)) {
+        // A linearizable read outside the log (lease or read-index).
+        const uint64_t rid = next_value_++;
+        if (!n.node->Read(rid)) continue;
+        history_.push_back(op);
+        pending_reads_[rid] = {history_.size() - 1, id};
+        busy_.insert(c);
+        Trace("client " + std::to_string(c) + " reads " + key + " at node " + std::to_string(id) +
+              (n.node->LeaseValid() ? " (lease)" : " (read-index)"));
+        ProcessReady(id);
+        continue;
       } else {
         data = "r " + key + " n" + std::to_string(next_value_++);
       }
@@ -363,6 +414,19 @@ class Simulation {
         Violation("node " + std::to_string(id) + " runs with a promise below its durable one");
         return;
       }
+    }
+    // At most one node holds a valid lease at any instant.
+    int leases = 0;
+    std::string holders;
+    for (auto& [id, n] : nodes_) {
+      if (n.up && n.node->LeaseValid()) {
+        leases++;
+        holders += " " + std::to_string(id);
+      }
+    }
+    if (leases > 1) {
+      Violation("two leases at once:" + holders);
+      return;
     }
     // One value per slot is checked on every apply; acknowledged writes
     // present everywhere and progress after healing at the end (CheckEnd).
@@ -404,6 +468,7 @@ class Simulation {
   std::map<Slot, std::string> chosen_;
   std::map<Slot, std::string> acked_;
   std::map<std::pair<NodeId, Slot>, PendingOp> pending_;
+  std::map<uint64_t, std::pair<size_t, NodeId>> pending_reads_;  // read id -> (history index, node)
   std::set<int> busy_;
   std::vector<Operation> history_;
   uint64_t committed_ = 0;

@@ -41,6 +41,8 @@ struct SimOptions {
   // it: send messages before persisting (replying Accepted/Promise on state
   // that a crash may lose).
   bool bug_send_before_persist = false;
+  // Followers vote while they still hear from a leader (breaks leases).
+  bool bug_vote_despite_live_leader = false;
   bool trace = false;
 };
 

@@ -57,5 +57,16 @@ TEST(Simulation, CatchesSendBeforePersist) {
   RecordProperty("first_seed_catching_the_bug", static_cast<int>(first_seed));
 }
 
+// Followers that vote while they still hear from a leader let a second
+// leader take a lease before the first one's ends: the lease invariant (or
+// the linearizability check) must fire.
+TEST(Simulation, CatchesVotesThatBreakTheLease) {
+  SimOptions o;
+  o.bug_vote_despite_live_leader = true;
+  int caught = 0;
+  for (uint64_t s = 1; s <= 300 && caught == 0; s++) caught += !RunSimulation(s, o).violations.empty();
+  EXPECT_GT(caught, 0) << "300 seeds with a broken lease rule and no violation found";
+}
+
 }  // namespace
 }  // namespace kvgo::sim
