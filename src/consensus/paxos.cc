@@ -52,6 +52,7 @@ Node::Node(Config config, Restored restored)
       commit_(restored.applied),
       applied_(restored.applied),
       trusted_(restored.applied) {
+  compacted_ = std::min(restored.compacted, restored.applied);
   max_seen_round_ = promised_.round;
   // A node that (re)starts may have granted a lease it no longer remembers:
   // it votes for nobody during one election timeout.
@@ -151,6 +152,7 @@ void Node::StartPreVote() {
     m.type = MsgType::kPreVote;
     m.to = peer;
     m.ballot = my_ballot_;
+    m.first_slot = commit_ + 1;
     Send(std::move(m));
   }
 }
@@ -265,6 +267,26 @@ Slot Node::Propose(std::string data) {
 void Node::SendAccepts(NodeId id, bool heartbeat) {
   Peer& p = peers_[id];
   const Slot last = next_slot_ - 1;
+  if (p.next <= compacted_) {
+    // The peer needs entries this node no longer has: ask the caller for a
+    // snapshot (again if the last one got no answer for a while).
+    if (p.snapshot_at < 0 || now_ - p.snapshot_at >= 3 * cfg_.election_ticks) {
+      p.snapshot_at = now_;
+      ready_snapshots_.push_back(id);
+    }
+    if (!heartbeat) return;
+    // Keep the peer following us meanwhile.
+    Message hb;
+    hb.type = MsgType::kAccept;
+    hb.to = id;
+    hb.ballot = my_ballot_;
+    hb.first_slot = p.next;
+    hb.commit = commit_;
+    hb.heartbeat = true;
+    hb.seq = hb_seq_;
+    Send(std::move(hb));
+    return;
+  }
   Message m;
   m.type = MsgType::kAccept;
   m.to = id;
@@ -293,7 +315,8 @@ void Node::BroadcastAccepts(bool heartbeat) {
   for (auto& [id, p] : peers_) {
     SendAccepts(id, heartbeat);
     // Pipelining: keep sending while the window allows.
-    while (p.next < next_slot_ && p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries) {
+    while (p.next > compacted_ && p.next < next_slot_ &&
+           p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries) {
       const Slot before = p.next;
       SendAccepts(id, false);
       if (p.next == before) break;
@@ -345,7 +368,7 @@ void Node::OnPreVote(const Message& m) {
   r.to = m.from;
   r.ballot = m.ballot;
   r.promised = promised_;
-  r.ok = !HeardFromLeaderRecently() && m.ballot > promised_;
+  r.ok = !HeardFromLeaderRecently() && m.ballot > promised_ && m.first_slot > compacted_;
   Send(std::move(r));
 }
 
@@ -363,7 +386,10 @@ void Node::OnPrepare(const Message& m) {
   r.ballot = m.ballot;
   // A node still following a live leader does not help depose it.
   const bool live_leader = HeardFromLeaderRecently() && leader_ != m.from;
-  if (m.ballot < promised_ || (m.ballot > promised_ && live_leader)) {
+  // A candidate that has not even learned what this node compacted (chosen
+  // values it could not re-propose) must catch up before it leads.
+  const bool behind = m.first_slot <= compacted_;
+  if (m.ballot < promised_ || (m.ballot > promised_ && (live_leader || behind))) {
     r.ok = false;
     r.promised = promised_;
     Send(std::move(r));
@@ -460,19 +486,62 @@ void Node::OnAccepted(const Message& m) {
     // A gap: resend from what the peer holds, even below match (a restarted
     // peer may trust less than it holds).
     p.next = m.last_slot + 1;
+  } else if (p.next <= m.last_slot) {
+    // The peer already holds more than we were about to send (a snapshot,
+    // or acks of a pipeline we rewound).
+    p.next = m.last_slot + 1;
   } else if (m.heartbeat && m.last_slot + 1 < p.next) {
     // A heartbeat's ack behind what we sent: Accepts were lost (or are
     // still in flight); resend from there. Only heartbeats rewind, so a
     // pipeline in flight is resent at most once per heartbeat interval.
     p.next = m.last_slot + 1;
   }
+  if (m.last_slot > compacted_) p.snapshot_at = -1;  // caught up past our log's start
   AdvanceCommit();
   if (p.next < next_slot_) SendAccepts(m.from, false);
 }
 
+void Node::Compact(Slot upto) {
+  upto = std::min(upto, applied_);
+  if (upto <= compacted_) return;
+  log_.erase(log_.begin(), log_.upper_bound(upto));
+  compacted_ = upto;
+}
+
+void Node::SnapshotInstalled(Slot slot, NodeId from) {
+  // REQUIRES (caller): the state machine was at applied() and now is at slot.
+  if (slot <= applied_) return;
+  log_.erase(log_.begin(), log_.upper_bound(slot));
+  for (auto it = pending_entries_.begin(); it != pending_entries_.end();) {
+    it = it->first <= slot ? pending_entries_.erase(it) : std::next(it);
+  }
+  applied_ = slot;
+  commit_ = std::max(commit_, slot);
+  compacted_ = slot;
+  trusted_ = std::max(trusted_, slot);
+  // Entries after the snapshot that this node holds in the leader's ballot
+  // stay trusted.
+  for (auto it = log_.upper_bound(trusted_); it != log_.end() && it->first == trusted_ + 1 &&
+                                             it->second.ballot == follower_ballot_;
+       ++it) {
+    trusted_ = it->first;
+  }
+  if (role_ == Role::kFollower && leader_ == from) {
+    Message r;
+    r.type = MsgType::kAccepted;
+    r.to = from;
+    r.ballot = follower_ballot_;
+    r.promised = promised_;
+    r.ok = true;
+    r.last_slot = trusted_;
+    Send(std::move(r));
+  }
+}
+
 bool Node::HasReady() const {
   return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() ||
-         commit_ > applied_ || !ready_reads_.empty() || (role_ == Role::kLeader && dirty_);
+         commit_ > applied_ || !ready_reads_.empty() || !ready_snapshots_.empty() ||
+         (role_ == Role::kLeader && dirty_);
 }
 
 Ready Node::GetReady() {
@@ -490,6 +559,8 @@ Ready Node::GetReady() {
   applied_ = commit_;
   rd.reads = std::move(ready_reads_);
   ready_reads_.clear();
+  rd.snapshots = std::move(ready_snapshots_);
+  ready_snapshots_.clear();
   pending_hard_.reset();
   pending_entries_.clear();
   pending_msgs_.clear();

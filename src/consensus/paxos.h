@@ -26,8 +26,11 @@
 // while they hear from the leader, and for an election timeout after a
 // restart), else after a heartbeat round (read-index).
 //
+// Log truncation: Compact(); a peer that needs compacted entries is listed
+// in Ready::snapshots, and SnapshotInstalled() resumes it.
+//
 // Not built yet (docs/consensus.md lists them): exactly-once client
-// sessions, log truncation and snapshots, membership hashes on the wire.
+// sessions, membership hashes on the wire.
 //
 // Not thread-safe: one thread drives a Node.
 #pragma once
@@ -149,8 +152,12 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed;
   std::vector<ReadState> reads;  // 5. serve each once applied >= its index
+  // 6. send a snapshot of the state machine (at its applied slot) to each
+  //    of these peers: their next slot is below this node's compacted log.
+  std::vector<NodeId> snapshots;
   bool Empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed.empty() && reads.empty();
+    return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
+           reads.empty() && snapshots.empty();
   }
 };
 
@@ -158,7 +165,8 @@ struct Ready {
 struct Restored {
   HardState hard_state;
   std::map<Slot, Entry> entries;
-  Slot applied = 0;  // entries up to here are applied (the state machine knows)
+  Slot applied = 0;    // entries up to here are applied (the state machine knows)
+  Slot compacted = 0;  // entries up to here were dropped (<= applied)
 };
 
 enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
@@ -186,6 +194,17 @@ class Node {
   // True while this node is the leader and no other node can be: a majority
   // acked it within the election timeout minus the drift margin.
   bool LeaseValid() const { return role_ == Role::kLeader && now_ < lease_until_; }
+
+  // Log truncation: drops the entries up to `upto` (REQUIRES: upto <=
+  // applied()); the caller drops them from its durable log too. A peer that
+  // needs them later gets a snapshot instead (Ready::snapshots).
+  void Compact(Slot upto);
+  Slot compacted() const { return compacted_; }
+  // The caller installed a snapshot of the state machine at `slot` (it
+  // does so only when slot > applied()), sent by `from` (the leader that
+  // asked for it): the log up to `slot` is dropped and replication resumes
+  // after it.
+  void SnapshotInstalled(Slot slot, NodeId from);
 
   bool HasReady() const;
   // The pending work; the caller must do it and then call Advance() before
@@ -244,6 +263,7 @@ class Node {
   Ballot follower_ballot_;       // the ballot trusted_ is counted in
   NodeId leader_ = 0;
   Slot commit_ = 0;   // every slot <= commit_ is chosen and in log_ (or applied)
+  Slot compacted_ = 0;  // log_ holds no slot <= compacted_
   Slot applied_ = 0;  // handed out in Ready.committed
   // Follower: every slot in (commit_, trusted_] holds an entry accepted in
   // the current leader's ballot, so it may be committed up to the leader's
@@ -266,6 +286,7 @@ class Node {
     Slot match = 0;   // every slot <= match is accepted in our ballot
     bool active = false;  // heard from since the last CheckQuorum round
     uint64_t acked_seq = 0;  // highest heartbeat round acked
+    int64_t snapshot_at = -1;  // when a snapshot was last asked for (-1 = none)
   };
   std::map<NodeId, Peer> peers_;
   Slot next_slot_ = 0;
@@ -281,6 +302,7 @@ class Node {
   };
   std::vector<PendingRead> pending_reads_;
   std::vector<ReadState> ready_reads_;
+  std::vector<NodeId> ready_snapshots_;
   int quorum_elapsed_ = 0;
 
   // Pending output.

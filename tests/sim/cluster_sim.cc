@@ -21,6 +21,7 @@ constexpr int64_t kClientTimeoutTicks = 40;
 struct Disk {
   consensus::HardState hard;
   std::map<Slot, Entry> entries;
+  Slot compacted = 0;
 };
 
 struct SimNode {
@@ -40,6 +41,15 @@ struct InFlight {
   int64_t at;
   uint64_t order;  // tie-break, random
   Message msg;
+};
+
+// A state machine snapshot on its way from one node to another.
+struct SnapshotInFlight {
+  int64_t at;
+  NodeId from;
+  NodeId to;
+  std::vector<Entry> applied;
+  std::map<std::string, std::string> kv;
 };
 
 struct PendingOp {
@@ -69,6 +79,7 @@ class Simulation {
       if (faulty) InjectFaults();
       if (!faulty && now_ == o_.ticks) Heal();
       Deliver();
+      DeliverSnapshots();
       TickNodes();
       // The last ticks are quiet so that every node can catch up.
       if (now_ < total - kQuietTicks) Clients(faulty);
@@ -110,6 +121,7 @@ class Simulation {
     r.hard_state = n.disk.hard;
     r.entries = n.disk.entries;
     r.applied = n.applied.empty() ? 0 : n.applied.back().slot;
+    r.compacted = n.disk.compacted;
     n.node = std::make_unique<Node>(c, std::move(r));
     n.up = true;
     n.stall = 0;
@@ -267,7 +279,58 @@ class Simulation {
     for (const Entry& e : rd.committed) Apply(n, e);
     for (const auto& r : rd.reads) n.reads[r.id] = r.index;
     ServeReads(n);
+    for (NodeId peer : rd.snapshots) SendSnapshot(n, peer);
     if (n.up) n.node->Advance();
+    MaybeCompact(n);
+  }
+
+  // Log truncation: keep a short tail so that lagging nodes need snapshots.
+  void MaybeCompact(SimNode& n) {
+    if (!n.up) return;
+    const Slot applied = n.node->applied();
+    if (applied < n.node->compacted() + 40) return;
+    const Slot upto = applied - 10;
+    n.node->Compact(upto);
+    n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(upto));
+    n.disk.compacted = upto;
+  }
+
+  void SendSnapshot(const SimNode& n, NodeId peer) {
+    if (blocked_.count({n.id, peer}) || (Faulty() && Chance(o_.drop))) return;
+    snapshots_.push_back(SnapshotInFlight{now_ + 1 + static_cast<int64_t>(Rand(o_.max_delay + 3)), n.id, peer,
+                                          n.applied, n.kv});
+    Trace("snapshot " + std::to_string(n.id) + "->" + std::to_string(peer) + " at slot " +
+          std::to_string(n.applied.empty() ? 0 : n.applied.back().slot));
+  }
+
+  void DeliverSnapshots() {
+    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+      if (it->at > now_) {
+        ++it;
+        continue;
+      }
+      SnapshotInFlight snap = std::move(*it);
+      it = snapshots_.erase(it);
+      SimNode& n = nodes_[snap.to];
+      const Slot slot = snap.applied.empty() ? 0 : snap.applied.back().slot;
+      const Slot mine = n.applied.empty() ? 0 : n.applied.back().slot;
+      if (!n.up || slot <= mine) continue;
+      for (const Entry& e : snap.applied) {
+        auto c = chosen_.find(e.slot);
+        const std::string value = e.noop ? "<noop>" : e.value();
+        if (c != chosen_.end() && c->second != value) {
+          Violation("snapshot from " + std::to_string(snap.from) + " disagrees at slot " + std::to_string(e.slot));
+          return;
+        }
+      }
+      n.applied = std::move(snap.applied);
+      n.kv = std::move(snap.kv);
+      n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(slot));
+      n.disk.compacted = slot;
+      Trace("install snapshot at " + std::to_string(snap.to) + " slot " + std::to_string(slot));
+      n.node->SnapshotInstalled(slot, snap.from);
+      ProcessReady(snap.to);
+    }
   }
 
   // Linearizable reads (lease or read-index) are served from this node's
@@ -464,6 +527,7 @@ class Simulation {
   std::vector<NodeId> members_;
   std::map<NodeId, SimNode> nodes_;
   std::vector<InFlight> net_;
+  std::vector<SnapshotInFlight> snapshots_;
   std::set<std::pair<NodeId, NodeId>> blocked_;
   std::map<Slot, std::string> chosen_;
   std::map<Slot, std::string> acked_;
