@@ -44,8 +44,21 @@ std::string Message::ToString() const {
   return o.str();
 }
 
+uint64_t MembersHash(std::vector<NodeId> members) {
+  std::sort(members.begin(), members.end());
+  uint64_t h = 1469598103934665603ull;
+  for (NodeId id : members) {
+    for (int i = 0; i < 4; i++) {
+      h ^= (id >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
 Node::Node(Config config, Restored restored)
     : cfg_(std::move(config)),
+      members_hash_(MembersHash(cfg_.members)),
       rng_(cfg_.seed * 0x9E3779B97F4A7C15ull + cfg_.id + 1),
       promised_(restored.hard_state.promised),
       log_(std::move(restored.entries)),
@@ -76,6 +89,7 @@ void Node::ResetElectionTimer() {
 void Node::Send(Message m) {
   m.from = cfg_.id;
   m.cluster_id = cfg_.cluster_id;
+  m.members_hash = members_hash_;
   pending_msgs_.push_back(std::move(m));
 }
 
@@ -338,7 +352,10 @@ void Node::AdvanceCommit() {
 }
 
 void Node::Step(const Message& m) {
-  if (m.cluster_id != cfg_.cluster_id || m.to != cfg_.id || m.from == cfg_.id) return;
+  if (m.cluster_id != cfg_.cluster_id || m.members_hash != members_hash_ || m.to != cfg_.id ||
+      m.from == cfg_.id) {
+    return;
+  }
   if (std::find(cfg_.members.begin(), cfg_.members.end(), m.from) == cfg_.members.end()) return;
   max_seen_round_ = std::max({max_seen_round_, m.ballot.round, m.promised.round});
   switch (m.type) {

@@ -29,8 +29,12 @@
 // Log truncation: Compact(); a peer that needs compacted entries is listed
 // in Ready::snapshots, and SnapshotInstalled() resumes it.
 //
-// Not built yet (docs/consensus.md lists them): exactly-once client
-// sessions, membership hashes on the wire.
+// Every message carries the cluster id and a hash of the member list; a
+// node drops messages from other clusters, other memberships and strangers.
+//
+// Exactly-once client sessions are a state machine concern: commands carry
+// (client_id, seq) and the state machine skips a seq it applied (see the
+// simulator).
 //
 // Not thread-safe: one thread drives a Node.
 #pragma once
@@ -95,6 +99,7 @@ struct Message {
   NodeId from = 0;
   NodeId to = 0;
   uint64_t cluster_id = 0;
+  uint64_t members_hash = 0;  // of the sender's member list: strangers are dropped
   Ballot ballot;
   Ballot promised;
   bool ok = false;
@@ -168,6 +173,9 @@ struct Restored {
   Slot applied = 0;    // entries up to here are applied (the state machine knows)
   Slot compacted = 0;  // entries up to here were dropped (<= applied)
 };
+
+// FNV-1a over the sorted member ids.
+uint64_t MembersHash(std::vector<NodeId> members);
 
 enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* RoleName(Role r);
@@ -249,6 +257,7 @@ class Node {
   void OnAccepted(const Message& m);
 
   Config cfg_;
+  uint64_t members_hash_;
   uint64_t rng_;
 
   // Durable (through Ready).

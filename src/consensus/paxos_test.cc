@@ -257,13 +257,31 @@ TEST(Paxos, DropsStrangers) {
   m.from = 9;  // not a member
   m.to = l;
   m.cluster_id = 7;
+  m.members_hash = MembersHash({1, 2, 3, 9});
   m.ballot = Ballot{1000, 9};
   net.nodes[l]->Step(m);
-  m.from = l % 3 + 1;
+  m.from = l % 3 + 1;  // a member, but with another member list
+  net.nodes[l]->Step(m);
+  m.members_hash = MembersHash({1, 2, 3});
   m.cluster_id = 8;  // another cluster
   net.nodes[l]->Step(m);
   EXPECT_EQ(net.nodes[l]->role(), Role::kLeader);
   EXPECT_LT(net.nodes[l]->promised().round, 1000u);
+  // An Accept of a huge ballot from a member whose member list differs: a
+  // follower would adopt it if it did not check the hash.
+  const NodeId f = l % 3 + 1;
+  Message a;
+  a.type = MsgType::kAccept;
+  a.from = l;
+  a.to = f;
+  a.cluster_id = 7;
+  a.members_hash = MembersHash({1, 2, 3, 4});
+  a.ballot = Ballot{2000, l};
+  net.nodes[f]->Step(a);
+  EXPECT_LT(net.nodes[f]->promised().round, 1000u);
+  a.members_hash = MembersHash({3, 1, 2});  // same members, any order: accepted
+  net.nodes[f]->Step(a);
+  EXPECT_EQ(net.nodes[f]->promised().round, 2000u);
 }
 
 }  // namespace

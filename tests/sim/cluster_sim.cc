@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <tuple>
 
 namespace kvgo::sim {
 
@@ -34,6 +35,7 @@ struct SimNode {
   // The state machine, durable with its applied slot (as the KV store is).
   std::vector<Entry> applied;
   std::map<std::string, std::string> kv;
+  std::map<int, uint64_t> sessions;  // client -> last applied write seq (durable)
   std::map<uint64_t, Slot> reads;  // read id -> index to wait for (volatile)
 };
 
@@ -50,6 +52,7 @@ struct SnapshotInFlight {
   NodeId to;
   std::vector<Entry> applied;
   std::map<std::string, std::string> kv;
+  std::map<int, uint64_t> sessions;
 };
 
 struct PendingOp {
@@ -57,6 +60,8 @@ struct PendingOp {
   NodeId node;
   Slot slot;
   std::string data;
+  int attempts = 1;
+  int64_t attempt_at = 0;
 };
 
 class Simulation {
@@ -140,13 +145,10 @@ class Simulation {
         ++it;
       }
     }
-    // Its clients' pending operations time out: they may or may not happen.
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->first.first == id) {
-        it = pending_.erase(it);
-      } else {
-        ++it;
-      }
+    // Its clients' pending operations fail over: writes are retried
+    // elsewhere at once (they may or may not have happened).
+    for (auto& [key, p] : pending_) {
+      if (key.first == id) p.attempt_at = std::numeric_limits<int64_t>::min() / 2;
     }
   }
 
@@ -298,7 +300,7 @@ class Simulation {
   void SendSnapshot(const SimNode& n, NodeId peer) {
     if (blocked_.count({n.id, peer}) || (Faulty() && Chance(o_.drop))) return;
     snapshots_.push_back(SnapshotInFlight{now_ + 1 + static_cast<int64_t>(Rand(o_.max_delay + 3)), n.id, peer,
-                                          n.applied, n.kv});
+                                          n.applied, n.kv, n.sessions});
     Trace("snapshot " + std::to_string(n.id) + "->" + std::to_string(peer) + " at slot " +
           std::to_string(n.applied.empty() ? 0 : n.applied.back().slot));
   }
@@ -325,6 +327,7 @@ class Simulation {
       }
       n.applied = std::move(snap.applied);
       n.kv = std::move(snap.kv);
+      n.sessions = std::move(snap.sessions);
       n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(slot));
       n.disk.compacted = slot;
       Trace("install snapshot at " + std::to_string(snap.to) + " slot " + std::to_string(slot));
@@ -371,12 +374,23 @@ class Simulation {
     n.applied.push_back(e);
     std::string result;
     if (!e.noop) {
-      // data = "w key value" or "r key nonce"
+      // data = "w key value client seq" or "r key nonce"
       std::istringstream in(e.value());
       std::string op, key, arg;
-      in >> op >> key >> arg;
+      int client = 0;
+      uint64_t seq = 0;
+      in >> op >> key >> arg >> client >> seq;
       if (op == "w") {
-        n.kv[key] = arg;
+        // Exactly once: a retried write whose first attempt was applied too
+        // is skipped by the session table.
+        if (o_.bug_no_dedupe || seq > n.sessions[client]) {
+          n.kv[key] = arg;
+          n.sessions[client] = std::max(n.sessions[client], seq);
+          if (++effects_[{n.id, client, seq}] > 1) {
+            Violation("node " + std::to_string(n.id) + " applied write (" + std::to_string(client) + "," +
+                      std::to_string(seq) + ") twice");
+          }
+        }
       } else {
         result = n.kv[key];
       }
@@ -385,6 +399,10 @@ class Simulation {
     if (p != pending_.end()) {
       if (p->second.data == e.value() && !e.noop) {
         Operation& op = history_[p->second.history_index];
+        if (op.response != kTimedOut) {  // an earlier attempt was acked already
+          pending_.erase(p);
+          return;
+        }
         op.response = now_;
         if (!op.write) op.value = result;
         committed_++;
@@ -397,15 +415,36 @@ class Simulation {
   }
 
   void Clients(bool faulty) {
-    // A client gives up on an operation after a deadline: it stays in the
-    // history as timed out (it may or may not take effect).
+    // A client gives up on an attempt after a deadline. A write is retried
+    // with the same (client, seq) at whichever node leads, a few times; then
+    // it stays in the history as timed out (it may or may not take effect).
     for (auto it = pending_.begin(); it != pending_.end();) {
-      if (now_ - history_[it->second.history_index].invoke > kClientTimeoutTicks) {
+      if (now_ - it->second.attempt_at > kClientTimeoutTicks) {
+        if (history_[it->second.history_index].write && it->second.attempts < 3) retries_.push_back(it->second);
         it = pending_.erase(it);
       } else {
         ++it;
       }
     }
+    std::vector<PendingOp> waiting;
+    for (PendingOp& p : retries_) {
+      if (now_ - history_[p.history_index].invoke > 4 * kClientTimeoutTicks) continue;  // gave up
+      NodeId id = members_[Rand(members_.size())];
+      SimNode& n = nodes_[id];
+      const Slot s = n.up && n.node->role() == consensus::Role::kLeader ? n.node->Propose(p.data) : 0;
+      if (s == 0) {
+        waiting.push_back(p);
+        continue;
+      }
+      p.node = id;
+      p.slot = s;
+      p.attempts++;
+      p.attempt_at = now_;
+      pending_[{id, s}] = p;
+      Trace("retry \"" + p.data + "\" at node " + std::to_string(id) + " slot " + std::to_string(s));
+      ProcessReady(id);
+    }
+    retries_ = std::move(waiting);
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (now_ - history_[it->second.first].invoke > kClientTimeoutTicks) {
         it = pending_reads_.erase(it);
@@ -418,6 +457,7 @@ class Simulation {
         bool still = false;
         for (const auto& [slot, p] : pending_) still |= history_[p.history_index].client == c;
         for (const auto& [id, p] : pending_reads_) still |= history_[p.first].client == c;
+        for (const auto& p : retries_) still |= history_[p.history_index].client == c;
         if (still) continue;
         busy_.erase(c);
       }
@@ -437,7 +477,7 @@ class Simulation {
       std::string data;
       if (write) {
         op.value = "v" + std::to_string(next_value_++);
-        data = "w " + key + " " + op.value;
+        data = "w " + key + " " + op.value + " " + std::to_string(c) + " " + std::to_string(++client_seq_[c]);
       } else if (Chance(0.7)) {
         // A linearizable read outside the log (lease or read-index).
         const uint64_t rid = next_value_++;
@@ -455,7 +495,7 @@ class Simulation {
       const Slot s = n.node->Propose(data);
       if (s == 0) continue;
       history_.push_back(op);
-      pending_[{id, s}] = PendingOp{history_.size() - 1, id, s, data};
+      pending_[{id, s}] = PendingOp{history_.size() - 1, id, s, data, 1, now_};
       busy_.insert(c);
       Trace("client " + std::to_string(c) + " proposes \"" + data + "\" at node " + std::to_string(id) +
             " slot " + std::to_string(s));
@@ -535,6 +575,9 @@ class Simulation {
   std::map<uint64_t, std::pair<size_t, NodeId>> pending_reads_;  // read id -> (history index, node)
   std::set<int> busy_;
   std::vector<Operation> history_;
+  std::map<int, uint64_t> client_seq_;
+  std::vector<PendingOp> retries_;
+  std::map<std::tuple<NodeId, int, uint64_t>, int> effects_;
   uint64_t committed_ = 0;
   uint64_t next_value_ = 1;
   std::vector<std::string> violations_;

@@ -6,8 +6,10 @@
 // and restarts from what was persisted; slow disks (a node's Ready waits);
 // clock drift (nodes tick at different rates).
 //
-// Clients write unique values and read through the log; the history goes
-// to the linearizability checker. Invariants are checked after every step.
+// Clients write unique values (retrying timed-out writes with the same
+// (client, seq): the state machine's session table applies each once) and
+// read through the log or with Read(); the history goes to the
+// linearizability checker. Invariants are checked after every step.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +45,8 @@ struct SimOptions {
   bool bug_send_before_persist = false;
   // Followers vote while they still hear from a leader (breaks leases).
   bool bug_vote_despite_live_leader = false;
+  // The state machine applies a retried write twice (no session table).
+  bool bug_no_dedupe = false;
   bool trace = false;
 };
 

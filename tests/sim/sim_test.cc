@@ -68,5 +68,14 @@ TEST(Simulation, CatchesVotesThatBreakTheLease) {
   EXPECT_GT(caught, 0) << "300 seeds with a broken lease rule and no violation found";
 }
 
+// Retried writes applied twice (no session table) must be caught.
+TEST(Simulation, CatchesDoubleApplyWithoutSessions) {
+  SimOptions o;
+  o.bug_no_dedupe = true;
+  int caught = 0;
+  for (uint64_t s = 1; s <= 300 && caught == 0; s++) caught += !RunSimulation(s, o).violations.empty();
+  EXPECT_GT(caught, 0) << "300 seeds without a session table and no violation found";
+}
+
 }  // namespace
 }  // namespace kvgo::sim
