@@ -39,6 +39,8 @@ struct Cluster {
         for (auto& m : rd.messages) q.push_back(std::move(m));
         if (n->role() == Role::kLeader) committed += rd.committed.size();
         n->Advance();
+        // As a driver would: keep the log short once entries are applied.
+        if (n->applied() > n->compacted() + 8192) n->Compact(n->applied() - 1024);
       }
       while (!q.empty()) {
         moved = true;
