@@ -131,6 +131,13 @@ void Node::Tick() {
 }
 
 void Node::BecomeFollower(const Ballot& b, NodeId leader) {
+  if (role_ == Role::kLeader) {
+    // Proposals not chosen yet: their fate is unknown from here.
+    for (Slot s = commit_ + 1; s < next_slot_; s++) {
+      auto it = log_.find(s);
+      if (it != log_.end() && !it->second.noop) ready_unknown_.push_back(s);
+    }
+  }
   lease_until_ = 0;
   pending_reads_.clear();  // their callers time out and retry elsewhere
   if (role_ != Role::kFollower || b != follower_ballot_) {
@@ -558,6 +565,7 @@ void Node::SnapshotInstalled(Slot slot, NodeId from) {
 bool Node::HasReady() const {
   return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() ||
          commit_ > applied_ || !ready_reads_.empty() || !ready_snapshots_.empty() ||
+         !ready_unknown_.empty() ||
          (role_ == Role::kLeader && dirty_);
 }
 
@@ -578,6 +586,8 @@ Ready Node::GetReady() {
   ready_reads_.clear();
   rd.snapshots = std::move(ready_snapshots_);
   ready_snapshots_.clear();
+  rd.unknown = std::move(ready_unknown_);
+  ready_unknown_.clear();
   pending_hard_.reset();
   pending_entries_.clear();
   pending_msgs_.clear();

@@ -160,9 +160,14 @@ struct Ready {
   // 6. send a snapshot of the state machine (at its applied slot) to each
   //    of these peers: their next slot is below this node's compacted log.
   std::vector<NodeId> snapshots;
+  // 7. answer "unknown" for these slots' proposals: this node stopped
+  //    leading before they were chosen; a later leader may still choose
+  //    them (clients retry with the same (client_id, seq)) or fill the
+  //    slot with something else. Never "failed".
+  std::vector<Slot> unknown;
   bool Empty() const {
     return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
-           reads.empty() && snapshots.empty();
+           reads.empty() && snapshots.empty() && unknown.empty();
   }
 };
 
@@ -312,6 +317,7 @@ class Node {
   std::vector<PendingRead> pending_reads_;
   std::vector<ReadState> ready_reads_;
   std::vector<NodeId> ready_snapshots_;
+  std::vector<Slot> ready_unknown_;
   int quorum_elapsed_ = 0;
 
   // Pending output.

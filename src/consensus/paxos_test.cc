@@ -42,6 +42,7 @@ struct Net {
         }
         for (auto& e : rd.committed) applied[id].push_back(e);
         for (NodeId peer : rd.snapshots) snapshot_requests.push_back({id, peer});
+        for (Slot s : rd.unknown) unknown[id].push_back(s);
         n->Advance();
       }
       while (!queue.empty()) {
@@ -88,6 +89,7 @@ struct Net {
   std::deque<Message> queue;
   std::set<NodeId> cut;
   std::vector<std::pair<NodeId, NodeId>> snapshot_requests;  // (from, to)
+  std::map<NodeId, std::vector<Slot>> unknown;
   std::function<bool(const Message&)> drop;
 };
 
@@ -175,6 +177,21 @@ TEST(Paxos, LeaderWithoutQuorumStepsDown) {
   }
   net.Ticks(40);
   EXPECT_NE(net.nodes[l]->role(), Role::kLeader);
+}
+
+TEST(Paxos, ProposalsOfADeposedLeaderAreUnknown) {
+  Net net(3);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  for (NodeId id : {1u, 2u, 3u}) {
+    if (id != l) net.cut.insert(id);
+  }
+  const Slot a = net.nodes[l]->Propose("a");
+  const Slot b = net.nodes[l]->Propose("b");
+  net.Ticks(40);  // no quorum: CheckQuorum deposes it
+  ASSERT_NE(net.nodes[l]->role(), Role::kLeader);
+  EXPECT_EQ(net.unknown[l], (std::vector<Slot>{a, b}));
 }
 
 TEST(Paxos, RestartKeepsPromiseAndLog) {

@@ -94,6 +94,7 @@ class Simulation {
     SimResult r;
     r.violations = violations_;
     r.committed = committed_;
+    r.unknown = unknown_;
     r.operations = history_.size();
     r.trace = trace_.str();
     return r;
@@ -282,6 +283,15 @@ class Simulation {
     for (const auto& r : rd.reads) n.reads[r.id] = r.index;
     ServeReads(n);
     for (NodeId peer : rd.snapshots) SendSnapshot(n, peer);
+    for (Slot s : rd.unknown) {
+      // The client hears "unknown": a write is retried with its (client,
+      // seq); the history keeps it as possibly-effective.
+      auto p = pending_.find({id, s});
+      if (p == pending_.end()) continue;
+      unknown_++;
+      if (history_[p->second.history_index].write && p->second.attempts < 3) retries_.push_back(p->second);
+      pending_.erase(p);
+    }
     if (n.up) n.node->Advance();
     MaybeCompact(n);
   }
@@ -577,6 +587,7 @@ class Simulation {
   std::vector<Operation> history_;
   std::map<int, uint64_t> client_seq_;
   std::vector<PendingOp> retries_;
+  uint64_t unknown_ = 0;
   std::map<std::tuple<NodeId, int, uint64_t>, int> effects_;
   uint64_t committed_ = 0;
   uint64_t next_value_ = 1;

@@ -54,6 +54,7 @@ struct SimResult {
   std::vector<std::string> violations;
   uint64_t committed = 0;  // client operations acknowledged
   uint64_t operations = 0; // client operations invoked
+  uint64_t unknown = 0;    // answered "unknown" (leader stepped down first)
   std::string trace;       // when SimOptions::trace
 };
 

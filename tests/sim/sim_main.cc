@@ -42,12 +42,13 @@ int main(int argc, char** argv) {
     std::cout << "sim: 1 seeds, " << (r.violations.empty() ? 0 : 1) << " violations\n";
     return r.violations.empty() ? 0 : 1;
   }
-  uint64_t bad = 0, ops = 0, committed = 0;
+  uint64_t bad = 0, ops = 0, committed = 0, unknown = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t s = first; s < first + seeds; s++) {
     auto r = kvgo::sim::RunSimulation(s, o);
     ops += r.operations;
     committed += r.committed;
+    unknown += r.unknown;
     if (!r.violations.empty()) {
       bad++;
       std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s
@@ -55,9 +56,9 @@ int main(int argc, char** argv) {
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%llu client operations, %llu acknowledged, %.1f s (%.0f seeds/minute)\n",
-              static_cast<unsigned long long>(ops), static_cast<unsigned long long>(committed), secs,
-              seeds / secs * 60);
+  std::printf("%llu client operations, %llu acknowledged, %llu answered unknown, %.1f s (%.0f seeds/minute)\n",
+              static_cast<unsigned long long>(ops), static_cast<unsigned long long>(committed),
+              static_cast<unsigned long long>(unknown), secs, seeds / secs * 60);
   std::printf("sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(bad));
   return bad == 0 ? 0 : 1;
