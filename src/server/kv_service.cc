@@ -183,6 +183,23 @@ bool PublicService::AllowTable(const auth::Principal& p, const std::string& tabl
   return true;
 }
 
+bool PublicService::AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table,
+                                   bool write, grpc::ServerUnaryReactor* reactor, const CallInfo& call,
+                                   kv::ObjectResult* response) {
+  auto p = Authenticate(context);
+  std::string denied;
+  if (!p.ok()) {
+    *response = Denied(p.status().message());
+  } else if (!AllowTable(*p, table, write, &denied)) {
+    response->set_status(kvspec::kStatusClientError);
+    response->set_message(denied);
+  } else {
+    return true;
+  }
+  Finish(reactor, call, *response);
+  return false;
+}
+
 void PublicService::DoQuery(const kv::ObjectReader& reader,
                             std::chrono::steady_clock::time_point deadline,
                             ResultCallback done) const {
@@ -218,17 +235,7 @@ grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* cont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kQuery, std::chrono::steady_clock::now(), request->ByteSizeLong()};
   if (!Enter(reactor, call.rpc)) return reactor;
-  auto p = Authenticate(context);
-  if (!p.ok()) {
-    *response = Denied(p.status().message());
-    Finish(reactor, call, *response);
-    return reactor;
-  }
-  std::string denied;
-  if (!AllowTable(*p, request->table_name(), /*write=*/false, &denied)) {
-    response->set_status(kvspec::kStatusClientError);
-    response->set_message(denied);
-    Finish(reactor, call, *response);
+  if (!AdmitTableCall(context, request->table_name(), /*write=*/false, reactor, call, response)) {
     return reactor;
   }
   DoQuery(*request, Deadline(context), [this, reactor, response, call](kv::ObjectResult r) {
@@ -261,17 +268,7 @@ grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* con
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
   if (!Enter(reactor, call.rpc)) return reactor;
-  auto p = Authenticate(context);
-  if (!p.ok()) {
-    *response = Denied(p.status().message());
-    Finish(reactor, call, *response);
-    return reactor;
-  }
-  std::string denied;
-  if (!AllowTable(*p, request->table_name(), /*write=*/true, &denied)) {
-    response->set_status(kvspec::kStatusClientError);
-    response->set_message(denied);
-    Finish(reactor, call, *response);
+  if (!AdmitTableCall(context, request->table_name(), /*write=*/true, reactor, call, response)) {
     return reactor;
   }
   kv::ObjectWriter w = *request;

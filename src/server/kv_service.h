@@ -65,11 +65,6 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   int in_flight() const;
 
  private:
-  struct CallInfo {
-    metrics::Rpc rpc;
-    std::chrono::steady_clock::time_point start;
-    size_t request_bytes;
-  };
   // Counts the call in, or finishes it with UNAVAILABLE when draining.
   bool Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc);
   // Answers the call (its response already filled), records its metrics
@@ -83,6 +78,11 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   using ResultsCallback = std::function<void(std::vector<lynkdb::kvspec::v2::ObjectResult>)>;
 
   StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
+  // Authenticates the call and authorises `table` for reading or writing;
+  // on failure answers it (status 4, "Access Denied : ...") and returns false.
+  bool AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table, bool write,
+                      grpc::ServerUnaryReactor* reactor, const CallInfo& call,
+                      lynkdb::kvspec::v2::ObjectResult* response);
   // Authorisation of one table access; on denial fills the message.
   bool AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,
                   std::string* denied) const;
