@@ -65,6 +65,11 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   int in_flight() const;
 
  private:
+  struct CallInfo {
+    metrics::Rpc rpc;
+    std::chrono::steady_clock::time_point start;
+    size_t request_bytes;
+  };
   // Counts the call in, or finishes it with UNAVAILABLE when draining.
   bool Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc);
   // Answers the call (its response already filled), records its metrics
