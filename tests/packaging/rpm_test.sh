@@ -49,3 +49,14 @@ rpm --root "$root" --nodeps --noscripts --ignoreos -i "$rpm"
 [ -f "$root/usr/lib/systemd/system/kvgo-server.service" ] || fail "unit not installed"
 rpm --root "$root" -q kvgo-server >/dev/null || fail "not in the scratch rpm database"
 echo "PASS: rpm requirements, files, attributes, scripts, scratch-root install"
+
+# The tarball (make dist): static binaries, default config, unit, README.
+tgz=$("$top/packaging/build-packages.sh" "$version" "$out" dist)
+listing=$(tar tzf "$tgz")
+for f in bin/kvgo-server bin/kvgo-cli bin/kvgo-bench etc/kvgo-server.conf systemd/kvgo-server.service README.md postinstall.sh; do
+  echo "$listing" | grep -qx "kvgo-server-$version-linux-x86_64/$f" || fail "$f missing from the tarball"
+done
+mkdir -p "$out/untar" && tar xzf "$tgz" -C "$out/untar"
+file "$out/untar/kvgo-server-$version-linux-x86_64/bin/kvgo-server" | grep -q "statically linked" || fail "tarball binary not static"
+"$out/untar/kvgo-server-$version-linux-x86_64/bin/kvgo-server" --check-config >/dev/null || fail "tarball binary cannot read its own config"
+echo "PASS: tarball contents"
