@@ -210,23 +210,18 @@ void PublicService::DoQuery(const kv::ObjectReader& reader,
     auto table = ctx_.catalog->FindTable(reader.table_name().empty() ? kvspec::kMainTable
                                                                      : reader.table_name());
     if (table && ctx_.catalog->LogVersion(table->id()) <= reader.log_offset()) {
-      kv::ObjectReader now = reader;
-      now.set_wait_time(0);
+      const kv::ObjectReader now = reader;
       const int64_t wait = std::min<int64_t>(reader.wait_time(), kvspec::kWaitTimeMaxMs);
       // Answer a little before the caller's deadline so the answer arrives.
       auto until = std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait),
                             deadline - std::chrono::milliseconds(200));
       const storage::QueryEngine* query = ctx_.query;
       ctx_.waiters->Add(table->id(), reader.log_offset(), until,
-                        [query, now, done = std::move(done)] {
-                          done(query->Query(now, std::chrono::steady_clock::now()));
-                        });
+                        [query, now, done = std::move(done)] { done(query->Query(now)); });
       return;
     }
   }
-  kv::ObjectReader r = reader;
-  r.set_wait_time(0);
-  done(ctx_.query->Query(r, deadline));
+  done(ctx_.query->Query(reader));
 }
 
 grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* context,
@@ -351,8 +346,7 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
       if (!pending.empty()) break;
       kv::ObjectReader r = item.reader();
       if (r.table_name().empty()) r.set_table_name(req.table_name());
-      r.set_wait_time(0);  // no long-poll inside a batch
-      st->results[i] = ctx_.query->Query(r, st->deadline);
+      st->results[i] = ctx_.query->Query(r);  // no long-poll inside a batch
     } else if (item.has_writer()) {
       kv::ObjectWriter w = item.writer();
       if (w.table_name().empty()) w.set_table_name(req.table_name());

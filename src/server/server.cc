@@ -217,7 +217,6 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     }
     grpc_->Shutdown(std::chrono::system_clock::now());
   }
-  if (catalog_) catalog_->Shutdown();
   if (waiters_) waiters_->Shutdown();
   http_.reset();
   {

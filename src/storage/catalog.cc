@@ -22,40 +22,17 @@ uint64_t Catalog::LogVersion(uint32_t tid) const {
   return it == log_versions_.end() ? 0 : it->second;
 }
 
-uint64_t Catalog::WaitLogVersion(uint32_t tid, uint64_t after,
-                                 std::chrono::steady_clock::time_point deadline) const {
-  std::unique_lock lock(mu_);
-  auto current = [&] {
-    auto it = log_versions_.find(tid);
-    return it == log_versions_.end() ? uint64_t{0} : it->second;
-  };
-  changed_.wait_until(lock, deadline, [&] { return shutdown_ || current() > after; });
-  return current();
-}
-
 void Catalog::PutTable(const pb::TableInfo& table) {
   std::lock_guard lock(mu_);
   tables_[table.name()] = table;
 }
 
 void Catalog::PutLogVersions(const std::map<uint32_t, uint64_t>& versions) {
-  if (versions.empty()) return;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [tid, v] : versions) {
-      uint64_t& cur = log_versions_[tid];
-      if (v > cur) cur = v;
-    }
+  std::lock_guard lock(mu_);
+  for (const auto& [tid, v] : versions) {
+    uint64_t& cur = log_versions_[tid];
+    if (v > cur) cur = v;
   }
-  changed_.notify_all();
-}
-
-void Catalog::Shutdown() {
-  {
-    std::lock_guard lock(mu_);
-    shutdown_ = true;
-  }
-  changed_.notify_all();
 }
 
 }  // namespace kvgo::storage

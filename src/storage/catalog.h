@@ -1,12 +1,11 @@
 // Catalog: what readers need to know about the applied state without
 // reading LevelDB: tables by name and each table's latest log version.
-// Published by the Committer after each durable group.
+// Published by the Committer after each durable group. (LogRange
+// long-polls wait in server/LogWaiters, which the Committer notifies.)
 //
 // Thread-safe: many readers, one publisher.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -26,23 +25,14 @@ class Catalog {
   // The table's latest allocated log version (0 if none yet).
   uint64_t LogVersion(uint32_t tid) const;
 
-  // Blocks until LogVersion(tid) > after, the deadline passes or Shutdown.
-  // Returns the log version seen last.
-  uint64_t WaitLogVersion(uint32_t tid, uint64_t after,
-                          std::chrono::steady_clock::time_point deadline) const;
-
   // Publication (Committer thread only).
   void PutTable(const pb::TableInfo& table);
   void PutLogVersions(const std::map<uint32_t, uint64_t>& versions);
-  // Wakes all waiters for good (server shutdown).
-  void Shutdown();
 
  private:
   mutable std::mutex mu_;
-  mutable std::condition_variable changed_;
   std::map<std::string, pb::TableInfo> tables_;  // GUARDED_BY(mu_)
   std::map<uint32_t, uint64_t> log_versions_;    // GUARDED_BY(mu_)
-  bool shutdown_ = false;                         // GUARDED_BY(mu_)
 };
 
 }  // namespace kvgo::storage

@@ -92,9 +92,7 @@ void Committer::Run() {
       }
       continue;
     }
-    uint64_t number = 0;
-    StateMachine::Effects effects = sm_->SealGroup(&number);
-    sm_->ForgetDurable(number);  // the group is in the store now
+    StateMachine::Effects effects = sm_->Commit();
     for (const auto& t : effects.tables) catalog_->PutTable(t);
     catalog_->PutLogVersions(effects.log_versions);
     if (listener_) listener_(effects);

@@ -15,10 +15,6 @@ namespace {
 constexpr uint32_t kViewMeta = 1;
 constexpr uint32_t kViewData = 2;
 
-// Settles a LogRange wait this long before the caller's deadline so that
-// the answer still reaches it.
-constexpr auto kDeadlineMargin = std::chrono::milliseconds(200);
-
 struct Limits {
   int64_t num;
   int64_t size;
@@ -102,8 +98,7 @@ class SnapshotGuard {
 
 }  // namespace
 
-kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader,
-                                    std::chrono::steady_clock::time_point deadline) const {
+kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader) const {
   kv::ObjectResult out;
   const std::string name = reader.table_name().empty() ? kvspec::kMainTable : reader.table_name();
   auto table = catalog_->FindTable(name);
@@ -120,7 +115,7 @@ kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader,
   } else if (mode & kvspec::kReadModeKeyRange) {
     QueryRange(reader, tid, (mode & kvspec::kReadModeRevRange) != 0, &out);
   } else if (mode & kvspec::kReadModeLogRange) {
-    QueryLog(reader, tid, deadline, &out);
+    QueryLog(reader, tid, &out);
   } else {
     out.set_status(kvspec::kStatusClientError);
     out.set_message("invalid mode");
@@ -204,17 +199,9 @@ void QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool rever
   }
 }
 
-void QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid,
-                           std::chrono::steady_clock::time_point deadline,
-                           kv::ObjectResult* out) const {
+void QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, kv::ObjectResult* out) const {
   const uint64_t offset = r.log_offset();
-  const int64_t wait_ms = std::clamp<int64_t>(r.wait_time(), 0, kvspec::kWaitTimeMaxMs);
-  uint64_t latest = catalog_->LogVersion(tid);
-  if (latest <= offset && wait_ms > 0) {
-    auto until = std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms),
-                          deadline - kDeadlineMargin);
-    latest = catalog_->WaitLogVersion(tid, offset, until);
-  }
+  const uint64_t latest = catalog_->LogVersion(tid);
   out->set_log_version(latest);
   if (offset == UINT64_MAX || latest <= offset) return;
 

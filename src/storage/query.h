@@ -6,8 +6,6 @@
 // Thread-safe: Query may run on any number of threads at once.
 #pragma once
 
-#include <chrono>
-
 #include "common/clock.h"
 #include "kvspec.pb.h"
 #include "storage/catalog.h"
@@ -21,10 +19,10 @@ class QueryEngine {
   QueryEngine(Store* store, Catalog* catalog, Clock* clock)
       : store_(store), catalog_(catalog), clock_(clock) {}
 
-  // Answers `reader` (table_name "" means main). A LogRange with wait_time
-  // blocks until new data, wait_time, or `deadline`, whichever comes first.
-  lynkdb::kvspec::v2::ObjectResult Query(const lynkdb::kvspec::v2::ObjectReader& reader,
-                                         std::chrono::steady_clock::time_point deadline) const;
+  // Answers `reader` (table_name "" means main) with what is applied now;
+  // it never blocks: a LogRange's wait_time is the caller's to honour
+  // (server/LogWaiters parks the call until the table's log moves).
+  lynkdb::kvspec::v2::ObjectResult Query(const lynkdb::kvspec::v2::ObjectReader& reader) const;
 
   // Approximate bytes on disk of one table's objects.
   uint64_t TableSize(uint32_t tid) const;
@@ -35,7 +33,6 @@ class QueryEngine {
   void QueryRange(const lynkdb::kvspec::v2::ObjectReader& r, uint32_t tid, bool reverse,
                   lynkdb::kvspec::v2::ObjectResult* out) const;
   void QueryLog(const lynkdb::kvspec::v2::ObjectReader& r, uint32_t tid,
-                std::chrono::steady_clock::time_point deadline,
                 lynkdb::kvspec::v2::ObjectResult* out) const;
 
   Store* const store_;

@@ -98,8 +98,8 @@ StatusOr<StateMachine::Effects> StateMachine::LoadEffects() const {
 
 Status StateMachine::Get(const std::string& key, std::string* value) const {
   if (auto it = overlay_.find(key); it != overlay_.end()) {
-    if (!it->second.value.has_value()) return absl::NotFoundError("deleted");
-    *value = *it->second.value;
+    if (!it->second.has_value()) return absl::NotFoundError("deleted");
+    *value = *it->second;
     return absl::OkStatus();
   }
   return store_->Get(key, value);
@@ -108,12 +108,12 @@ Status StateMachine::Get(const std::string& key, std::string* value) const {
 void StateMachine::Put(leveldb::WriteBatch* batch, const std::string& key,
                        const std::string& value) {
   batch->Put(key, value);
-  overlay_[key] = Pending{value, group_};
+  overlay_[key] = value;
 }
 
 void StateMachine::Delete(leveldb::WriteBatch* batch, const std::string& key) {
   batch->Delete(key);
-  overlay_[key] = Pending{std::nullopt, group_};
+  overlay_[key] = std::nullopt;
 }
 
 StatusOr<uint64_t> StateMachine::GetCounter(const std::string& key) const {
@@ -424,21 +424,11 @@ ObjectResult StateMachine::ApplyPurge(const pb::PurgeCommand& c, uint64_t now,
   return Result(kvspec::kStatusOK);
 }
 
-StateMachine::Effects StateMachine::SealGroup(uint64_t* group) {
-  *group = group_++;
+StateMachine::Effects StateMachine::Commit() {
+  overlay_.clear();
   Effects e = std::move(effects_);
   effects_ = Effects();
   return e;
-}
-
-void StateMachine::ForgetDurable(uint64_t group) {
-  for (auto it = overlay_.begin(); it != overlay_.end();) {
-    if (it->second.group <= group) {
-      it = overlay_.erase(it);
-    } else {
-      ++it;
-    }
-  }
 }
 
 void StateMachine::Rollback() {

@@ -43,20 +43,17 @@ class StateMachine {
   // The whole applied state that readers need, for publication at startup.
   StatusOr<Effects> LoadEffects() const;
 
-  // Applies `cmd` on top of everything applied before (durable or not yet),
-  // appending its mutations to `batch`. Returns one result per writer for a
+  // Applies `cmd` on top of everything applied since the last Commit or
+  // Rollback (visible through the group's overlay), appending its mutations
+  // to `batch`. Returns one result per writer for a
   // write command, one result otherwise. A storage read error yields status
   // 5 results.
   pb::CommandResult Apply(const pb::Command& cmd, leveldb::WriteBatch* batch);
 
-  // Ends the current group (the commands applied since the last SealGroup)
-  // and returns its number and what it changed. Its writes stay visible to
-  // later Applies until ForgetDurable says they are in the store.
-  Effects SealGroup(uint64_t* group);
-  // Every group up to `group` is in the store: drop its writes from the
-  // overlay (unless a later group wrote the same key).
-  void ForgetDurable(uint64_t group);
-  // A write failed: forget every group not yet durable.
+  // The group's batch is in the store: forget the overlay and return what
+  // the group changed.
+  Effects Commit();
+  // The group's batch was not written: forget the group.
   void Rollback();
 
  private:
@@ -81,13 +78,9 @@ class StateMachine {
   StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
 
   Store* store_;
-  struct Pending {
-    std::optional<std::string> value;  // nullopt = deleted
-    uint64_t group;                    // the last group that wrote it
-  };
-  // Writes not yet known to be in the store, visible to later commands.
-  std::unordered_map<std::string, Pending> overlay_;
-  uint64_t group_ = 1;  // the group being applied
+  // Writes of the current group, visible to its later commands
+  // (nullopt = deleted).
+  std::unordered_map<std::string, std::optional<std::string>> overlay_;
   Effects effects_;
 };
 
