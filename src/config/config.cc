@@ -305,7 +305,17 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   }
 
   if (const TomlValue* s = r.Table(root, "", "cluster")) {
-    r.CheckKeys(*s, "cluster", {"masters", "main_nodes"});
+    r.CheckKeys(*s, "cluster", {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms",
+                                "log_keep_entries", "snapshot_rate_mib"});
+    r.Int(*s, "cluster", "heartbeat_ms", 10, 10000, &cfg.heartbeat_ms);
+    r.Int(*s, "cluster", "election_timeout_ms", 100, 60000, &cfg.election_timeout_ms);
+    r.Int(*s, "cluster", "log_keep_entries", 100, 100000000, &cfg.log_keep_entries);
+    r.Int(*s, "cluster", "snapshot_rate_mib", 1, 10000, &cfg.snapshot_rate_mib);
+    if (!r.failed() && cfg.election_timeout_ms < 3 * cfg.heartbeat_ms) {
+      r.Fail(r.Find(*s, "election_timeout_ms"), "cluster.election_timeout_ms",
+             absl::StrCat("must be at least 3 x cluster.heartbeat_ms (got ", cfg.election_timeout_ms,
+                          " and ", cfg.heartbeat_ms, ")"));
+    }
     ParseMembers(&r, *s, "masters", /*legacy=*/false, &cfg);
     ParseMembers(&r, *s, "main_nodes", /*legacy=*/true, &cfg);
     if (!r.failed() && cfg.masters.size() > kMaxMasters) {
@@ -358,7 +368,12 @@ std::string Config::ToToml() const {
     << "table_compress_name = " << q(table_compress_name) << "\n\n"
     << "[log]\n"
     << "level = " << q(log_level) << "\n"
-    << "file = " << q(log_file) << "\n";
+    << "file = " << q(log_file) << "\n\n"
+    << "[cluster]\n"
+    << "heartbeat_ms = " << heartbeat_ms << "\n"
+    << "election_timeout_ms = " << election_timeout_ms << "\n"
+    << "log_keep_entries = " << log_keep_entries << "\n"
+    << "snapshot_rate_mib = " << snapshot_rate_mib << "\n";
   for (const auto& m : masters) {
     o << "\n[[cluster.masters]]\n"
       << "addr = " << q(m.addr) << "\n"

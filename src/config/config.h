@@ -55,6 +55,16 @@ struct Config {
 
   // [cluster]; empty or a single member naming this node = single-node mode.
   std::vector<ClusterMember> masters;
+  // Consensus timing: the leader sends a heartbeat every heartbeat_ms (one
+  // tick); followers elect a new leader after election_timeout_ms to twice
+  // that without one (so a dead leader is replaced within about 2x + 0.5 s).
+  int heartbeat_ms = 100;
+  int election_timeout_ms = 1000;
+  // Chosen entries kept in the Paxos log behind the applied slot; a node
+  // further behind gets a snapshot instead.
+  int log_keep_entries = 20000;
+  // Snapshot streaming rate limit, MiB/s.
+  int snapshot_rate_mib = 64;
 
   // The effective configuration as TOML, secrets masked, for --check-config.
   std::string ToToml() const;

@@ -207,6 +207,11 @@ class Node {
   // True while this node is the leader and no other node can be: a majority
   // acked it within the election timeout minus the drift margin.
   bool LeaseValid() const { return role_ == Role::kLeader && now_ < lease_until_; }
+  // The tick (counted from this Node's creation) at which the lease ends;
+  // 0 unless leader. A driver whose ticks never run ahead of real time may
+  // turn it into a deadline on its monotonic clock.
+  int64_t lease_until_tick() const { return role_ == Role::kLeader ? lease_until_ : 0; }
+  int64_t now_tick() const { return now_; }
 
   // Log truncation: drops the entries up to `upto` (REQUIRES: upto <=
   // applied()); the caller drops them from its durable log too. A peer that

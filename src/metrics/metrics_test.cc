@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "metrics/node_collector.h"
+#include "storage/committer.h"
 #include "storage/catalog.h"
 #include "storage/state_machine.h"
 
@@ -70,7 +71,15 @@ TEST(NodeCollector, LevelDBDiskProcessAndCluster) {
     c.mutable_table_set()->set_name("t123");
     ASSERT_TRUE(committer.Execute(c).ok());
     Metrics m;
-    m.AddCollectable(std::make_shared<NodeCollector>(store.get(), &committer, 1700000000, 1));
+    m.AddCollectable(std::make_shared<NodeCollector>(
+        store.get(),
+        [&committer] {
+          ClusterView v;
+          v.commands = committer.stats().commands;
+          v.applied = v.commit = committer.stats().groups;
+          return v;
+        },
+        1700000000));
     const std::string t = m.Serialize();
     EXPECT_EQ(Value(t, "kvgo_leveldb_files{level=\"0\"}"), 0);
     EXPECT_GT(Value(t, "kvgo_disk_bytes"), 0);

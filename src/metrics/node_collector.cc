@@ -117,26 +117,42 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   out.push_back(Gauge("process_start_time_seconds", "Start time of the process (unix seconds)",
                       static_cast<double>(start_unix_s_)));
 
-  // Replication view. Until cluster mode lands, a node is the leader of a
-  // one-member log whose entries are the durable groups.
-  const auto cs = committer_->stats();
+  // Replication view.
+  const ClusterView cv = cluster_();
   out.push_back(Gauge("kvgo_cluster_members", "Members in the cluster config (1 = single node)",
-                      static_cast<double>(members_)));
-  out.push_back(Gauge("kvgo_cluster_is_leader", "1 if this node is the leader", 1));
-  out.push_back(Gauge("kvgo_cluster_leader_known", "1 if this node knows a leader", 1));
+                      static_cast<double>(cv.members)));
+  out.push_back(Gauge("kvgo_cluster_is_leader", "1 if this node is the leader", cv.is_leader ? 1 : 0));
+  out.push_back(Gauge("kvgo_cluster_leader_known", "1 if this node knows a leader", cv.leader_known ? 1 : 0));
+  out.push_back(Gauge("kvgo_cluster_ballot_round", "Round of the highest ballot this node promised",
+                      static_cast<double>(cv.ballot_round)));
   out.push_back(Gauge("kvgo_cluster_commit_index", "Highest log index known committed",
-                      static_cast<double>(cs.groups)));
+                      static_cast<double>(cv.commit)));
   out.push_back(Gauge("kvgo_cluster_applied_index", "Highest log index applied to the store",
-                      static_cast<double>(cs.groups)));
-  MetricFamily changes = Family("kvgo_cluster_leader_changes_total", "Leader changes seen",
+                      static_cast<double>(cv.applied)));
+  out.push_back(Gauge("kvgo_cluster_compacted_index", "Log entries up to here were dropped (snapshot boundary)",
+                      static_cast<double>(cv.compacted)));
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    MetricFamily f = Family(name, help, MetricType::Counter);
+    AddValue(&f, static_cast<double>(v));
+    out.push_back(std::move(f));
+  };
+  counter("kvgo_cluster_leader_changes_total", "Leader changes seen", cv.leader_changes);
+  counter("kvgo_commands_applied_total",
+          "Commands applied to the store (writes, table and key changes, purges)", cv.commands);
+  counter("kvgo_cluster_proposals_forwarded_total", "Writes this node forwarded to the leader", cv.forwarded);
+  counter("kvgo_cluster_snapshots_sent_total", "Snapshots streamed to lagging peers", cv.snapshots_sent);
+  counter("kvgo_cluster_snapshots_received_total", "Snapshots installed from the leader", cv.snapshots_received);
+  MetricFamily connected = Family("kvgo_cluster_peer_connected", "1 if the message stream to the peer is up",
+                                  MetricType::Gauge);
+  MetricFamily dropped = Family("kvgo_cluster_peer_messages_dropped_total",
+                                "Consensus messages to the peer dropped (queue full or peer unreachable)",
                                 MetricType::Counter);
-  AddValue(&changes, 0);
-  out.push_back(std::move(changes));
-  MetricFamily commands = Family("kvgo_commands_applied_total",
-                                 "Commands applied to the store (writes, table and key changes, purges)",
-                                 MetricType::Counter);
-  AddValue(&commands, static_cast<double>(cs.commands));
-  out.push_back(std::move(commands));
+  for (const auto& p : cv.peers) {
+    AddValue(&connected, p.connected ? 1 : 0, {{"peer", p.addr}});
+    AddValue(&dropped, static_cast<double>(p.dropped), {{"peer", p.addr}});
+  }
+  out.push_back(std::move(connected));
+  out.push_back(std::move(dropped));
   return out;
 }
 

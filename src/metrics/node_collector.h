@@ -1,8 +1,8 @@
 // NodeCollector: metrics computed at scrape time from the node's state:
 // LevelDB (files and compactions per level, memtable, block cache), disk
 // use and free space of the data directory, the process (resident memory,
-// open files, start time), and the replication view (single node for now:
-// this node is the leader of a one-member cluster).
+// open files, start time), and the replication view (ClusterView, from the
+// Committer on a single node or the Replicator in a cluster).
 //
 // Thread-safe: Collect may run on the HTTP threads while the server runs.
 #pragma once
@@ -11,26 +11,50 @@
 #include <prometheus/metric_family.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
-#include "storage/committer.h"
 #include "storage/store.h"
 
 namespace kvgo::metrics {
 
+// The replication state at scrape time. A single node is the leader of a
+// one-member log whose entries are its durable groups.
+struct ClusterView {
+  size_t members = 1;
+  bool is_leader = true;
+  bool leader_known = true;
+  uint64_t ballot_round = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  uint64_t compacted = 0;
+  uint64_t leader_changes = 0;
+  uint64_t commands = 0;  // commands applied since start
+  uint64_t forwarded = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t snapshots_received = 0;
+  struct Peer {
+    std::string addr;
+    bool connected = false;
+    uint64_t dropped = 0;  // messages dropped (queue full or peer down)
+  };
+  std::vector<Peer> peers;
+};
+
 class NodeCollector : public prometheus::Collectable {
  public:
-  // REQUIRES: store and committer outlive the collector.
-  NodeCollector(const storage::Store* store, const storage::Committer* committer,
-                int64_t start_unix_s, size_t cluster_members)
-      : store_(store), committer_(committer), start_unix_s_(start_unix_s), members_(cluster_members) {}
+  // REQUIRES: store outlives the collector; `cluster` may be called on any
+  // thread until then.
+  NodeCollector(const storage::Store* store, std::function<ClusterView()> cluster, int64_t start_unix_s)
+      : store_(store), cluster_(std::move(cluster)), start_unix_s_(start_unix_s) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   const storage::Store* const store_;
-  const storage::Committer* const committer_;
+  const std::function<ClusterView()> cluster_;
   const int64_t start_unix_s_;
-  const size_t members_;
 };
 
 }  // namespace kvgo::metrics

@@ -233,9 +233,17 @@ grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* cont
   if (!AdmitTableCall(context, request->table_name(), /*write=*/false, reactor, call, response)) {
     return reactor;
   }
-  DoQuery(*request, Deadline(context), [this, reactor, response, call](kv::ObjectResult r) {
-    *response = std::move(r);
-    Finish(reactor, call, *response);
+  const auto deadline = Deadline(context);
+  ctx_.log->ReadBarrier(deadline, [this, reactor, response, call, request, deadline](Status s) {
+    if (!s.ok()) {
+      *response = ServerError(std::string(s.message()));
+      Finish(reactor, call, *response);
+      return;
+    }
+    DoQuery(*request, deadline, [this, reactor, response, call](kv::ObjectResult r) {
+      *response = std::move(r);
+      Finish(reactor, call, *response);
+    });
   });
   return reactor;
 }
@@ -245,7 +253,7 @@ void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsC
   cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
   for (auto& w : writers) *cmd.mutable_write()->add_writers() = std::move(w);
   const size_t n = cmd.write().writers_size();
-  ctx_.committer->Submit(std::move(cmd), [n, done = std::move(done)](
+  ctx_.log->Submit(std::move(cmd), [n, done = std::move(done)](
                                              StatusOr<storage::pb::CommandResult> res) {
     std::vector<kv::ObjectResult> out;
     if (!res.ok()) {
@@ -435,7 +443,7 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
 }
 
 void PublicService::Execute(storage::pb::Command cmd, ResultCallback done) const {
-  ctx_.committer->Submit(std::move(cmd), [done = std::move(done)](
+  ctx_.log->Submit(std::move(cmd), [done = std::move(done)](
                                              StatusOr<storage::pb::CommandResult> res) {
     done(res.ok() ? std::move(*res->mutable_results(0))
                   : ServerError(std::string(res.status().message())));

@@ -21,7 +21,7 @@
 #include "metrics/metrics.h"
 #include "server/log_waiters.h"
 #include "storage/catalog.h"
-#include "storage/committer.h"
+#include "storage/command_log.h"
 #include "storage/query.h"
 
 namespace kvgo::server {
@@ -29,7 +29,7 @@ namespace kvgo::server {
 struct ServiceContext {
   storage::Store* store = nullptr;
   storage::Catalog* catalog = nullptr;
-  storage::Committer* committer = nullptr;
+  storage::CommandLog* log = nullptr;  // Committer (single node) or Replicator
   storage::QueryEngine* query = nullptr;
   auth::Keyring* keyring = nullptr;
   LogWaiters* waiters = nullptr;
@@ -96,7 +96,7 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader,
                std::chrono::steady_clock::time_point deadline, ResultCallback done) const;
   // Applies validated writers as one atomic command; `done` gets one result
-  // each, on the committer thread.
+  // each, on the command log's thread.
   void ApplyWriters(std::vector<lynkdb::kvspec::v2::ObjectWriter> writers,
                     ResultsCallback done) const;
   void RunBatch(std::shared_ptr<BatchState> st, int from) const;

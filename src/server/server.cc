@@ -42,6 +42,18 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
 
+  // Cluster mode when the masters list other nodes. The Paxos log is read
+  // before the state machine opens: an interrupted snapshot install wipes
+  // the KV data, and the state machine then starts over.
+  bool cluster = false;
+  for (const auto& m : config.masters) cluster = cluster || m.addr != config.bind;
+  consensus::Restored restored;
+  if (cluster) {
+    auto r = replication::PaxosLogStore(s->store_.get()).Load();
+    if (!r.ok()) return r.status();
+    restored = std::move(*r);
+  }
+
   auto sm = storage::StateMachine::Open(s->store_.get());
   if (!sm.ok()) return sm.status();
   s->sm_ = std::move(*sm);
@@ -58,19 +70,36 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   s->waiters_ = std::make_unique<LogWaiters>(s->catalog_.get());
   auth::Keyring* keyring = s->keyring_.get();
   LogWaiters* waiters = s->waiters_.get();
-  s->committer_ = std::make_unique<storage::Committer>(
-      s->store_.get(), s->sm_.get(), s->catalog_.get(),
-      [keyring, waiters](const storage::StateMachine::Effects& e) {
-        for (const auto& k : e.access_keys) keyring->Put(k);
-        if (!e.log_versions.empty()) waiters->Notify();
-      },
-      [m = s->metrics_.get()](size_t commands, double seconds) { m->ObserveGroup(commands, seconds); });
+  storage::Catalog* catalog = s->catalog_.get();
+  if (cluster) {
+    auto rep = replication::Replicator::Start(
+        config, s->store_.get(), s->sm_.get(), std::move(restored),
+        [catalog, keyring, waiters](const storage::StateMachine::Effects& e) {
+          for (const auto& t : e.tables) catalog->PutTable(t);
+          catalog->PutLogVersions(e.log_versions);
+          for (const auto& k : e.access_keys) keyring->Put(k);
+          if (!e.log_versions.empty()) waiters->Notify();
+        });
+    if (!rep.ok()) return rep.status();
+    s->replicator_ = std::move(*rep);
+    s->peer_service_ = std::make_unique<replication::PeerService>(s->replicator_.get());
+    s->log_ = s->replicator_.get();
+  } else {
+    s->committer_ = std::make_unique<storage::Committer>(
+        s->store_.get(), s->sm_.get(), s->catalog_.get(),
+        [keyring, waiters](const storage::StateMachine::Effects& e) {
+          for (const auto& k : e.access_keys) keyring->Put(k);
+          if (!e.log_versions.empty()) waiters->Notify();
+        },
+        [m = s->metrics_.get()](size_t commands, double seconds) { m->ObserveGroup(commands, seconds); });
+    s->log_ = s->committer_.get();
+  }
   s->query_ = std::make_unique<storage::QueryEngine>(s->store_.get(), s->catalog_.get(), s->clock_);
 
   ServiceContext ctx;
   ctx.store = s->store_.get();
   ctx.catalog = s->catalog_.get();
-  ctx.committer = s->committer_.get();
+  ctx.log = s->log_;
   ctx.query = s->query_.get();
   ctx.keyring = s->keyring_.get();
   ctx.waiters = s->waiters_.get();
@@ -91,15 +120,16 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   builder.SetMaxReceiveMessageSize(kvspec::kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kvspec::kMaxMessageBytes);
   builder.RegisterService(s->service_.get());
+  if (s->peer_service_) builder.RegisterService(s->peer_service_.get());
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
-    s->committer_->Stop();
+    if (s->committer_) s->committer_->Stop();
+    if (s->replicator_) s->replicator_->Stop();
     return absl::UnavailableError("cannot listen on " + config.bind +
                                   " (address in use, or not an address of this host?)");
   }
   s->metrics_->AddCollectable(std::make_shared<metrics::NodeCollector>(
-      s->store_.get(), s->committer_.get(), ctx.started_unix_s,
-      std::max<size_t>(1, config.masters.size())));
+      s->store_.get(), [raw = s.get()] { return raw->ClusterState(); }, ctx.started_unix_s));
   if (config.http_port > 0) {
     std::string host;
     int unused = 0;
@@ -126,7 +156,37 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
 
 Server::~Server() { Shutdown(); }
 
-bool Server::ready() const { return serving_.load(); }
+metrics::ClusterView Server::ClusterState() const {
+  metrics::ClusterView v;
+  v.members = std::max<size_t>(1, config_.masters.size());
+  if (committer_) {
+    const auto cs = committer_->stats();
+    v.commit = v.applied = cs.groups;
+    v.commands = cs.commands;
+    return v;
+  }
+  if (!replicator_) return v;
+  const auto rs = replicator_->status();
+  v.is_leader = rs.role == consensus::Role::kLeader;
+  v.leader_known = rs.leader != 0;
+  v.ballot_round = rs.ballot_round;
+  v.commit = rs.commit;
+  v.applied = rs.applied;
+  v.compacted = rs.compacted;
+  v.leader_changes = rs.leader_changes;
+  v.commands = rs.applied;
+  v.forwarded = rs.forwarded;
+  v.snapshots_sent = rs.snapshots_sent;
+  v.snapshots_received = rs.snapshots_received;
+  for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});
+  return v;
+}
+
+bool Server::ready() const {
+  // In a cluster a node is ready once it knows a leader (it can then serve
+  // reads and writes).
+  return serving_.load() && (!replicator_ || replicator_->leader_known());
+}
 
 void Server::SetRootKeys(const Config& config) {
   std::vector<hooto::hauth::v1::AccessKey> roots;
@@ -156,6 +216,7 @@ std::vector<std::string> Server::Reload(const Config& config) {
 
   // Live: secrets (also the masters' secrets) and the log level.
   SetRootKeys(config);
+  if (replicator_ && !members_changed) replicator_->SetSecrets(config);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   Config next = config_;
   next.root_key_id = config.root_key_id;
@@ -174,6 +235,8 @@ void Server::PurgeLoop() {
       std::unique_lock lock(purge_mu_);
       if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
     }
+    // In a cluster the leader purges for everyone (through the log).
+    if (!log_->RunsBackgroundWork()) continue;
     // Each round removes at most kMaxPurgeBatch objects per command and
     // goes on while there are more, so a backlog clears within one round.
     for (;;) {
@@ -183,7 +246,7 @@ void Server::PurgeLoop() {
           storage::CollectExpired(*store_, catalog_->Tables(), cmd.now_ms(), kMaxPurgeBatch);
       const int count = cmd.purge().targets_size();
       if (count == 0) break;
-      auto res = committer_->Execute(std::move(cmd));
+      auto res = log_->Execute(std::move(cmd));
       if (!res.ok()) {
         spdlog::warn("TTL purge failed: {}", std::string(res.status().message()));
         break;
@@ -215,6 +278,9 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
       spdlog::warn("{} requests still running after {} ms; cancelling them",
                    service_->in_flight(), grace.count());
     }
+    // The command log answers what it still holds (forwarded writes and
+    // reads from peers too) before gRPC waits for every call to finish.
+    if (replicator_) replicator_->Stop();
     grpc_->Shutdown(std::chrono::system_clock::now());
   }
   if (waiters_) waiters_->Shutdown();
@@ -226,10 +292,14 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   purge_cv_.notify_all();
   if (purger_.joinable()) purger_.join();
   if (committer_) committer_->Stop();
+  if (replicator_) replicator_->Stop();
   grpc_.reset();
   service_.reset();
+  peer_service_.reset();
   query_.reset();
   committer_.reset();
+  replicator_.reset();
+  log_ = nullptr;
   waiters_.reset();
   sm_.reset();
   store_.reset();  // closes LevelDB

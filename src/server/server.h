@@ -1,5 +1,7 @@
-// Server: one kvgo-server node. Opens the store, starts the committer, the
-// TTL purger and the gRPC endpoint, and shuts them down in reverse order.
+// Server: one kvgo-server node. Opens the store, starts its command log
+// (the Committer on a single node; the Replicator and the Peer service when
+// [[cluster.masters]] lists other nodes), the TTL purger and the gRPC
+// endpoint, and shuts them down in reverse order.
 //
 // Thread-safety: Start, Reload and Shutdown are called from the main thread
 // only; the parts they own are thread-safe themselves.
@@ -21,6 +23,9 @@
 #include "server/log_waiters.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
+#include "metrics/node_collector.h"
+#include "replication/peer_service.h"
+#include "replication/replicator.h"
 #include "storage/catalog.h"
 #include "storage/committer.h"
 #include "storage/query.h"
@@ -60,6 +65,7 @@ class Server {
   Server() = default;
   void PurgeLoop();
   void SetRootKeys(const Config& config);
+  metrics::ClusterView ClusterState() const;
 
   Config config_;
   ServerOptions options_;
@@ -72,7 +78,10 @@ class Server {
   std::unique_ptr<storage::Catalog> catalog_;
   std::unique_ptr<auth::Keyring> keyring_;
   std::unique_ptr<LogWaiters> waiters_;
-  std::unique_ptr<storage::Committer> committer_;
+  std::unique_ptr<storage::Committer> committer_;           // single node
+  std::unique_ptr<replication::Replicator> replicator_;     // cluster
+  std::unique_ptr<replication::PeerService> peer_service_;  // cluster
+  storage::CommandLog* log_ = nullptr;                      // one of the two
   std::unique_ptr<storage::QueryEngine> query_;
   std::unique_ptr<PublicService> service_;
   std::unique_ptr<grpc::Server> grpc_;

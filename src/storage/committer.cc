@@ -55,7 +55,7 @@ void Committer::Submit(pb::Command cmd, Callback done) {
   work_.notify_one();
 }
 
-StatusOr<pb::CommandResult> Committer::Execute(pb::Command cmd) {
+StatusOr<pb::CommandResult> CommandLog::Execute(pb::Command cmd) {
   std::promise<StatusOr<pb::CommandResult>> promise;
   auto future = promise.get_future();
   Submit(std::move(cmd), [&promise](StatusOr<pb::CommandResult> r) { promise.set_value(std::move(r)); });

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "storage.pb.h"
 #include "storage/catalog.h"
+#include "storage/command_log.h"
 #include "storage/state_machine.h"
 #include "storage/store.h"
 
@@ -32,7 +33,7 @@ struct CommitterStats {
   uint64_t commands = 0;
 };
 
-class Committer {
+class Committer final : public CommandLog {
  public:
   // Called on the committer thread after each durable group, before callers
   // are answered (the Keyring hooks in here).
@@ -44,18 +45,17 @@ class Committer {
   // REQUIRES: store, sm and catalog outlive the Committer.
   Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener,
             GroupObserver observer = nullptr);
-  ~Committer();  // Stop()s
-
-  using Callback = std::function<void(StatusOr<pb::CommandResult>)>;
+  ~Committer() override;  // Stop()s
 
   // Applies `cmd` durably and then calls `done` exactly once, on the
   // committer thread (keep it short: it delays the next group), with the
   // result, or Unavailable if the write failed or the committer is stopped
   // (then possibly on the calling thread, before Submit returns).
-  void Submit(pb::Command cmd, Callback done);
+  void Submit(pb::Command cmd, Callback done) override;
 
-  // Submit, blocking until the group holding `cmd` is on disk.
-  StatusOr<pb::CommandResult> Execute(pb::Command cmd);
+  // A single node's state always includes every acknowledged write.
+  void ReadBarrier(Deadline, std::function<void(Status)> done) override { done(absl::OkStatus()); }
+  bool RunsBackgroundWork() const override { return true; }
 
   // Finishes the queued commands, then stops the thread. Idempotent.
   void Stop();

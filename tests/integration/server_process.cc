@@ -33,14 +33,27 @@ int FreePort() {
 }
 
 std::pair<int, std::string> HttpGet(int port, const std::string& path) {
+  return HttpGet("127.0.0.1", port, path);
+}
+
+double MetricValue(const std::string& page, const std::string& name) {
+  std::istringstream in(page);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+std::pair<int, std::string> HttpGet(const std::string& host, int port, const std::string& path) {
   static const bool init = [] {
     mg_init_library(0);
     return true;
   }();
   (void)init;
   char err[256] = {0};
-  mg_connection* conn = mg_download("127.0.0.1", port, 0, err, sizeof(err),
-                                    "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path.c_str());
+  mg_connection* conn = mg_download(host.c_str(), port, 0, err, sizeof(err),
+                                    "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path.c_str(), host.c_str());
   if (conn == nullptr) return {0, err};
   const mg_response_info* info = mg_get_response_info(conn);
   const int code = info ? info->status_code : 0;
@@ -61,6 +74,17 @@ ServerProcess::ServerProcess(const std::string& name) : port_(FreePort()), http_
   WriteConfig(DefaultConfig());
 }
 
+ServerProcess::ServerProcess(const std::string& name, const std::string& host, int port,
+                             const std::string& secret)
+    : host_(host), secret_(secret), port_(port), http_port_(FreePort()) {
+  prefix_ = (std::filesystem::temp_directory_path() /
+             ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
+                .string();
+  std::filesystem::remove_all(prefix_);
+  std::filesystem::create_directories(prefix_ + "/etc");
+  WriteConfig(DefaultConfig());
+}
+
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
@@ -71,7 +95,7 @@ ServerProcess::~ServerProcess() {
 
 std::string ServerProcess::DefaultConfig() const {
   return "[storage]\ndata_directory = \"" + prefix_ + "/var/data\"\n\n[server]\nbind = \"" + addr() +
-         "\"\nauth_secret_key = \"" + kSecret + "\"\nhttp_port = " + std::to_string(http_port_) + "\n";
+         "\"\nauth_secret_key = \"" + secret_ + "\"\nhttp_port = " + std::to_string(http_port_) + "\n";
 }
 
 void ServerProcess::WriteConfig(const std::string& text) const {
@@ -152,7 +176,7 @@ int ServerProcess::Stop(int sig, std::chrono::milliseconds timeout) {
 std::unique_ptr<client::Client> ServerProcess::NewClient(const std::string& secret) const {
   client::ClientOptions o;
   o.addr = addr();
-  o.secret = secret;
+  o.secret = secret.empty() ? secret_ : secret;
   return std::make_unique<client::Client>(o);
 }
 

@@ -21,12 +21,18 @@ int FreePort();
 // GET http://127.0.0.1:port/path: the status code (0 if no connection) and
 // the body.
 std::pair<int, std::string> HttpGet(int port, const std::string& path);
+std::pair<int, std::string> HttpGet(const std::string& host, int port, const std::string& path);
+// The value of an unlabelled sample in a Prometheus text page, or -1.
+double MetricValue(const std::string& page, const std::string& name);
 
 class ServerProcess {
  public:
   static constexpr char kSecret[] = "integration-secret-0123456789";
 
   explicit ServerProcess(const std::string& name);
+  // A server bound to host:port (e.g. 127.0.0.2 for cluster tests) whose
+  // clients sign with `secret`.
+  ServerProcess(const std::string& name, const std::string& host, int port, const std::string& secret);
   ~ServerProcess();  // kills the process if still running, removes the prefix
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -53,16 +59,22 @@ class ServerProcess {
   int WaitExit(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
 
-  std::unique_ptr<client::Client> NewClient(const std::string& secret = kSecret) const;
+  // A client signing with `secret` ("" = this server's own secret).
+  std::unique_ptr<client::Client> NewClient(const std::string& secret = "") const;
   std::string Log() const;
 
   const std::string& prefix() const { return prefix_; }
-  std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string addr() const { return host_ + ":" + std::to_string(port_); }
+  const std::string& host() const { return host_; }
+  const std::string& secret() const { return secret_; }
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   int http_port() const { return http_port_; }
 
  private:
   std::string prefix_;
+  std::string host_ = "127.0.0.1";
+  std::string secret_ = kSecret;
   int port_;
   int http_port_;
   pid_t pid_ = -1;

@@ -1,0 +1,791 @@
+#include "replication/replicator.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "storage/keys.h"
+
+namespace kvgo::replication {
+
+namespace {
+
+using consensus::NodeId;
+using consensus::Slot;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kForwardTimeout = std::chrono::seconds(10);
+constexpr auto kReadIndexTimeout = std::chrono::seconds(3);
+constexpr size_t kSnapshotChunkBytes = 1 << 20;
+
+uint64_t ClusterIdOf(std::vector<std::string> addrs) {
+  std::sort(addrs.begin(), addrs.end());
+  std::string joined;
+  for (const auto& a : addrs) joined += a + "\n";
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(), d);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++) id = (id << 8) | d[i];
+  return id;
+}
+
+std::vector<Member> MembersOf(const Config& config) {
+  std::vector<Member> out;
+  for (const auto& m : config.masters) out.push_back({NodeIdOf(m.addr), m.addr, m.access_key_id, m.secret});
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, storage::Store* store,
+                                                        storage::StateMachine* sm,
+                                                        consensus::Restored restored,
+                                                        EffectsListener listener) {
+  std::unique_ptr<Replicator> r(new Replicator());
+  r->config_ = config;
+  r->store_ = store;
+  r->sm_ = sm;
+  r->listener_ = std::move(listener);
+  r->log_ = std::make_unique<PaxosLogStore>(store);
+  r->tick_ = std::chrono::milliseconds(config.heartbeat_ms);
+  r->park_limit_ = std::chrono::milliseconds(2 * config.election_timeout_ms + 1000);
+
+  std::vector<Member> members = MembersOf(config);
+  std::vector<std::string> addrs;
+  const Member* self = nullptr;
+  for (const auto& m : members) {
+    addrs.push_back(m.addr);
+    if (m.addr == config.bind) self = &m;
+    for (const auto& o : members) {
+      if (&o != &m && o.id == m.id) {
+        return absl::InvalidArgumentError("cluster.masters: " + m.addr + " and " + o.addr +
+                                          " map to the same node id; change one address");
+      }
+    }
+  }
+  if (self == nullptr) {
+    return absl::InvalidArgumentError(
+        "cluster.masters: no entry has addr = server.bind (\"" + config.bind +
+        "\"); each node must find itself in the list by its bind address");
+  }
+  Member me = *self;
+  me.secret = config.root_secret;
+  me.key_id = config.root_key_id;
+  const uint64_t cluster_id = ClusterIdOf(addrs);
+  r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members);
+  for (const auto& m : members) {
+    if (m.id != me.id) r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get());
+  }
+
+  consensus::Config cc;
+  cc.id = me.id;
+  for (const auto& m : members) cc.members.push_back(m.id);
+  cc.cluster_id = cluster_id;
+  cc.heartbeat_ticks = 1;
+  cc.election_ticks = std::max(3, config.election_timeout_ms / config.heartbeat_ms);
+  cc.lease_margin_ticks = std::max(1, cc.election_ticks / 5);
+  cc.seed = std::random_device{}() ^ (uint64_t{me.id} << 32);
+  r->applied_ = restored.applied;
+  spdlog::info("cluster mode: node {} ({}) of {} masters, cluster id {:016x}; applied slot {}, {} log entries",
+               me.id, me.addr, members.size(), cluster_id, restored.applied, restored.entries.size());
+  r->node_config_ = cc;
+  r->node_ = std::make_unique<consensus::Node>(cc, std::move(restored));
+  r->status_.id = me.id;
+  r->origin_ = Clock::now();
+  r->driver_ = std::thread([p = r.get()] {
+    pthread_setname_np(pthread_self(), "kvgo-paxos");
+    p->Run();
+  });
+  r->callbacks_ = std::thread([p = r.get()] {
+    pthread_setname_np(pthread_self(), "kvgo-paxos-cb");
+    p->RunCallbacks();
+  });
+  return r;
+}
+
+Replicator::~Replicator() { Stop(); }
+
+void Replicator::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_flag_ = true;
+  cv_.notify_all();
+  if (driver_.joinable()) driver_.join();
+  for (auto& [id, t] : senders_) {
+    if (t.joinable()) t.join();
+  }
+  for (auto& [id, p] : peers_) p->Stop();
+  // Everything still pending fails: the outcome of proposals is unknown.
+  const Status down = absl::UnavailableError("server is shutting down");
+  std::vector<Input> inbox;
+  std::multimap<Slot, AppliedWaiter> waiters;
+  {
+    std::lock_guard lock(mu_);
+    inbox.swap(inbox_);
+    waiters.swap(waiters_);
+  }
+  for (auto& in : inbox) {
+    if (auto* p = std::get_if<Proposal>(&in)) p->done(down);
+    if (auto* rd = std::get_if<LeaderRead>(&in)) rd->done(down, 0);
+  }
+  for (auto& [slot, p] : proposed_) {
+    p.done(absl::DeadlineExceededError("server is shutting down; the write's outcome is unknown"));
+  }
+  proposed_.clear();
+  for (auto& p : parked_) p.done(down);
+  parked_.clear();
+  for (auto& [id, rd] : reads_) rd.done(down, 0);
+  reads_.clear();
+  for (auto& [slot, w] : waiters) w.done(down);
+  deferred_cv_.notify_all();
+  if (callbacks_.joinable()) callbacks_.join();
+}
+
+void Replicator::Post(Input in) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      inbox_.push_back(std::move(in));
+      in = consensus::Message{};
+    }
+  }
+  if (auto* p = std::get_if<Proposal>(&in)) return p->done(absl::UnavailableError("server is shutting down"));
+  if (auto* rd = std::get_if<LeaderRead>(&in)) return rd->done(absl::UnavailableError("server is shutting down"), 0);
+  cv_.notify_one();
+}
+
+void Replicator::Defer(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    deferred_.push_back(std::move(fn));
+  }
+  deferred_cv_.notify_one();
+}
+
+void Replicator::RunCallbacks() {
+  std::vector<std::function<void()>> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      deferred_cv_.wait(lock, [&] { return stopping_ || !deferred_.empty(); });
+      if (deferred_.empty()) return;  // stopping and drained
+      batch.swap(deferred_);
+    }
+    for (auto& fn : batch) fn();
+    batch.clear();
+  }
+}
+
+PeerClient* Replicator::Client(NodeId id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+// ---------------------------------------------------------------- API side
+
+void Replicator::Submit(storage::pb::Command cmd, Callback done) {
+  Post(Proposal{std::move(cmd), std::move(done), {}, false});
+}
+
+void Replicator::SubmitForwarded(storage::pb::Command cmd,
+                                 std::function<void(peer::pb::ForwardReply)> done) {
+  Post(Proposal{std::move(cmd),
+                [done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
+                  peer::pb::ForwardReply reply;
+                  if (res.ok()) {
+                    *reply.mutable_result() = std::move(*res);
+                  } else {
+                    reply.set_error(std::string(res.status().message()));
+                    reply.set_unknown(absl::IsDeadlineExceeded(res.status()));
+                  }
+                  done(std::move(reply));
+                },
+                {}, true});
+}
+
+void Replicator::ReadBarrier(Deadline deadline, std::function<void(Status)> done) {
+  const int64_t now = Clock::now().time_since_epoch().count();
+  if (fast_leader_.load() && now < lease_until_ns_.load()) return done(absl::OkStatus());
+  if (fast_leader_.load()) {
+    Post(LeaderRead{[this, deadline, done](Status s, Slot index) {
+      if (!s.ok()) return done(s);
+      WaitApplied(index, deadline, done);
+    }});
+    return;
+  }
+  if (leader_.load() == 0) {
+    return done(absl::UnavailableError("no leader: the cluster is electing one or has no majority"));
+  }
+  bool send = false;
+  {
+    std::lock_guard lock(mu_);
+    next_reads_.emplace_back(deadline, std::move(done));
+    if (!read_index_in_flight_) send = read_index_in_flight_ = true;
+  }
+  if (send) FollowerReadIndex();
+}
+
+void Replicator::FollowerReadIndex() {
+  std::vector<std::pair<Deadline, std::function<void(Status)>>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(next_reads_);
+  }
+  const NodeId leader = leader_.load();
+  PeerClient* client = leader == 0 ? nullptr : Client(leader);
+  auto finish = [this](std::vector<std::pair<Deadline, std::function<void(Status)>>> b, Status s,
+                       Slot index) {
+    for (auto& [deadline, done] : b) {
+      if (s.ok()) {
+        WaitApplied(index, deadline, std::move(done));
+      } else {
+        done(s);
+      }
+    }
+    bool again = false;
+    {
+      std::lock_guard lock(mu_);
+      again = !next_reads_.empty() && !stopping_;
+      if (!again) read_index_in_flight_ = false;
+    }
+    if (again) FollowerReadIndex();
+  };
+  if (client == nullptr) {
+    return finish(std::move(batch),
+                  absl::UnavailableError("no leader: the cluster is electing one or has no majority"), 0);
+  }
+  client->ReadIndex(kReadIndexTimeout, [finish, b = std::move(batch), addr = client->member().addr](
+                                           grpc::Status st, const peer::pb::ReadIndexReply& reply) mutable {
+    if (!st.ok()) {
+      return finish(std::move(b),
+                    absl::UnavailableError("cannot reach the leader " + addr + ": " + st.error_message()), 0);
+    }
+    if (!reply.error().empty()) return finish(std::move(b), absl::UnavailableError(reply.error()), 0);
+    finish(std::move(b), absl::OkStatus(), reply.index());
+  });
+}
+
+void Replicator::WaitApplied(Slot index, Deadline deadline, std::function<void(Status)> done) {
+  if (applied_.load() >= index) return done(absl::OkStatus());
+  {
+    std::lock_guard lock(mu_);
+    if (applied_.load() < index && !stopping_) {
+      waiters_.emplace(index, AppliedWaiter{index, deadline, std::move(done)});
+      return;
+    }
+  }
+  done(applied_.load() >= index ? absl::OkStatus() : absl::UnavailableError("server is shutting down"));
+}
+
+void Replicator::LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> done) {
+  const int64_t now = Clock::now().time_since_epoch().count();
+  if (fast_leader_.load() && now < lease_until_ns_.load()) {
+    // Under the lease every acknowledged write is applied here already.
+    peer::pb::ReadIndexReply reply;
+    reply.set_index(applied_.load());
+    return done(std::move(reply));
+  }
+  Post(LeaderRead{[done = std::move(done)](Status s, Slot index) {
+    peer::pb::ReadIndexReply reply;
+    if (s.ok()) {
+      reply.set_index(index);
+    } else {
+      reply.set_error(std::string(s.message()));
+    }
+    done(std::move(reply));
+  }});
+}
+
+void Replicator::Receive(consensus::Message m) { Post(std::move(m)); }
+
+void Replicator::SetSecrets(const Config& config) {
+  identity_->SetSecrets(MembersOf(config), config.root_secret);
+}
+
+ReplicatorStatus Replicator::status() const {
+  ReplicatorStatus s;
+  {
+    std::lock_guard lock(mu_);
+    s = status_;
+  }
+  for (const auto& [id, p] : peers_) {
+    s.peers.push_back({p->member().addr, p->connected(), p->dropped()});
+  }
+  return s;
+}
+
+// ------------------------------------------------------------ driver thread
+
+void Replicator::Run() {
+  for (;;) {
+    std::vector<Input> in;
+    Clock::time_point wake;
+    {
+      std::lock_guard apply(apply_mu_);
+      wake = origin_ + (ticks_ + 1) * tick_;
+    }
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, wake, [&] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) return;
+      in.swap(inbox_);
+    }
+    std::lock_guard apply(apply_mu_);
+    if (installing_) {
+      // Timers are paused and peer messages dropped while a snapshot
+      // installs; writes still go to the leader.
+      for (auto& i : in) {
+        if (auto* p = std::get_if<Proposal>(&i)) Dispatch(std::move(*p));
+        if (auto* rd = std::get_if<LeaderRead>(&i)) rd->done(absl::UnavailableError("not the leader"), 0);
+      }
+      origin_ = Clock::now() - ticks_ * tick_;
+      continue;
+    }
+    for (auto& i : in) HandleInput(i);
+    const auto now = Clock::now();
+    while (now >= origin_ + (ticks_ + 1) * tick_) {
+      node_->Tick();
+      ticks_++;
+    }
+    while (node_->HasReady()) HandleReady();
+    RetryParked();
+    CompactIfNeeded();
+    Publish();
+  }
+}
+
+void Replicator::HandleInput(Input& in) {
+  if (auto* m = std::get_if<consensus::Message>(&in)) return node_->Step(*m);
+  if (auto* p = std::get_if<Proposal>(&in)) return Dispatch(std::move(*p));
+  if (auto* rd = std::get_if<LeaderRead>(&in)) {
+    if (!node_->LeaderReady()) return rd->done(absl::UnavailableError("not the leader"), 0);
+    const uint64_t id = ++next_read_id_;
+    if (!node_->Read(id)) return rd->done(absl::UnavailableError("not the leader"), 0);
+    reads_[id] = std::move(*rd);
+    return;
+  }
+  if (auto* sd = std::get_if<SnapshotDone>(&in)) node_->SnapshotInstalled(sd->slot, sd->from);
+}
+
+void Replicator::Dispatch(Proposal p) {
+  const NodeId self = identity_->self_id();
+  if (node_->role() == consensus::Role::kLeader) {
+    const uint64_t id = ++next_proposal_id_;
+    p.cmd.set_proposal_id(id);
+    const Slot slot = node_->Propose(p.cmd.SerializeAsString());
+    if (slot == 0) return p.done(absl::UnavailableError("not the leader"));
+    proposed_.emplace(slot, std::move(p));
+    return;
+  }
+  if (p.forwarded) {
+    // No second hop: the follower that forwarded it answers its client.
+    return p.done(absl::UnavailableError("this node is not the leader (any more); retry"));
+  }
+  const NodeId leader = node_->leader();
+  PeerClient* client = leader != 0 && leader != self ? Client(leader) : nullptr;
+  if (client == nullptr) {
+    if (p.parked_until == Deadline{}) p.parked_until = Clock::now() + park_limit_;
+    parked_.push_back(std::move(p));
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_.forwarded++;
+  }
+  client->Forward(p.cmd, kForwardTimeout,
+                  [done = std::move(p.done), addr = client->member().addr](
+                      grpc::Status st, const peer::pb::ForwardReply& reply) {
+                    if (!st.ok()) {
+                      return done(absl::DeadlineExceededError(
+                          "forwarding the write to the leader " + addr + " failed (" + st.error_message() +
+                          "); its outcome is unknown"));
+                    }
+                    if (reply.error().empty()) return done(reply.result());
+                    if (reply.unknown()) return done(absl::DeadlineExceededError(reply.error()));
+                    done(absl::UnavailableError(reply.error()));
+                  });
+}
+
+void Replicator::RetryParked() {
+  const auto now = Clock::now();
+  // Reads waiting for apply that ran out of time.
+  std::vector<std::function<void(Status)>> expired;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second.done));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& d : expired) {
+    Defer([d = std::move(d)] {
+      d(absl::DeadlineExceededError("timed out waiting for this node to apply the cluster's latest writes"));
+    });
+  }
+  if (parked_.empty()) return;
+  const bool leader_known = node_->leader() != 0;
+  std::vector<Proposal> parked;
+  parked.swap(parked_);
+  for (auto& p : parked) {
+    if (leader_known) {
+      Dispatch(std::move(p));
+    } else if (p.parked_until <= now) {
+      p.done(absl::UnavailableError("no leader: the cluster is electing one or has no majority"));
+    } else {
+      parked_.push_back(std::move(p));
+    }
+  }
+}
+
+void Replicator::HandleReady() {
+  consensus::Ready rd = node_->GetReady();
+  leveldb::WriteBatch batch;
+  if (rd.hard_state) PaxosLogStore::PutHardState(*rd.hard_state, &batch);
+  for (const auto& e : rd.entries) PaxosLogStore::PutEntry(e, &batch);
+
+  std::vector<std::pair<Callback, StatusOr<storage::pb::CommandResult>>> answers;
+  for (const auto& e : rd.committed) {
+    auto mine = proposed_.find(e.slot);
+    storage::pb::Command cmd;
+    bool applied = false;
+    StatusOr<storage::pb::CommandResult> result = absl::UnavailableError(
+        "another leader's value was chosen for this write's slot; the write was not applied");
+    if (!e.noop) {
+      if (cmd.ParseFromString(e.value())) {
+        auto res = sm_->Apply(cmd, &batch);
+        applied = true;
+        if (mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd.proposal_id()) {
+          result = std::move(res);
+        }
+      } else {
+        spdlog::error("slot {} holds an undecodable command; skipped", e.slot);
+      }
+    }
+    (void)applied;
+    if (mine != proposed_.end()) {
+      answers.emplace_back(std::move(mine->second.done), std::move(result));
+      proposed_.erase(mine);
+    }
+  }
+  if (!rd.committed.empty()) PaxosLogStore::PutApplied(rd.committed.back().slot, &batch);
+  if (batch.ApproximateSize() > 12) {
+    // Acceptor state must be on disk before the messages that depend on it
+    // leave. Applied data alone need not be: chosen entries are durable on
+    // a majority and are applied again after a crash (the applied slot is
+    // written with the data); CompactIfNeeded makes applied data durable
+    // before it drops log entries.
+    Status s = rd.hard_state || !rd.entries.empty()
+                   ? store_->WriteSync(&batch)
+                   : (store_->db()->Write(leveldb::WriteOptions(), &batch).ok()
+                          ? absl::OkStatus()
+                          : absl::UnavailableError("LevelDB write failed"));
+    if (!s.ok()) {
+      // The acceptor's promise to its peers depends on this write: never
+      // carry on after a failed one (docs/replication.md).
+      spdlog::critical("writing the Paxos log failed: {}; stopping the process",
+                       std::string(s.message()));
+      std::abort();
+    }
+  }
+  if (!rd.committed.empty()) {
+    storage::StateMachine::Effects effects = sm_->Commit();
+    if (listener_) listener_(effects);
+    applied_ = rd.committed.back().slot;
+  }
+  for (auto& m : rd.messages) {
+    if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
+  }
+  for (auto& [done, res] : answers) done(std::move(res));
+  for (Slot s : rd.unknown) {
+    auto it = proposed_.find(s);
+    if (it == proposed_.end()) continue;
+    it->second.done(absl::DeadlineExceededError(
+        "leadership changed before the write was chosen; its outcome is unknown"));
+    proposed_.erase(it);
+  }
+  for (const auto& r : rd.reads) {
+    auto it = reads_.find(r.id);
+    if (it == reads_.end()) continue;
+    auto done = std::move(it->second.done);
+    reads_.erase(it);
+    done(absl::OkStatus(), r.index);
+  }
+  for (NodeId peer : rd.snapshots) StartSnapshot(peer);
+  node_->Advance();
+
+  // Reads waiting for this node to apply.
+  std::vector<std::function<void(Status)>> ready;
+  {
+    std::lock_guard lock(mu_);
+    const Slot applied = applied_.load();
+    while (!waiters_.empty() && waiters_.begin()->first <= applied) {
+      ready.push_back(std::move(waiters_.begin()->second.done));
+      waiters_.erase(waiters_.begin());
+    }
+  }
+  if (!ready.empty()) {
+    Defer([ready = std::move(ready)]() mutable {
+      for (auto& d : ready) d(absl::OkStatus());
+    });
+  }
+  // A leader that lost its role: reads it was confirming will not come.
+  if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
+    for (auto& [id, r] : reads_) r.done(absl::UnavailableError("leadership changed; retry"), 0);
+    reads_.clear();
+  }
+}
+
+void Replicator::CompactIfNeeded() {
+  const Slot keep = static_cast<Slot>(config_.log_keep_entries);
+  const Slot applied = node_->applied();
+  const Slot compacted = node_->compacted();
+  if (applied <= compacted + keep + keep / 4) return;
+  const Slot upto = applied - keep;
+  // Applied data may sit in an unsynced write-ahead log: flush the memtable
+  // into a synced table file first (LevelDB's CompactRange does, before it
+  // compacts the given range, here one that holds no key).
+  const std::string probe{kPaxosSpace, 0x06};
+  const std::string probe_end = probe + std::string(1, '\0');
+  leveldb::Slice b(probe), e(probe_end);
+  store_->db()->CompactRange(&b, &e);
+  leveldb::WriteBatch batch;
+  log_->DeleteEntries(compacted, upto, &batch);
+  PaxosLogStore::PutCompacted(upto, &batch);
+  if (Status s = store_->WriteSync(&batch); !s.ok()) {
+    spdlog::warn("compacting the Paxos log failed (will retry): {}", std::string(s.message()));
+    return;
+  }
+  node_->Compact(upto);
+  spdlog::debug("Paxos log compacted up to slot {}", upto);
+}
+
+void Replicator::Publish() {
+  const bool leader = node_->role() == consensus::Role::kLeader;
+  const NodeId leader_id = leader ? identity_->self_id() : node_->leader();
+  const bool ready = node_->LeaderReady();
+  int64_t lease = 0;
+  if (ready && node_->applied() >= node_->commit() && node_->lease_until_tick() > node_->now_tick()) {
+    lease = (origin_ + node_->lease_until_tick() * tick_).time_since_epoch().count();
+  }
+  fast_leader_ = ready;
+  lease_until_ns_ = lease;
+  if (leader_id != last_leader_) {
+    std::string addr = "none";
+    for (const auto& m : config_.masters) {
+      if (NodeIdOf(m.addr) == leader_id) addr = m.addr;
+    }
+    spdlog::info("leader is now {} (ballot round {})", addr, node_->promised().round);
+    last_leader_ = leader_id;
+    std::lock_guard lock(mu_);
+    status_.leader_changes++;
+    status_.leader_addr = leader_id == 0 ? "" : addr;
+  }
+  leader_ = leader_id;
+  std::lock_guard lock(mu_);
+  status_.role = node_->role();
+  status_.leader = leader_id;
+  status_.ballot_round = node_->promised().round;
+  status_.commit = node_->commit();
+  status_.applied = node_->applied();
+  status_.compacted = node_->compacted();
+}
+
+// ---------------------------------------------------------------- snapshots
+
+void Replicator::StartSnapshot(NodeId peer) {
+  PeerClient* client = Client(peer);
+  if (client == nullptr) return;
+  auto& flag = sending_[peer];
+  if (flag && flag->load()) return;  // one at a time per peer
+  if (auto it = senders_.find(peer); it != senders_.end() && it->second.joinable()) it->second.join();
+  flag = std::make_shared<std::atomic<bool>>(true);
+  const leveldb::Snapshot* snap = store_->db()->GetSnapshot();
+  const Slot slot = node_->applied();
+  spdlog::info("peer {} is behind the kept log: sending it a snapshot at slot {}", client->member().addr, slot);
+  senders_[peer] = std::thread([this, peer, client, snap, slot, flag] {
+    pthread_setname_np(pthread_self(), "kvgo-snap-send");
+    SendSnapshot(peer, client, snap, slot);
+    store_->db()->ReleaseSnapshot(snap);
+    flag->store(false);
+  });
+}
+
+void Replicator::SendSnapshot(NodeId peer, PeerClient* client, const leveldb::Snapshot* snap, Slot slot) {
+  (void)peer;
+  grpc::ClientContext ctx;
+  identity_->Sign(&ctx);
+  peer::pb::SnapshotReply reply;
+  auto writer = client->stub()->InstallSnapshot(&ctx, &reply);
+  const double rate = static_cast<double>(config_.snapshot_rate_mib) * (1 << 20);
+  const auto start = Clock::now();
+  uint64_t sent = 0, keys = 0;
+  bool ok = true;
+  auto it = store_->NewIterator(snap);
+  peer::pb::SnapshotChunk chunk;
+  size_t chunk_bytes = 0;
+  auto flush = [&](bool last) {
+    chunk.set_slot(slot);
+    chunk.set_from(identity_->self_id());
+    chunk.set_last(last);
+    ok = ok && writer->Write(chunk);
+    sent += chunk_bytes;
+    chunk.Clear();
+    chunk_bytes = 0;
+    // Throttle: never ahead of `rate` bytes per second.
+    const auto due = start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(static_cast<double>(sent) / rate));
+    while (ok && !stop_flag_.load() && Clock::now() < due) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(50)));
+    }
+  };
+  for (it->SeekToFirst(); ok && it->Valid() && !stop_flag_.load(); it->Next()) {
+    const leveldb::Slice k = it->key();
+    if (!k.empty() && k[0] == kPaxosSpace) continue;
+    auto* kv = chunk.add_pairs();
+    kv->set_key(k.data(), k.size());
+    kv->set_value(it->value().data(), it->value().size());
+    chunk_bytes += k.size() + it->value().size();
+    keys++;
+    if (chunk_bytes >= kSnapshotChunkBytes) flush(false);
+  }
+  if (stop_flag_.load()) {
+    ctx.TryCancel();
+  } else if (ok) {
+    flush(true);
+  }
+  writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (st.ok() && reply.error().empty() && ok) {
+    spdlog::info("snapshot at slot {} sent to {}: {} keys, {} bytes in {:.1f} s", slot,
+                 client->member().addr, keys, sent, secs);
+    std::lock_guard lock(mu_);
+    status_.snapshots_sent++;
+  } else {
+    spdlog::warn("snapshot to {} failed: {}", client->member().addr,
+                 !st.ok() ? st.error_message() : reply.error().empty() ? "stream broken" : reply.error());
+  }
+}
+
+Status Replicator::BeginInstall(Slot slot, NodeId from) {
+  std::lock_guard apply(apply_mu_);
+  if (node_->role() == consensus::Role::kLeader) {
+    return absl::FailedPreconditionError("this node is the leader; it takes no snapshot");
+  }
+  if (slot <= node_->applied()) {
+    return absl::FailedPreconditionError("not needed: this node applied slot " +
+                                         std::to_string(node_->applied()) + " already");
+  }
+  if (installer_active_) return absl::FailedPreconditionError("another snapshot is installing");
+  leveldb::WriteBatch marker;
+  PaxosLogStore::PutInstalling(&marker);
+  if (Status s = store_->WriteSync(&marker); !s.ok()) return s;
+  installing_ = true;
+  installer_active_ = true;
+  install_slot_ = slot;
+  install_from_ = from;
+  install_last_key_.clear();
+  install_started_ = Clock::now();
+  spdlog::info("installing a snapshot at slot {} (this node applied {})", slot, node_->applied());
+  return absl::OkStatus();
+}
+
+Status Replicator::InstallChunk(const peer::pb::SnapshotChunk& chunk) {
+  if (chunk.slot() != install_slot_) return absl::InvalidArgumentError("snapshot slot changed mid-stream");
+  leveldb::WriteBatch batch;
+  // Replace this node's KV keys in (last key, this chunk's last key] by the
+  // chunk's; at the end, drop what lies beyond the snapshot's last key.
+  std::string upto;
+  for (const auto& kv : chunk.pairs()) {
+    if (!kv.key().empty() && kv.key()[0] == kPaxosSpace) {
+      return absl::InvalidArgumentError("snapshot holds a Paxos log key");
+    }
+    if (!upto.empty() && kv.key() <= upto) return absl::InvalidArgumentError("snapshot keys out of order");
+    if (kv.key() <= install_last_key_ && !install_last_key_.empty()) {
+      return absl::InvalidArgumentError("snapshot keys out of order");
+    }
+    upto = kv.key();
+  }
+  auto it = store_->NewIterator();
+  if (install_last_key_.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(install_last_key_);
+    if (it->Valid() && it->key().ToString() == install_last_key_) it->Next();
+  }
+  const bool to_end = chunk.last();
+  for (; it->Valid(); it->Next()) {
+    const std::string k = it->key().ToString();
+    if (!to_end && k > upto) break;
+    if (!PaxosLogStore::IsLogKey(k)) batch.Delete(k);
+  }
+  for (const auto& kv : chunk.pairs()) batch.Put(kv.key(), kv.value());
+  if (!upto.empty()) install_last_key_ = upto;
+  if (!chunk.last()) {
+    leveldb::Status s = store_->db()->Write(leveldb::WriteOptions(), &batch);
+    return s.ok() ? absl::OkStatus() : absl::UnavailableError(s.ToString());
+  }
+  {
+    std::lock_guard apply(apply_mu_);
+    log_->DeleteEntries(0, install_slot_, &batch);
+    PaxosLogStore::PutApplied(install_slot_, &batch);
+    PaxosLogStore::PutCompacted(install_slot_, &batch);
+    PaxosLogStore::ClearInstalling(&batch);
+    if (Status s = store_->WriteSync(&batch); !s.ok()) return s;
+    auto effects = sm_->LoadEffects();
+    if (!effects.ok()) return effects.status();
+    if (listener_) listener_(*effects);
+    applied_ = install_slot_;
+    installer_active_ = false;
+    installing_ = false;
+    std::lock_guard lock(mu_);
+    status_.snapshots_received++;
+    inbox_.insert(inbox_.begin(), SnapshotDone{install_slot_, install_from_});
+  }
+  cv_.notify_one();
+  spdlog::info("snapshot at slot {} installed in {:.1f} s", install_slot_,
+               std::chrono::duration<double>(Clock::now() - install_started_).count());
+  return absl::OkStatus();
+}
+
+void Replicator::AbortInstall() {
+  std::lock_guard apply(apply_mu_);
+  if (!installer_active_) return;
+  installer_active_ = false;
+  // The KV data is partly replaced: start over as a new node (keeping the
+  // promise), as a restart would (PaxosLogStore::Load).
+  spdlog::warn("snapshot install aborted: resetting this node's data; the leader will send a new snapshot");
+  Status s = log_->WipeData();
+  if (s.ok()) s = storage::StateMachine::Open(store_).status();
+  if (!s.ok()) {
+    spdlog::critical("cannot reset the data after an aborted snapshot: {}; stopping the process",
+                     std::string(s.message()));
+    std::abort();
+  }
+  auto restored = log_->Load();
+  if (!restored.ok()) {
+    spdlog::critical("cannot reload the Paxos log: {}; stopping the process",
+                     std::string(restored.status().message()));
+    std::abort();
+  }
+  consensus::Config cc = node_config_;
+  node_ = std::make_unique<consensus::Node>(cc, std::move(*restored));
+  origin_ = Clock::now();
+  ticks_ = 0;
+  proposed_.clear();  // a new node: (there were none: a follower proposes nothing)
+  applied_ = 0;
+  if (auto effects = sm_->LoadEffects(); effects.ok() && listener_) listener_(*effects);
+  installing_ = false;
+}
+
+}  // namespace kvgo::replication

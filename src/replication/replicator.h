@@ -1,0 +1,199 @@
+// Replicator: cluster mode's CommandLog. It drives the I/O-free Multi-Paxos
+// core (src/consensus) for this node: one driver thread ticks the core,
+// feeds it peer messages and proposals, and for every Ready
+//   1. writes the promise, the accepted entries AND the state machine's
+//      mutations of the newly chosen entries (with the applied slot) in one
+//      LevelDB WriteBatch with one fsync (a failed write stops the process),
+//   2. then sends the messages,
+//   3. then publishes the applied effects and answers the proposers,
+//      read barriers and forwarded calls,
+//   4. streams snapshots to peers behind its compacted log, and Advance()s.
+// Non-leaders forward writes to the leader and ask it for read indexes.
+// Design and guarantees: docs/replication.md.
+//
+// Thread-safe: Submit, ReadBarrier and the peer-service entry points may be
+// called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "config/config.h"
+#include "consensus/paxos.h"
+#include "peer.pb.h"
+#include "replication/log_store.h"
+#include "replication/transport.h"
+#include "storage/command_log.h"
+#include "storage/state_machine.h"
+#include "storage/store.h"
+
+namespace kvgo::replication {
+
+// What the metrics and SysStatus show.
+struct ReplicatorStatus {
+  consensus::NodeId id = 0;
+  consensus::Role role = consensus::Role::kFollower;
+  consensus::NodeId leader = 0;
+  std::string leader_addr;
+  uint64_t ballot_round = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;
+  uint64_t compacted = 0;
+  uint64_t forwarded = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t snapshots_received = 0;
+  uint64_t leader_changes = 0;
+  struct PeerState {
+    std::string addr;
+    bool connected = false;
+    uint64_t dropped = 0;
+  };
+  std::vector<PeerState> peers;
+};
+
+class Replicator final : public storage::CommandLog {
+ public:
+  // Called on the driver thread after each durable group of applied
+  // entries (and after a snapshot install, with the whole state).
+  using EffectsListener = std::function<void(const storage::StateMachine::Effects&)>;
+
+  // Joins the cluster of config.masters as the member whose addr equals
+  // config.bind. REQUIRES: store and sm outlive the Replicator.
+  // `restored` is PaxosLogStore::Load()'s result, read before the state
+  // machine was opened.
+  static StatusOr<std::unique_ptr<Replicator>> Start(const Config& config, storage::Store* store,
+                                                     storage::StateMachine* sm,
+                                                     consensus::Restored restored,
+                                                     EffectsListener listener);
+  ~Replicator() override;  // Stop()s
+
+  // storage::CommandLog
+  void Submit(storage::pb::Command cmd, Callback done) override;
+  void ReadBarrier(Deadline deadline, std::function<void(Status)> done) override;
+  bool RunsBackgroundWork() const override { return fast_leader_.load(); }
+
+  // Fails everything pending, stops the threads. Idempotent.
+  void Stop();
+
+  // --- entry points of the Peer service ---
+  const PeerIdentity& identity() const { return *identity_; }
+  void Receive(consensus::Message m);
+  // Leader: proposes a forwarded write; `done` gets the outcome.
+  void SubmitForwarded(storage::pb::Command cmd, std::function<void(peer::pb::ForwardReply)> done);
+  // Leader: a read index for a follower.
+  void LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> done);
+  // Snapshot install (follower): Begin, then Chunk for each chunk in order,
+  // then the last Chunk finishes it. Abort on a broken stream.
+  Status BeginInstall(consensus::Slot slot, consensus::NodeId from);
+  Status InstallChunk(const peer::pb::SnapshotChunk& chunk);
+  void AbortInstall();
+
+  void SetSecrets(const Config& config);
+  bool leader_known() const { return leader_.load() != 0; }
+  ReplicatorStatus status() const;
+
+ private:
+  struct Proposal {
+    storage::pb::Command cmd;
+    Callback done;
+    Deadline parked_until;
+    bool forwarded = false;  // from a follower: never forward again
+  };
+  struct LeaderRead {
+    std::function<void(Status, consensus::Slot)> done;
+  };
+  struct SnapshotDone {
+    consensus::Slot slot;
+    consensus::NodeId from;
+  };
+  using Input = std::variant<consensus::Message, Proposal, LeaderRead, SnapshotDone>;
+  struct AppliedWaiter {
+    consensus::Slot index;
+    Deadline deadline;
+    std::function<void(Status)> done;
+  };
+
+  Replicator() = default;
+  void Post(Input in);
+  void Run();
+  void HandleInput(Input& in);
+  void HandleReady();
+  void Publish();
+  void Dispatch(Proposal p);  // route a write: propose, forward or park
+  void RetryParked();
+  void CompactIfNeeded();
+  void StartSnapshot(consensus::NodeId peer);
+  void SendSnapshot(consensus::NodeId peer, PeerClient* client, const leveldb::Snapshot* snap,
+                    consensus::Slot slot);
+  void WaitApplied(consensus::Slot index, Deadline deadline, std::function<void(Status)> done);
+  void FollowerReadIndex();
+  void RunCallbacks();
+  void Defer(std::function<void()> fn);
+  PeerClient* Client(consensus::NodeId id);
+
+  Config config_;
+  storage::Store* store_ = nullptr;
+  storage::StateMachine* sm_ = nullptr;
+  EffectsListener listener_;
+  std::unique_ptr<PaxosLogStore> log_;
+  std::unique_ptr<PeerIdentity> identity_;
+  std::map<consensus::NodeId, std::unique_ptr<PeerClient>> peers_;
+  // The core and its clock: tick n is due at origin_ + n * tick_ and never
+  // runs earlier, so a lease in ticks is a lease in real time.
+  consensus::Config node_config_;
+  std::unique_ptr<consensus::Node> node_;  // under apply_mu_
+  std::chrono::steady_clock::time_point origin_;  // under apply_mu_
+  int64_t ticks_ = 0;                             // under apply_mu_
+  std::chrono::milliseconds tick_{100};
+  std::chrono::milliseconds park_limit_{3000};
+  uint64_t next_proposal_id_ = 0;  // driver thread only
+
+  // Driver-thread state.
+  std::map<consensus::Slot, Proposal> proposed_;  // by slot, this node leading
+  std::map<uint64_t, LeaderRead> reads_;          // by read id
+  uint64_t next_read_id_ = 0;
+  std::vector<Proposal> parked_;  // waiting for a leader
+  consensus::NodeId last_leader_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Input> inbox_;                     // GUARDED_BY(mu_)
+  bool stopping_ = false;                        // GUARDED_BY(mu_)
+  std::multimap<consensus::Slot, AppliedWaiter> waiters_;  // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> deferred_;  // GUARDED_BY(mu_)
+  std::condition_variable deferred_cv_;
+  // Follower reads: the batch waiting for the in-flight ReadIndex call, and
+  // the batch for the next one.
+  bool read_index_in_flight_ = false;                      // GUARDED_BY(mu_)
+  std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads_;  // GUARDED_BY(mu_)
+  ReplicatorStatus status_;                                // GUARDED_BY(mu_)
+
+  // Snapshot install: the driver does nothing while `installing_`.
+  std::mutex apply_mu_;  // held by the driver while it works, and to start an install
+  std::atomic<bool> installing_{false};
+  std::string install_last_key_;  // install stream only
+  consensus::Slot install_slot_ = 0;
+  consensus::NodeId install_from_ = 0;
+  std::chrono::steady_clock::time_point install_started_;
+  bool installer_active_ = false;  // GUARDED_BY(apply_mu_)
+  std::map<consensus::NodeId, std::thread> senders_;  // driver thread only
+  std::map<consensus::NodeId, std::shared_ptr<std::atomic<bool>>> sending_;
+
+  // Published by the driver for lock-free fast paths.
+  std::atomic<consensus::NodeId> leader_{0};
+  std::atomic<bool> fast_leader_{false};    // leader and LeaderReady
+  std::atomic<int64_t> lease_until_ns_{0};  // steady clock; 0 = no lease
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<bool> stop_flag_{false};
+
+  std::thread driver_;
+  std::thread callbacks_;
+};
+
+}  // namespace kvgo::replication

@@ -1,0 +1,283 @@
+#include "replication/transport.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "auth/token.h"
+#include "common/clock.h"
+
+namespace kvgo::replication {
+
+namespace {
+
+constexpr size_t kMaxQueued = 8192;
+constexpr char kNodeHeader[] = "x-kvgo-node";
+constexpr char kClusterHeader[] = "x-kvgo-cluster";
+
+std::string Meta(const grpc::CallbackServerContext* ctx, const char* key) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(key);
+  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+consensus::NodeId NodeIdOf(const std::string& addr) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(addr.data()), addr.size(), d);
+  consensus::NodeId id = (uint32_t{d[0]} << 24) | (uint32_t{d[1]} << 16) | (uint32_t{d[2]} << 8) | d[3];
+  return id == 0 ? 1 : id;
+}
+
+void PeerIdentity::Sign(grpc::ClientContext* ctx) const {
+  std::lock_guard lock(mu_);
+  ctx->AddMetadata(kNodeHeader, std::to_string(self_.id));
+  ctx->AddMetadata(kClusterHeader, absl::StrCat(absl::Hex(cluster_id_)));
+  ctx->AddMetadata(auth::kTokenHeader, auth::SignToken(self_.key_id, self_.secret, SystemClock()->NowMs()));
+}
+
+StatusOr<consensus::NodeId> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx) const {
+  const std::string peer = ctx->peer();
+  if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
+    return absl::PermissionDeniedError("peer " + peer + " belongs to another cluster (cluster id " +
+                                       Meta(ctx, kClusterHeader) + ", ours " +
+                                       absl::StrCat(absl::Hex(cluster_id_)) +
+                                       "; the [[cluster.masters]] lists differ)");
+  }
+  uint32_t id = 0;
+  if (!absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id)) {
+    return absl::PermissionDeniedError("peer " + peer + " sent no node id");
+  }
+  std::string secret;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& m : members_) {
+      if (m.id == id && id != self_.id) secret = m.secret;
+    }
+  }
+  if (secret.empty()) return absl::PermissionDeniedError("peer " + peer + " is not a master of this cluster");
+  auth::ParsedToken token;
+  if (Status s = auth::ParseToken(Meta(ctx, auth::kTokenHeader), SystemClock()->NowMs(), &token); !s.ok()) {
+    return absl::PermissionDeniedError("peer " + peer + ": " + std::string(s.message()));
+  }
+  if (!auth::VerifySignature(token, secret)) {
+    return absl::PermissionDeniedError("peer " + peer +
+                                       ": wrong secret (its auth_secret_key differs from the one our "
+                                       "[[cluster.masters]] lists for it)");
+  }
+  return id;
+}
+
+void PeerIdentity::SetSecrets(const std::vector<Member>& members, const std::string& own_secret) {
+  std::lock_guard lock(mu_);
+  for (auto& m : members_) {
+    for (const auto& n : members) {
+      if (n.id == m.id) m.secret = n.secret;
+    }
+  }
+  self_.secret = own_secret;
+}
+
+peer::pb::Message ToProto(const consensus::Message& m) {
+  peer::pb::Message p;
+  p.set_type(static_cast<uint32_t>(m.type));
+  p.set_from(m.from);
+  p.set_to(m.to);
+  p.set_cluster_id(m.cluster_id);
+  p.set_members_hash(m.members_hash);
+  p.mutable_ballot()->set_round(m.ballot.round);
+  p.mutable_ballot()->set_node(m.ballot.node);
+  p.mutable_promised()->set_round(m.promised.round);
+  p.mutable_promised()->set_node(m.promised.node);
+  p.set_ok(m.ok);
+  p.set_first_slot(m.first_slot);
+  p.set_last_slot(m.last_slot);
+  p.set_commit(m.commit);
+  p.set_heartbeat(m.heartbeat);
+  p.set_seq(m.seq);
+  for (const auto& e : m.entries) {
+    auto* pe = p.add_entries();
+    pe->set_slot(e.slot);
+    pe->mutable_ballot()->set_round(e.ballot.round);
+    pe->mutable_ballot()->set_node(e.ballot.node);
+    pe->set_noop(e.noop);
+    if (!e.noop) pe->set_data(e.value());
+  }
+  return p;
+}
+
+consensus::Message FromProto(const peer::pb::Message& p) {
+  consensus::Message m;
+  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kAccepted)
+               ? static_cast<consensus::MsgType>(p.type())
+               : consensus::MsgType::kAccepted;
+  m.from = p.from();
+  m.to = p.to();
+  m.cluster_id = p.cluster_id();
+  m.members_hash = p.members_hash();
+  m.ballot = {p.ballot().round(), p.ballot().node()};
+  m.promised = {p.promised().round(), p.promised().node()};
+  m.ok = p.ok();
+  m.first_slot = p.first_slot();
+  m.last_slot = p.last_slot();
+  m.commit = p.commit();
+  m.heartbeat = p.heartbeat();
+  m.seq = p.seq();
+  m.entries.reserve(p.entries_size());
+  for (const auto& pe : p.entries()) {
+    consensus::Entry e;
+    e.slot = pe.slot();
+    e.ballot = {pe.ballot().round(), pe.ballot().node()};
+    e.noop = pe.noop();
+    if (!e.noop) e.data = std::make_shared<const std::string>(pe.data());
+    m.entries.push_back(std::move(e));
+  }
+  return m;
+}
+
+PeerClient::PeerClient(Member peer, const PeerIdentity* identity)
+    : peer_(std::move(peer)), identity_(identity) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(peer_.addr, grpc::InsecureChannelCredentials(), args);
+  stub_ = peer::pb::Peer::NewStub(channel_);
+  sender_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "kvgo-peer-send");
+    RunSender();
+  });
+}
+
+PeerClient::~PeerClient() { Stop(); }
+
+void PeerClient::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+  }
+  cv_.notify_all();
+  if (sender_.joinable()) sender_.join();
+}
+
+void PeerClient::Send(consensus::Message m) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    if (queue_.size() >= kMaxQueued) {
+      dropped_++;
+      return;
+    }
+    queue_.push_back(std::move(m));
+  }
+  cv_.notify_one();
+}
+
+void PeerClient::RunSender() {
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    // Wait for something to send before opening a stream.
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+    }
+    grpc::ClientContext ctx;
+    identity_->Sign(&ctx);
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stream_ctx_ = &ctx;
+    }
+    peer::pb::StreamEnd end;
+    auto writer = stub_->Messages(&ctx, &end);
+    bool ok = true;
+    std::vector<consensus::Message> batch;
+    while (ok) {
+      batch.clear();
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        while (!queue_.empty() && batch.size() < 64) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      for (size_t i = 0; i < batch.size() && ok; i++) {
+        grpc::WriteOptions opts;
+        if (i + 1 < batch.size()) opts.set_buffer_hint();
+        ok = writer->Write(ToProto(batch[i]), opts);
+      }
+      if (ok) {
+        if (!connected_.exchange(true)) spdlog::info("connected to peer {}", peer_.addr);
+        backoff = std::chrono::milliseconds(50);
+      }
+    }
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    {
+      std::lock_guard lock(mu_);
+      stream_ctx_ = nullptr;
+      if (stopping_) return;
+      // What was queued while the stream was failing is stale by now.
+      dropped_ += queue_.size();
+      queue_.clear();
+    }
+    if (connected_.exchange(false) || st.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      spdlog::warn("lost stream to peer {}: {}", peer_.addr, st.error_message());
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, backoff, [&] { return stopping_; });
+    if (stopping_) return;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout,
+                         ForwardDone done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    storage::pb::Command req;
+    peer::pb::ForwardReply reply;
+    ForwardDone done;
+  };
+  auto* call = new Call;
+  identity_->Sign(&call->ctx);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  call->req = cmd;
+  call->done = std::move(done);
+  stub_->async()->Forward(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
+    call->done(s, call->reply);
+    delete call;
+  });
+}
+
+void PeerClient::ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    peer::pb::ReadIndexRequest req;
+    peer::pb::ReadIndexReply reply;
+    ReadIndexDone done;
+  };
+  auto* call = new Call;
+  identity_->Sign(&call->ctx);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  call->done = std::move(done);
+  stub_->async()->ReadIndex(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
+    call->done(s, call->reply);
+    delete call;
+  });
+}
+
+}  // namespace kvgo::replication

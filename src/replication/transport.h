@@ -1,0 +1,110 @@
+// Peer transport: how one master talks to another over gRPC (the Peer
+// service of proto/peer.proto).
+//
+// PeerClient is this node's side of one peer: a bounded queue of consensus
+// messages drained by one sender thread into one long-lived client stream
+// (reconnected with backoff; messages queued while the peer is unreachable
+// are dropped, which Paxos tolerates), plus unary calls (Forward,
+// ReadIndex) and snapshot streams on the same channel.
+//
+// PeerIdentity signs what this node sends and checks what it receives:
+// metadata x-kvgo-node (sender id), x-kvgo-cluster (cluster id) and an
+// x-hooto-auth token signed with the sender's secret.
+//
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "consensus/paxos.h"
+#include "peer.grpc.pb.h"
+
+namespace kvgo::replication {
+
+struct Member {
+  consensus::NodeId id = 0;
+  std::string addr;
+  std::string key_id;
+  std::string secret;
+};
+
+// The node id of a master: derived from its address, so every node of a
+// cluster computes the same ids from the same [[cluster.masters]] list.
+consensus::NodeId NodeIdOf(const std::string& addr);
+
+class PeerIdentity {
+ public:
+  PeerIdentity(Member self, uint64_t cluster_id, std::vector<Member> members)
+      : self_(std::move(self)), cluster_id_(cluster_id), members_(std::move(members)) {}
+
+  // Adds this node's credentials to an outgoing call.
+  void Sign(grpc::ClientContext* ctx) const;
+  // Checks an incoming call; returns the caller's id, or PermissionDenied
+  // with the reason (the caller logs it).
+  StatusOr<consensus::NodeId> Verify(const grpc::CallbackServerContext* ctx) const;
+
+  // Secrets change on SIGHUP.
+  void SetSecrets(const std::vector<Member>& members, const std::string& own_secret);
+
+  uint64_t cluster_id() const { return cluster_id_; }
+  consensus::NodeId self_id() const { return self_.id; }
+
+ private:
+  mutable std::mutex mu_;
+  Member self_;
+  const uint64_t cluster_id_;
+  std::vector<Member> members_;
+};
+
+peer::pb::Message ToProto(const consensus::Message& m);
+consensus::Message FromProto(const peer::pb::Message& m);
+
+class PeerClient {
+ public:
+  PeerClient(Member peer, const PeerIdentity* identity);
+  ~PeerClient();  // Stop()s
+
+  // Queues `m` for sending; drops it if the queue is full.
+  void Send(consensus::Message m);
+
+  using ForwardDone = std::function<void(grpc::Status, const peer::pb::ForwardReply&)>;
+  void Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout, ForwardDone done);
+  using ReadIndexDone = std::function<void(grpc::Status, const peer::pb::ReadIndexReply&)>;
+  void ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done);
+
+  peer::pb::Peer::Stub* stub() { return stub_.get(); }
+  const Member& member() const { return peer_; }
+  bool connected() const { return connected_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+
+  void Stop();
+
+ private:
+  void RunSender();
+
+  const Member peer_;
+  const PeerIdentity* identity_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<peer::pb::Peer::Stub> stub_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<consensus::Message> queue_;   // GUARDED_BY(mu_)
+  bool stopping_ = false;                  // GUARDED_BY(mu_)
+  grpc::ClientContext* stream_ctx_ = nullptr;  // GUARDED_BY(mu_): to cancel on Stop
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> dropped_{0};
+  std::thread sender_;
+};
+
+}  // namespace kvgo::replication

@@ -1,0 +1,368 @@
+// Cluster mode with real processes: three kvgo-server binaries on
+// 127.0.0.1, 127.0.0.2 and 127.0.0.3 with the seed README's 3-replica
+// configs (data in temporary directories). Every process is stopped by its
+// pid at the end, also on failure (ServerProcess's destructor).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <openssl/sha.h>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "common/kvspec.h"
+#include "server_process.h"
+
+namespace kvgo::testing {
+namespace {
+
+namespace kv = lynkdb::kvspec::v2;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+std::string SecretOf(int i) { return "the-secret-key-of-server-0" + std::to_string(i + 1); }
+
+class Cluster {
+ public:
+  // `cluster_toml` goes into [cluster]; `own_secret` overrides a node's
+  // [server] auth_secret_key (index -> secret) to test refusals.
+  explicit Cluster(const std::string& name, const std::string& cluster_toml = "",
+                   std::map<int, std::string> own_secret = {}) {
+    const int port = FreePort();
+    for (int i = 0; i < 3; i++) {
+      const std::string host = "127.0.0." + std::to_string(i + 1);
+      const std::string secret = own_secret.count(i) ? own_secret[i] : SecretOf(i);
+      nodes_.push_back(std::make_unique<ServerProcess>(name + std::to_string(i + 1), host, port, secret));
+    }
+    for (int i = 0; i < 3; i++) {
+      std::string conf = "[storage]\ndata_directory = \"" + nodes_[i]->prefix() + "/var/data-0" +
+                         std::to_string(i + 1) + "\"\n\n[server]\nbind = \"" + nodes_[i]->addr() +
+                         "\"\nauth_secret_key = \"" + nodes_[i]->secret() +
+                         "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) +
+                         "\n\n[cluster]\nheartbeat_ms = 100\nelection_timeout_ms = 1000\n" + cluster_toml + "\n";
+      for (int j = 0; j < 3; j++) {
+        conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" +
+                SecretOf(j) + "\"\n";
+      }
+      nodes_[i]->WriteConfig(conf);
+    }
+  }
+
+  ServerProcess& node(int i) { return *nodes_[i]; }
+
+  void StartAll() {
+    for (auto& n : nodes_) n->Start();
+    for (auto& n : nodes_) ASSERT_TRUE(n->WaitReady()) << n->Log();
+  }
+
+  double Metric(int i, const std::string& name) {
+    auto [code, body] = HttpGet(nodes_[i]->host(), nodes_[i]->http_port(), "/metrics");
+    return code == 200 ? MetricValue(body, name) : -1;
+  }
+
+  // The index of the node that is leader (and ready: its applied index
+  // reached its commit index), waiting up to `timeout`; -1 if none.
+  int Leader(milliseconds timeout = milliseconds(15000), int exclude = -1) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      for (int i = 0; i < 3; i++) {
+        if (i == exclude || !nodes_[i]->running()) continue;
+        if (Metric(i, "kvgo_cluster_is_leader") == 1) return i;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return -1;
+  }
+
+ private:
+  std::vector<std::unique_ptr<ServerProcess>> nodes_;
+};
+
+kv::ObjectResult Put(client::Client& c, const std::string& key, const std::string& value) {
+  kv::ObjectResult r;
+  grpc::Status s = c.Commit(client::NewWriter(key, value), &r);
+  if (!s.ok()) r.set_status(0), r.set_message("rpc: " + s.error_message());
+  return r;
+}
+
+kv::ObjectResult Get(client::Client& c, const std::string& key) {
+  kv::ObjectResult r;
+  grpc::Status s = c.Query(client::NewKeyReader(key), &r);
+  if (!s.ok()) r.set_status(0), r.set_message("rpc: " + s.error_message());
+  return r;
+}
+
+// Retries a write until it is OK or `timeout` ends (leader elections).
+bool PutEventually(client::Client& c, const std::string& key, const std::string& value,
+                   milliseconds timeout = milliseconds(15000)) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (Put(c, key, value).status() == kvspec::kStatusOK) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+// SHA-256 over every key, value and version of table main, read through
+// node `c` (a linearizable scan), and the number of keys.
+std::pair<std::string, size_t> TableHash(client::Client& c) {
+  std::string all;
+  size_t n = 0;
+  std::string from;
+  for (;;) {
+    kv::ObjectReader r = client::NewRangeReader(from, "", 2000);
+    kv::ObjectResult res;
+    grpc::Status s = c.Query(r, &res);
+    if (!s.ok() || (res.status() != kvspec::kStatusOK && res.status() != kvspec::kStatusNotFound)) {
+      return {"error: " + s.error_message() + res.message(), n};
+    }
+    for (const auto& item : res.items()) {
+      if (item.meta().key() == from) continue;
+      const std::string line = item.meta().key() + "=" + client::ValueString(item) + "@" +
+                               std::to_string(item.meta().version()) + "\n";
+      all += line;
+      from = item.meta().key();
+      n++;
+    }
+    if (!res.next() || res.items_size() == 0) break;
+  }
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(all.data()), all.size(), d);
+  return {absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(d), sizeof(d))), n};
+}
+
+TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
+  Cluster c("form");
+  c.StartAll();
+  ASSERT_GE(c.Leader(), 0);
+  auto n1 = c.node(0).NewClient();
+  auto n2 = c.node(1).NewClient();
+  auto n3 = c.node(2).NewClient();
+  ASSERT_TRUE(PutEventually(*n1, "k1", "via node 1"));
+  // Read through nodes 2 and 3 at once (no waiting): linearizable reads.
+  for (auto* cl : {n2.get(), n3.get()}) {
+    kv::ObjectResult r = Get(*cl, "k1");
+    ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+    EXPECT_EQ(client::ValueString(r.items(0)), "via node 1");
+  }
+  // Every node takes writes (followers forward them) and sees the others'.
+  for (int round = 0; round < 20; round++) {
+    auto* w = round % 3 == 0 ? n1.get() : round % 3 == 1 ? n2.get() : n3.get();
+    auto* rd = round % 3 == 0 ? n3.get() : round % 3 == 1 ? n1.get() : n2.get();
+    const std::string v = "v" + std::to_string(round);
+    ASSERT_EQ(Put(*w, "shared", v).status(), kvspec::kStatusOK);
+    kv::ObjectResult r = Get(*rd, "shared");
+    ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+    ASSERT_EQ(client::ValueString(r.items(0)), v) << "stale read in round " << round;
+  }
+  // Tables and access keys are cluster-wide.
+  kv::SysCmdRequest req;
+  req.set_method("TableSet");
+  kv::TableSetRequest ts;
+  ts.set_name("cluster_tbl");
+  req.set_body(ts.SerializeAsString());
+  kv::ObjectResult res;
+  ASSERT_TRUE(n2->SysCmd(req, &res).ok());
+  ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  kv::ObjectWriter w = client::NewWriter("in-t2", "x");
+  w.set_table_name("cluster_tbl");
+  ASSERT_TRUE(n3->Commit(w, &res).ok());
+  EXPECT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  // One client config (node 1's secret) works against every node.
+  auto other = c.node(2).NewClient(SecretOf(0));
+  EXPECT_EQ(Get(*other, "k1").status(), kvspec::kStatusOK);
+}
+
+TEST(ClusterTest, KillingTheLeaderUnderLoadLosesNoAcknowledgedWrite) {
+  Cluster c("kill");
+  c.StartAll();
+  const int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+
+  std::mutex mu;
+  std::vector<std::string> acked;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> last_ok_ns{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; t++) {
+    writers.emplace_back([&, t] {
+      // Each writer talks to a node other than the leader, so it survives.
+      std::vector<std::unique_ptr<client::Client>> clients;
+      for (int i = 0; i < 3; i++) {
+        if (i != leader) clients.push_back(c.node(i).NewClient());
+      }
+      for (int n = 0; !stop.load(); n++) {
+        const std::string key = "w" + std::to_string(t) + "-" + std::to_string(n);
+        if (Put(*clients[n % clients.size()], key, key).status() == kvspec::kStatusOK) {
+          std::lock_guard lock(mu);
+          acked.push_back(key);
+          last_ok_ns = Clock::now().time_since_epoch().count();
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(1500));
+  const size_t before = [&] {
+    std::lock_guard lock(mu);
+    return acked.size();
+  }();
+  ASSERT_GT(before, 0u);
+  const auto killed_at = Clock::now();
+  ASSERT_EQ(kill(c.node(leader).pid(), SIGKILL), 0);
+  ASSERT_EQ(c.node(leader).WaitExit(milliseconds(5000)), 128 + SIGKILL);
+  // Writes resume within the election bound (3 s by default; the clients'
+  // own retry adds a little).
+  const auto deadline = killed_at + milliseconds(6000);
+  while (Clock::now() < deadline &&
+         last_ok_ns.load() <= killed_at.time_since_epoch().count() + milliseconds(50).count() * 1000000) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  const double resumed_s =
+      std::chrono::duration<double>(Clock::time_point(Clock::duration(last_ok_ns.load())) - killed_at).count();
+  std::printf("writes resumed %.2f s after the leader was killed\n", resumed_s);
+  EXPECT_LT(resumed_s, 4.0);
+  std::this_thread::sleep_for(milliseconds(1000));
+  stop = true;
+  for (auto& w : writers) w.join();
+  ASSERT_GT(acked.size(), before);
+
+  // The killed node comes back and catches up; every acknowledged write is
+  // on every node.
+  c.node(leader).Start();
+  ASSERT_TRUE(c.node(leader).WaitReady()) << c.node(leader).Log();
+  for (int i = 0; i < 3; i++) {
+    auto cl = c.node(i).NewClient();
+    size_t missing = 0;
+    for (const auto& key : acked) {
+      kv::ObjectResult r = Get(*cl, key);
+      for (int attempt = 0; attempt < 100 && r.status() == kvspec::kStatusServerError; attempt++) {
+        std::this_thread::sleep_for(milliseconds(50));  // e.g. still electing
+        r = Get(*cl, key);
+      }
+      if (r.status() != kvspec::kStatusOK || client::ValueString(r.items(0)) != key) missing++;
+    }
+    EXPECT_EQ(missing, 0u) << "node " << i + 1 << " lacks acknowledged writes";
+  }
+}
+
+TEST(ClusterTest, LaggingFollowerCatchesUpBySnapshotAndAllNodesEndIdentical) {
+  Cluster c("snap", "log_keep_entries = 100\n");
+  c.StartAll();
+  const int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  ASSERT_EQ(c.node(follower).Stop(SIGTERM), 0);
+
+  // 100,000 keys in batches of 500 (one log entry each): far more entries
+  // than the log keeps.
+  auto cl = c.node(leader).NewClient();
+  const std::string value(64, 'v');
+  for (int b = 0; b < 200; b++) {
+    kv::BatchRequest req;
+    for (int i = 0; i < 500; i++) {
+      char key[32];
+      std::snprintf(key, sizeof(key), "bulk-%06d", b * 500 + i);
+      *req.add_items()->mutable_writer() = client::NewWriter(key, value + key);
+    }
+    kv::BatchResult res;
+    ASSERT_TRUE(cl->BatchCommit(req, &res).ok());
+    ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  }
+  for (int i = 0; i < 300; i++) ASSERT_EQ(Put(*cl, "tail-" + std::to_string(i), "t").status(), kvspec::kStatusOK);
+
+  c.node(follower).Start();
+  ASSERT_TRUE(c.node(follower).WaitReady()) << c.node(follower).Log();
+  const auto deadline = Clock::now() + seconds(90);
+  while (Clock::now() < deadline &&
+         c.Metric(follower, "kvgo_cluster_applied_index") < c.Metric(leader, "kvgo_cluster_applied_index")) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_GE(c.Metric(follower, "kvgo_cluster_applied_index"), c.Metric(leader, "kvgo_cluster_applied_index"));
+  EXPECT_GE(c.Metric(follower, "kvgo_cluster_snapshots_received_total"), 1) << c.node(follower).Log();
+
+  std::string first;
+  for (int i = 0; i < 3; i++) {
+    auto n = c.node(i).NewClient();
+    auto [hash, count] = TableHash(*n);
+    EXPECT_EQ(count, 100000u + 300u) << "node " << i + 1;
+    if (i == 0) first = hash;
+    EXPECT_EQ(hash, first) << "node " << i + 1 << " differs";
+  }
+}
+
+TEST(ClusterTest, IsolatedNodesServeNoStaleReadAndAcceptNoWrite) {
+  Cluster c("iso");
+  c.StartAll();
+  int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  auto old = c.node(leader).NewClient();
+  ASSERT_TRUE(PutEventually(*old, "k", "v1"));
+
+  // Pause the leader; the others elect a new one and take a newer value.
+  c.node(leader).Signal(SIGSTOP);
+  const int next = c.Leader(milliseconds(15000), leader);
+  ASSERT_GE(next, 0);
+  auto fresh = c.node(next).NewClient();
+  ASSERT_TRUE(PutEventually(*fresh, "k", "v2"));
+  // Resume the old leader and read through it at once: never v1.
+  c.node(leader).Signal(SIGCONT);
+  int answered = 0;
+  const auto until = Clock::now() + milliseconds(1500);
+  while (Clock::now() < until) {
+    kv::ObjectResult r = Get(*old, "k");
+    if (r.status() == kvspec::kStatusOK) {
+      ASSERT_EQ(client::ValueString(r.items(0)), "v2") << "stale read from the deposed leader";
+      answered++;
+    }
+  }
+  EXPECT_GT(answered, 0) << "the resumed node never served";
+
+  // Now isolate one node by pausing the two others: it must refuse writes
+  // and linearizable reads (errors, within the client's timeout).
+  leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  const int lone = leader;  // the hardest case: the node that holds the lease
+  for (int i = 0; i < 3; i++) {
+    if (i != lone) c.node(i).Signal(SIGSTOP);
+  }
+  auto lc = c.node(lone).NewClient();
+  EXPECT_NE(Put(*lc, "k", "v3").status(), kvspec::kStatusOK);
+  std::this_thread::sleep_for(milliseconds(2500));  // past any lease
+  EXPECT_NE(Get(*lc, "k").status(), kvspec::kStatusOK) << "read served without a majority";
+  EXPECT_NE(Put(*lc, "k", "v4").status(), kvspec::kStatusOK);
+  for (int i = 0; i < 3; i++) {
+    if (i != lone) c.node(i).Signal(SIGCONT);
+  }
+  ASSERT_TRUE(PutEventually(*lc, "k", "v5"));
+  for (int i = 0; i < 3; i++) {
+    auto n = c.node(i).NewClient();
+    kv::ObjectResult r = Get(*n, "k");
+    ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+    EXPECT_EQ(client::ValueString(r.items(0)), "v5");
+  }
+}
+
+TEST(ClusterTest, PeerWithAWrongSecretIsRefused) {
+  // Node 3 runs with a secret that differs from the one nodes 1 and 2 list
+  // for it: they refuse its messages and its forwarded writes.
+  Cluster c("secret", "", {{2, "an-impostor-secret-0123456789"}});
+  c.StartAll();
+  auto n1 = c.node(0).NewClient();
+  ASSERT_TRUE(PutEventually(*n1, "k", "v"));
+  auto n3 = c.node(2).NewClient();
+  for (int i = 0; i < 2; i++) EXPECT_NE(Put(*n3, "k3", "x").status(), kvspec::kStatusOK);
+  const auto deadline = Clock::now() + seconds(10);
+  auto logged = [&] {
+    return c.node(0).Log().find("wrong secret") != std::string::npos ||
+           c.node(1).Log().find("wrong secret") != std::string::npos;
+  };
+  while (Clock::now() < deadline && !logged()) std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_TRUE(logged()) << c.node(0).Log();
+  EXPECT_EQ(c.Leader(milliseconds(1000), 2) >= 0, true);
+}
+
+}  // namespace
+}  // namespace kvgo::testing
