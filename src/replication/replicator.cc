@@ -20,6 +20,10 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kForwardTimeout = std::chrono::seconds(10);
 constexpr auto kReadIndexTimeout = std::chrono::seconds(3);
 constexpr size_t kSnapshotChunkBytes = 1 << 20;
+// Leader batching (see Dispatch): a write waits at most this long for the
+// round in flight, and a round carries at most this many new writes.
+constexpr auto kMaxBatchDelay = std::chrono::microseconds(1500);
+constexpr size_t kMaxBatch = 1024;
 
 uint64_t ClusterIdOf(std::vector<std::string> addrs) {
   std::sort(addrs.begin(), addrs.end());
@@ -43,12 +47,14 @@ std::vector<Member> MembersOf(const Config& config) {
 StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, storage::Store* store,
                                                         storage::StateMachine* sm,
                                                         consensus::Restored restored,
-                                                        EffectsListener listener) {
+                                                        EffectsListener listener,
+                                                        GroupObserver observer) {
   std::unique_ptr<Replicator> r(new Replicator());
   r->config_ = config;
   r->store_ = store;
   r->sm_ = sm;
   r->listener_ = std::move(listener);
+  r->observer_ = std::move(observer);
   r->log_ = std::make_unique<PaxosLogStore>(store);
   r->tick_ = std::chrono::milliseconds(config.heartbeat_ms);
   r->park_limit_ = std::chrono::milliseconds(2 * config.election_timeout_ms + 1000);
@@ -140,6 +146,8 @@ void Replicator::Stop() {
   proposed_.clear();
   for (auto& p : parked_) p.done(down);
   parked_.clear();
+  for (auto& p : held_) p.done(down);
+  held_.clear();
   for (auto& [id, rd] : reads_) rd.done(down, 0);
   reads_.clear();
   for (auto& [slot, w] : waiters) w.done(down);
@@ -329,6 +337,7 @@ void Replicator::Run() {
     {
       std::lock_guard apply(apply_mu_);
       wake = origin_ + (ticks_ + 1) * tick_;
+      if (!held_.empty()) wake = std::min(wake, held_since_ + kMaxBatchDelay);
     }
     {
       std::unique_lock lock(mu_);
@@ -354,6 +363,8 @@ void Replicator::Run() {
       ticks_++;
     }
     while (node_->HasReady()) HandleReady();
+    FlushHeld(false);
+    while (node_->HasReady()) HandleReady();
     RetryParked();
     CompactIfNeeded();
     Publish();
@@ -376,6 +387,16 @@ void Replicator::HandleInput(Input& in) {
 void Replicator::Dispatch(Proposal p) {
   const NodeId self = identity_->self_id();
   if (node_->role() == consensus::Role::kLeader) {
+    if (!p.held && !proposed_.empty()) {
+      // A round is in flight: batch this write into the next one, which
+      // starts when the round is chosen (or kMaxBatchDelay passed). Fewer,
+      // larger rounds cost fewer fsyncs and messages on every node.
+      if (held_.empty()) held_since_ = Clock::now();
+      p.held = true;
+      held_.push_back(std::move(p));
+      if (held_.size() >= kMaxBatch) FlushHeld(true);
+      return;
+    }
     const uint64_t id = ++next_proposal_id_;
     p.cmd.set_proposal_id(id);
     const Slot slot = node_->Propose(p.cmd.SerializeAsString());
@@ -410,6 +431,14 @@ void Replicator::Dispatch(Proposal p) {
                     if (reply.unknown()) return done(absl::DeadlineExceededError(reply.error()));
                     done(absl::UnavailableError(reply.error()));
                   });
+}
+
+void Replicator::FlushHeld(bool force) {
+  if (held_.empty()) return;
+  if (!force && !proposed_.empty() && Clock::now() - held_since_ < kMaxBatchDelay) return;
+  std::vector<Proposal> held;
+  held.swap(held_);
+  for (auto& p : held) Dispatch(std::move(p));
 }
 
 void Replicator::RetryParked() {
@@ -478,17 +507,32 @@ void Replicator::HandleReady() {
     }
   }
   if (!rd.committed.empty()) PaxosLogStore::PutApplied(rd.committed.back().slot, &batch);
+  // A leader whose promise did not change may send its Accepts while it
+  // writes its own copy (Raft thesis 10.2.1): they assert nothing about its
+  // disk, and its own vote counts only when a peer's ack is processed,
+  // which happens on this thread after the write below returned.
+  const bool send_first = !rd.hard_state && node_->role() == consensus::Role::kLeader;
+  if (send_first) {
+    for (auto& m : rd.messages) {
+      if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
+    }
+    rd.messages.clear();
+  }
   if (batch.ApproximateSize() > 12) {
     // Acceptor state must be on disk before the messages that depend on it
     // leave. Applied data alone need not be: chosen entries are durable on
     // a majority and are applied again after a crash (the applied slot is
     // written with the data); CompactIfNeeded makes applied data durable
     // before it drops log entries.
-    Status s = rd.hard_state || !rd.entries.empty()
-                   ? store_->WriteSync(&batch)
-                   : (store_->db()->Write(leveldb::WriteOptions(), &batch).ok()
-                          ? absl::OkStatus()
-                          : absl::UnavailableError("LevelDB write failed"));
+    const bool sync = rd.hard_state || !rd.entries.empty();
+    const auto t0 = Clock::now();
+    Status s = sync ? store_->WriteSync(&batch)
+                    : (store_->db()->Write(leveldb::WriteOptions(), &batch).ok()
+                           ? absl::OkStatus()
+                           : absl::UnavailableError("LevelDB write failed"));
+    if (s.ok() && sync && observer_) {
+      observer_(rd.entries.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+    }
     if (!s.ok()) {
       // The acceptor's promise to its peers depends on this write: never
       // carry on after a failed one (docs/replication.md).

@@ -62,6 +62,9 @@ class Replicator final : public storage::CommandLog {
   // Called on the driver thread after each durable group of applied
   // entries (and after a snapshot install, with the whole state).
   using EffectsListener = std::function<void(const storage::StateMachine::Effects&)>;
+  // Called on the driver thread after each synced write with the number of
+  // log entries it persisted and the seconds the write and fsync took.
+  using GroupObserver = std::function<void(size_t entries, double seconds)>;
 
   // Joins the cluster of config.masters as the member whose addr equals
   // config.bind. REQUIRES: store and sm outlive the Replicator.
@@ -70,7 +73,8 @@ class Replicator final : public storage::CommandLog {
   static StatusOr<std::unique_ptr<Replicator>> Start(const Config& config, storage::Store* store,
                                                      storage::StateMachine* sm,
                                                      consensus::Restored restored,
-                                                     EffectsListener listener);
+                                                     EffectsListener listener,
+                                                     GroupObserver observer = nullptr);
   ~Replicator() override;  // Stop()s
 
   // storage::CommandLog
@@ -104,6 +108,7 @@ class Replicator final : public storage::CommandLog {
     Callback done;
     Deadline parked_until;
     bool forwarded = false;  // from a follower: never forward again
+    bool held = false;       // went through the leader's batching once
   };
   struct LeaderRead {
     std::function<void(Status, consensus::Slot)> done;
@@ -127,6 +132,7 @@ class Replicator final : public storage::CommandLog {
   void Publish();
   void Dispatch(Proposal p);  // route a write: propose, forward or park
   void RetryParked();
+  void FlushHeld(bool force);
   void CompactIfNeeded();
   void StartSnapshot(consensus::NodeId peer);
   void SendSnapshot(consensus::NodeId peer, PeerClient* client, const leveldb::Snapshot* snap,
@@ -141,6 +147,7 @@ class Replicator final : public storage::CommandLog {
   storage::Store* store_ = nullptr;
   storage::StateMachine* sm_ = nullptr;
   EffectsListener listener_;
+  GroupObserver observer_;
   std::unique_ptr<PaxosLogStore> log_;
   std::unique_ptr<PeerIdentity> identity_;
   std::map<consensus::NodeId, std::unique_ptr<PeerClient>> peers_;
@@ -159,6 +166,10 @@ class Replicator final : public storage::CommandLog {
   std::map<uint64_t, LeaderRead> reads_;          // by read id
   uint64_t next_read_id_ = 0;
   std::vector<Proposal> parked_;  // waiting for a leader
+  // Leader batching: while proposals of this node are in flight, new ones
+  // wait here (up to kMaxBatchDelay or kMaxBatch) and go out as one round.
+  std::vector<Proposal> held_;
+  std::chrono::steady_clock::time_point held_since_;
   consensus::NodeId last_leader_ = 0;
 
   mutable std::mutex mu_;

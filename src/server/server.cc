@@ -79,7 +79,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
           catalog->PutLogVersions(e.log_versions);
           for (const auto& k : e.access_keys) keyring->Put(k);
           if (!e.log_versions.empty()) waiters->Notify();
-        });
+        },
+        [m = s->metrics_.get()](size_t entries, double seconds) { m->ObserveGroup(entries, seconds); });
     if (!rep.ok()) return rep.status();
     s->replicator_ = std::move(*rep);
     s->peer_service_ = std::make_unique<replication::PeerService>(s->replicator_.get());

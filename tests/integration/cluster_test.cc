@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <openssl/sha.h>
@@ -283,14 +284,32 @@ TEST(ClusterTest, LaggingFollowerCatchesUpBySnapshotAndAllNodesEndIdentical) {
   EXPECT_GE(c.Metric(follower, "kvgo_cluster_applied_index"), c.Metric(leader, "kvgo_cluster_applied_index"));
   EXPECT_GE(c.Metric(follower, "kvgo_cluster_snapshots_received_total"), 1) << c.node(follower).Log();
 
-  std::string first;
-  for (int i = 0; i < 3; i++) {
-    auto n = c.node(i).NewClient();
-    auto [hash, count] = TableHash(*n);
-    EXPECT_EQ(count, 100000u + 300u) << "node " << i + 1;
-    if (i == 0) first = hash;
-    EXPECT_EQ(hash, first) << "node " << i + 1 << " differs";
+  auto compare = [&](size_t want) {
+    std::string first;
+    for (int i = 0; i < 3; i++) {
+      auto n = c.node(i).NewClient();
+      auto [hash, count] = TableHash(*n);
+      EXPECT_EQ(count, want) << "node " << i + 1;
+      if (i == 0) first = hash;
+      EXPECT_EQ(hash, first) << "node " << i + 1 << " differs";
+    }
+  };
+  compare(100000u + 300u);
+
+  // A node whose data directory is wiped is rebuilt from its peers.
+  const int wiped = (leader + 2) % 3;
+  ASSERT_EQ(c.node(wiped).Stop(SIGTERM), 0);
+  std::filesystem::remove_all(c.node(wiped).prefix() + "/var");
+  for (int i = 0; i < 50; i++) ASSERT_TRUE(PutEventually(*cl, "after-wipe-" + std::to_string(i), "w"));
+  c.node(wiped).Start();
+  ASSERT_TRUE(c.node(wiped).WaitReady()) << c.node(wiped).Log();
+  const auto deadline2 = Clock::now() + seconds(90);
+  while (Clock::now() < deadline2 &&
+         c.Metric(wiped, "kvgo_cluster_applied_index") < c.Metric(leader, "kvgo_cluster_applied_index")) {
+    std::this_thread::sleep_for(milliseconds(100));
   }
+  EXPECT_GE(c.Metric(wiped, "kvgo_cluster_snapshots_received_total"), 1) << c.node(wiped).Log();
+  compare(100000u + 300u + 50u);
 }
 
 TEST(ClusterTest, IsolatedNodesServeNoStaleReadAndAcceptNoWrite) {
