@@ -540,6 +540,12 @@ int Cli::Status(const CliOptions& o) {
     out_ << j.dump() << "\n";
     return kExitOk;
   }
+  if (j.contains("cluster") && j["cluster"].is_object()) {
+    const json& c = j["cluster"];
+    out_ << "cluster " << c.value("members", 0) << " member(s), this node " << c.value("role", "")
+         << ", leader " << (c.value("leader", "").empty() ? "unknown" : c.value("leader", "")) << ", applied "
+         << c.value("applied", uint64_t{0}) << " of " << c.value("commit", uint64_t{0}) << " committed\n";
+  }
   for (const auto& n : j.value("nodes", json::array())) {
     const auto caps = n.value("caps", json::object());
     out_ << "node " << n.value("id", "") << " " << n.value("addr", "") << " version "

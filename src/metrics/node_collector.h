@@ -25,6 +25,8 @@ struct ClusterView {
   size_t members = 1;
   bool is_leader = true;
   bool leader_known = true;
+  std::string role = "leader";  // follower, pre-candidate, candidate, leader
+  std::string leader_addr;      // "" if unknown
   uint64_t ballot_round = 0;
   uint64_t commit = 0;
   uint64_t applied = 0;

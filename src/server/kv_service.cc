@@ -556,6 +556,12 @@ void PublicService::SysStatus(kv::ObjectResult* out) const {
                {"version", KVGO_VERSION},  {"uptime", ctx_.started_unix_s},
                {"updated", now_s},         {"caps", caps}};
   json status = {{"id", ctx_.node_id}, {"nodes", json::array({node})}, {"tables", tables}};
+  if (ctx_.cluster) {
+    // Not in the original's SysStatus; SDKs ignore unknown JSON fields.
+    const metrics::ClusterView cv = ctx_.cluster();
+    status["cluster"] = {{"members", cv.members},  {"role", cv.role},       {"leader", cv.leader_addr},
+                         {"commit", cv.commit},    {"applied", cv.applied}};
+  }
   out->set_status(kvspec::kStatusOK);
   kv::ObjectItem* item = out->add_items();
   item->mutable_meta();

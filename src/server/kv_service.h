@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "kvspec.grpc.pb.h"
 #include "metrics/metrics.h"
+#include "metrics/node_collector.h"
 #include "server/log_waiters.h"
 #include "storage/catalog.h"
 #include "storage/command_log.h"
@@ -38,6 +39,8 @@ struct ServiceContext {
   std::string node_id;    // 16 hex characters
   std::string node_addr;  // the bind address
   int64_t started_unix_s = 0;
+  // The replication view for SysStatus (may be empty: no "cluster" field).
+  std::function<metrics::ClusterView()> cluster;
 };
 
 class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {

@@ -109,6 +109,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.node_id = NodeId(config.bind);
   ctx.node_addr = config.bind;
   ctx.started_unix_s = s->clock_->NowMs() / 1000;
+  ctx.cluster = [raw = s.get()] { return raw->ClusterState(); };
   s->service_ = std::make_unique<PublicService>(ctx);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -161,6 +162,7 @@ metrics::ClusterView Server::ClusterState() const {
   metrics::ClusterView v;
   v.members = std::max<size_t>(1, config_.masters.size());
   if (committer_) {
+    v.leader_addr = config_.bind;
     const auto cs = committer_->stats();
     v.commit = v.applied = cs.groups;
     v.commands = cs.commands;
@@ -169,6 +171,8 @@ metrics::ClusterView Server::ClusterState() const {
   if (!replicator_) return v;
   const auto rs = replicator_->status();
   v.is_leader = rs.role == consensus::Role::kLeader;
+  v.role = consensus::RoleName(rs.role);
+  v.leader_addr = rs.leader_addr;
   v.leader_known = rs.leader != 0;
   v.ballot_round = rs.ballot_round;
   v.commit = rs.commit;

@@ -172,6 +172,14 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   w.set_table_name("cluster_tbl");
   ASSERT_TRUE(n3->Commit(w, &res).ok());
   EXPECT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  // SysStatus tells the role and the leader.
+  kv::SysCmdRequest st;
+  st.set_method("SysStatus");
+  ASSERT_TRUE(n2->SysCmd(st, &res).ok());
+  ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  ASSERT_EQ(res.items_size(), 1);
+  EXPECT_NE(res.items(0).data().value().find("\"leader\":\"127.0.0."), std::string::npos)
+      << res.items(0).data().value();
   // One client config (node 1's secret) works against every node.
   auto other = c.node(2).NewClient(SecretOf(0));
   EXPECT_EQ(Get(*other, "k1").status(), kvspec::kStatusOK);
