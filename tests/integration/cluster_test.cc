@@ -31,7 +31,7 @@ class Cluster {
   // `cluster_toml` goes into [cluster]; `own_secret` overrides a node's
   // [server] auth_secret_key (index -> secret) to test refusals.
   explicit Cluster(const std::string& name, const std::string& cluster_toml = "",
-                   std::map<int, std::string> own_secret = {}) {
+                   std::map<int, std::string> own_secret = {}, bool legacy_spelling = false) {
     const int port = FreePort();
     for (int i = 0; i < 3; i++) {
       const std::string host = "127.0.0." + std::to_string(i + 1);
@@ -45,8 +45,13 @@ class Cluster {
                          "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) +
                          "\n\n[cluster]\nheartbeat_ms = 100\nelection_timeout_ms = 1000\n" + cluster_toml + "\n";
       for (int j = 0; j < 3; j++) {
-        conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" +
-                SecretOf(j) + "\"\n";
+        if (legacy_spelling) {  // kvgo-server 1.x
+          conf += "\n[[cluster.main_nodes]]\naddr = \"" + nodes_[j]->addr() +
+                  "\"\n[cluster.main_nodes.access_key]\nid = \"00000000\"\nsecret = \"" + SecretOf(j) + "\"\n";
+        } else {
+          conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" +
+                  SecretOf(j) + "\"\n";
+        }
       }
       nodes_[i]->WriteConfig(conf);
     }
@@ -183,6 +188,18 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   // One client config (node 1's secret) works against every node.
   auto other = c.node(2).NewClient(SecretOf(0));
   EXPECT_EQ(Get(*other, "k1").status(), kvspec::kStatusOK);
+}
+
+TEST(ClusterTest, LegacyMainNodesSpellingFormsTheSameCluster) {
+  Cluster c("legacy", "", {}, /*legacy_spelling=*/true);
+  c.StartAll();
+  ASSERT_GE(c.Leader(), 0);
+  auto n3 = c.node(2).NewClient();
+  ASSERT_TRUE(PutEventually(*n3, "legacy", "yes"));
+  auto n1 = c.node(0).NewClient();
+  kv::ObjectResult r = Get(*n1, "legacy");
+  ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+  EXPECT_EQ(client::ValueString(r.items(0)), "yes");
 }
 
 TEST(ClusterTest, KillingTheLeaderUnderLoadLosesNoAcknowledgedWrite) {
