@@ -50,23 +50,21 @@ class SnapshotReactor final : public grpc::ServerReadReactor<peer::pb::SnapshotC
   }
   void OnReadDone(bool ok) override {
     if (!ok) {
-      if (begun_) r_->AbortInstall();
+      if (begun_) r_->AbortInstall(generation_);
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream ended before its last chunk"));
       return;
     }
     Status s;
     if (!begun_) {
-      if (chunk_.from() != from_) {
-        s = absl::PermissionDeniedError("snapshot sender id mismatch");
-      } else {
-        s = r_->BeginInstall(chunk_.slot(), from_);
-      }
-      if (!s.ok()) return Refuse(s);
+      if (chunk_.from() != from_) return Refuse(absl::PermissionDeniedError("snapshot sender id mismatch"));
+      auto gen = r_->BeginInstall(chunk_.slot(), from_);
+      if (!gen.ok()) return Refuse(gen.status());
+      generation_ = *gen;
       begun_ = true;
     }
-    s = r_->InstallChunk(chunk_);
+    s = r_->InstallChunk(generation_, chunk_);
     if (!s.ok()) {
-      r_->AbortInstall();
+      r_->AbortInstall(generation_);
       return Refuse(s);
     }
     if (chunk_.last()) {
@@ -87,6 +85,7 @@ class SnapshotReactor final : public grpc::ServerReadReactor<peer::pb::SnapshotC
   peer::pb::SnapshotReply* reply_;
   consensus::NodeId from_ = 0;
   bool begun_ = false;
+  uint64_t generation_ = 0;
   peer::pb::SnapshotChunk chunk_;
 };
 

@@ -24,6 +24,8 @@ constexpr size_t kSnapshotChunkBytes = 1 << 20;
 // round in flight, and a round carries at most this many new writes.
 constexpr auto kMaxBatchDelay = std::chrono::microseconds(1500);
 constexpr size_t kMaxBatch = 1024;
+// A snapshot install that receives no chunk for this long is aborted.
+constexpr auto kInstallStall = std::chrono::seconds(60);
 
 uint64_t ClusterIdOf(std::vector<std::string> addrs) {
   std::sort(addrs.begin(), addrs.end());
@@ -131,10 +133,12 @@ void Replicator::Stop() {
   const Status down = absl::UnavailableError("server is shutting down");
   std::vector<Input> inbox;
   std::multimap<Slot, AppliedWaiter> waiters;
+  std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads;
   {
     std::lock_guard lock(mu_);
     inbox.swap(inbox_);
     waiters.swap(waiters_);
+    next_reads.swap(next_reads_);
   }
   for (auto& in : inbox) {
     if (auto* p = std::get_if<Proposal>(&in)) p->done(down);
@@ -148,9 +152,24 @@ void Replicator::Stop() {
   parked_.clear();
   for (auto& p : held_) p.done(down);
   held_.clear();
-  for (auto& [id, rd] : reads_) rd.done(down, 0);
+  for (auto& [id, batch] : reads_) {
+    for (auto& rd : batch) rd.done(down, 0);
+  }
   reads_.clear();
   for (auto& [slot, w] : waiters) w.done(down);
+  for (auto& [deadline, done] : next_reads) done(down);
+  // A ReadIndex call in flight calls back into this object: wait for it
+  // (its deadline bounds the wait).
+  {
+    std::unique_lock lock(mu_);
+    deferred_cv_.wait_for(lock, kReadIndexTimeout + std::chrono::seconds(1),
+                          [&] { return !read_index_in_flight_; });
+  }
+  // The driver is gone: nothing defers work any more; run what is left.
+  {
+    std::lock_guard lock(mu_);
+    callbacks_done_ = true;
+  }
   deferred_cv_.notify_all();
   if (callbacks_.joinable()) callbacks_.join();
 }
@@ -181,8 +200,8 @@ void Replicator::RunCallbacks() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      deferred_cv_.wait(lock, [&] { return stopping_ || !deferred_.empty(); });
-      if (deferred_.empty()) return;  // stopping and drained
+      deferred_cv_.wait(lock, [&] { return callbacks_done_ || !deferred_.empty(); });
+      if (deferred_.empty()) return;  // stopped and drained
       batch.swap(deferred_);
     }
     for (auto& fn : batch) fn();
@@ -262,7 +281,11 @@ void Replicator::FollowerReadIndex() {
       again = !next_reads_.empty() && !stopping_;
       if (!again) read_index_in_flight_ = false;
     }
-    if (again) FollowerReadIndex();
+    if (again) {
+      FollowerReadIndex();
+    } else {
+      deferred_cv_.notify_all();  // Stop() may wait for this
+    }
   };
   if (client == nullptr) {
     return finish(std::move(batch),
@@ -354,14 +377,31 @@ void Replicator::Run() {
         if (auto* rd = std::get_if<LeaderRead>(&i)) rd->done(absl::UnavailableError("not the leader"), 0);
       }
       origin_ = Clock::now() - ticks_ * tick_;
+      if (installer_active_ && Clock::now() - last_chunk_at_ > kInstallStall) {
+        spdlog::warn("snapshot install stalled (no chunk for {} s): aborting it",
+                     std::chrono::duration_cast<std::chrono::seconds>(kInstallStall).count());
+        AbortInstallLocked();
+      }
       continue;
     }
-    for (auto& i : in) HandleInput(i);
+    // Ticks first: after a stall, a message that arrived meanwhile must not
+    // be stepped at a logical time earlier than the real one (a follower
+    // would then count its no-vote window from too early).
     const auto now = Clock::now();
     while (now >= origin_ + (ticks_ + 1) * tick_) {
       node_->Tick();
       ticks_++;
     }
+    std::vector<LeaderRead> reads;
+    for (auto& i : in) {
+      if (auto* rd = std::get_if<LeaderRead>(&i)) {
+        reads.push_back(std::move(*rd));
+      } else {
+        HandleInput(i);
+      }
+    }
+    StartLeaderReads(std::move(reads));
+    FlushHeld(false);
     while (node_->HasReady()) HandleReady();
     FlushHeld(false);
     while (node_->HasReady()) HandleReady();
@@ -374,20 +414,24 @@ void Replicator::Run() {
 void Replicator::HandleInput(Input& in) {
   if (auto* m = std::get_if<consensus::Message>(&in)) return node_->Step(*m);
   if (auto* p = std::get_if<Proposal>(&in)) return Dispatch(std::move(*p));
-  if (auto* rd = std::get_if<LeaderRead>(&in)) {
-    if (!node_->LeaderReady()) return rd->done(absl::UnavailableError("not the leader"), 0);
-    const uint64_t id = ++next_read_id_;
-    if (!node_->Read(id)) return rd->done(absl::UnavailableError("not the leader"), 0);
-    reads_[id] = std::move(*rd);
+}
+
+void Replicator::StartLeaderReads(std::vector<LeaderRead> reads) {
+  if (reads.empty()) return;
+  // One read index (one heartbeat round without a lease) for all the reads
+  // that arrived together.
+  const uint64_t id = ++next_read_id_;
+  if (!node_->LeaderReady() || !node_->Read(id)) {
+    for (auto& rd : reads) rd.done(absl::UnavailableError("not the leader"), 0);
     return;
   }
-  if (auto* sd = std::get_if<SnapshotDone>(&in)) node_->SnapshotInstalled(sd->slot, sd->from);
+  reads_[id] = std::move(reads);
 }
 
 void Replicator::Dispatch(Proposal p) {
   const NodeId self = identity_->self_id();
   if (node_->role() == consensus::Role::kLeader) {
-    if (!p.held && !proposed_.empty()) {
+    if (!p.held && !proposed_.empty() && proposed_.rbegin()->first > node_->commit()) {
       // A round is in flight: batch this write into the next one, which
       // starts when the round is chosen (or kMaxBatchDelay passed). Fewer,
       // larger rounds cost fewer fsyncs and messages on every node.
@@ -435,7 +479,8 @@ void Replicator::Dispatch(Proposal p) {
 
 void Replicator::FlushHeld(bool force) {
   if (held_.empty()) return;
-  if (!force && !proposed_.empty() && Clock::now() - held_since_ < kMaxBatchDelay) return;
+  const bool round_chosen = proposed_.empty() || proposed_.rbegin()->first <= node_->commit();
+  if (!force && !round_chosen && Clock::now() - held_since_ < kMaxBatchDelay) return;
   std::vector<Proposal> held;
   held.swap(held_);
   for (auto& p : held) Dispatch(std::move(p));
@@ -491,7 +536,15 @@ void Replicator::HandleReady() {
         "another leader's value was chosen for this write's slot; the write was not applied");
     if (!e.noop) {
       if (cmd.ParseFromString(e.value())) {
+        const uint64_t errors = sm_->storage_errors();
         auto res = sm_->Apply(cmd, &batch);
+        if (sm_->storage_errors() != errors) {
+          // The other replicas applied this command; skipping its effects
+          // here would make this node's state differ from theirs for good.
+          spdlog::critical("reading the store failed while applying slot {}: {}; stopping the process",
+                           e.slot, res.results_size() > 0 ? res.results(0).message() : "");
+          std::abort();
+        }
         applied = true;
         if (mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd.proposal_id()) {
           result = std::move(res);
@@ -511,7 +564,11 @@ void Replicator::HandleReady() {
   // writes its own copy (Raft thesis 10.2.1): they assert nothing about its
   // disk, and its own vote counts only when a peer's ack is processed,
   // which happens on this thread after the write below returned.
-  const bool send_first = !rd.hard_state && node_->role() == consensus::Role::kLeader;
+  // Not when this Ready commits something: its messages carry the new
+  // commit index, and a follower must not apply (and serve) a slot before
+  // the leader did.
+  const bool send_first =
+      !rd.hard_state && rd.committed.empty() && node_->role() == consensus::Role::kLeader;
   if (send_first) {
     for (auto& m : rd.messages) {
       if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
@@ -519,19 +576,16 @@ void Replicator::HandleReady() {
     rd.messages.clear();
   }
   if (batch.ApproximateSize() > 12) {
-    // Acceptor state must be on disk before the messages that depend on it
-    // leave. Applied data alone need not be: chosen entries are durable on
-    // a majority and are applied again after a crash (the applied slot is
-    // written with the data); CompactIfNeeded makes applied data durable
-    // before it drops log entries.
-    const bool sync = rd.hard_state || !rd.entries.empty();
+    // Always synced: acceptor state must be on disk before the messages
+    // that depend on it leave; and applied data too, because LevelDB does
+    // not sync an old log file when it switches to a new one, so after a
+    // power loss an unsynced write could be lost while a later synced one
+    // (with a higher applied slot) survives.
     const auto t0 = Clock::now();
-    Status s = sync ? store_->WriteSync(&batch)
-                    : (store_->db()->Write(leveldb::WriteOptions(), &batch).ok()
-                           ? absl::OkStatus()
-                           : absl::UnavailableError("LevelDB write failed"));
-    if (s.ok() && sync && observer_) {
-      observer_(rd.entries.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+    Status s = store_->WriteSync(&batch);
+    if (s.ok() && observer_) {
+      observer_(rd.entries.size() + rd.committed.size(),
+                std::chrono::duration<double>(Clock::now() - t0).count());
     }
     if (!s.ok()) {
       // The acceptor's promise to its peers depends on this write: never
@@ -560,9 +614,11 @@ void Replicator::HandleReady() {
   for (const auto& r : rd.reads) {
     auto it = reads_.find(r.id);
     if (it == reads_.end()) continue;
-    auto done = std::move(it->second.done);
+    // Off the driver thread: the continuation may run the query itself.
+    Defer([batch = std::move(it->second), index = r.index]() mutable {
+      for (auto& one : batch) one.done(absl::OkStatus(), index);
+    });
     reads_.erase(it);
-    done(absl::OkStatus(), r.index);
   }
   for (NodeId peer : rd.snapshots) StartSnapshot(peer);
   node_->Advance();
@@ -584,7 +640,9 @@ void Replicator::HandleReady() {
   }
   // A leader that lost its role: reads it was confirming will not come.
   if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
-    for (auto& [id, r] : reads_) r.done(absl::UnavailableError("leadership changed; retry"), 0);
+    for (auto& [id, batch] : reads_) {
+      for (auto& r : batch) r.done(absl::UnavailableError("leadership changed; retry"), 0);
+    }
     reads_.clear();
   }
 }
@@ -595,13 +653,8 @@ void Replicator::CompactIfNeeded() {
   const Slot compacted = node_->compacted();
   if (applied <= compacted + keep + keep / 4) return;
   const Slot upto = applied - keep;
-  // Applied data may sit in an unsynced write-ahead log: flush the memtable
-  // into a synced table file first (LevelDB's CompactRange does, before it
-  // compacts the given range, here one that holds no key).
-  const std::string probe{kPaxosSpace, 0x06};
-  const std::string probe_end = probe + std::string(1, '\0');
-  leveldb::Slice b(probe), e(probe_end);
-  store_->db()->CompactRange(&b, &e);
+  // Every applied write was synced (HandleReady), so entries up to the
+  // applied slot may go.
   leveldb::WriteBatch batch;
   log_->DeleteEntries(compacted, upto, &batch);
   PaxosLogStore::PutCompacted(upto, &batch);
@@ -668,6 +721,12 @@ void Replicator::SendSnapshot(NodeId peer, PeerClient* client, const leveldb::Sn
   (void)peer;
   grpc::ClientContext ctx;
   identity_->Sign(&ctx);
+  // Twice the time the data takes at the rate limit, plus a minute: a
+  // stalled receiver does not hold this stream (and the next snapshot to
+  // that peer) forever.
+  const double estimate = static_cast<double>(store_->ApproximateSize("", std::string(1, '\xff'))) /
+                          (static_cast<double>(config_.snapshot_rate_mib) * (1 << 20));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60 + static_cast<int64_t>(2 * estimate)));
   peer::pb::SnapshotReply reply;
   auto writer = client->stub()->InstallSnapshot(&ctx, &reply);
   const double rate = static_cast<double>(config_.snapshot_rate_mib) * (1 << 20);
@@ -721,7 +780,7 @@ void Replicator::SendSnapshot(NodeId peer, PeerClient* client, const leveldb::Sn
   }
 }
 
-Status Replicator::BeginInstall(Slot slot, NodeId from) {
+StatusOr<uint64_t> Replicator::BeginInstall(Slot slot, NodeId from) {
   std::lock_guard apply(apply_mu_);
   if (node_->role() == consensus::Role::kLeader) {
     return absl::FailedPreconditionError("this node is the leader; it takes no snapshot");
@@ -739,12 +798,18 @@ Status Replicator::BeginInstall(Slot slot, NodeId from) {
   install_slot_ = slot;
   install_from_ = from;
   install_last_key_.clear();
-  install_started_ = Clock::now();
+  install_started_ = last_chunk_at_ = Clock::now();
   spdlog::info("installing a snapshot at slot {} (this node applied {})", slot, node_->applied());
-  return absl::OkStatus();
+  return ++install_gen_;
 }
 
-Status Replicator::InstallChunk(const peer::pb::SnapshotChunk& chunk) {
+Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChunk& chunk) {
+  // Under apply_mu_ throughout: the driver is paused anyway, and its
+  // watchdog may abort a stalled install.
+  std::lock_guard apply(apply_mu_);
+  if (generation != install_gen_ || !installer_active_) {
+    return absl::AbortedError("this snapshot install was aborted");
+  }
   if (chunk.slot() != install_slot_) return absl::InvalidArgumentError("snapshot slot changed mid-stream");
   leveldb::WriteBatch batch;
   // Replace this node's KV keys in (last key, this chunk's last key] by the
@@ -776,11 +841,12 @@ Status Replicator::InstallChunk(const peer::pb::SnapshotChunk& chunk) {
   for (const auto& kv : chunk.pairs()) batch.Put(kv.key(), kv.value());
   if (!upto.empty()) install_last_key_ = upto;
   if (!chunk.last()) {
-    leveldb::Status s = store_->db()->Write(leveldb::WriteOptions(), &batch);
-    return s.ok() ? absl::OkStatus() : absl::UnavailableError(s.ToString());
+    // Synced: the final batch must never survive a power loss without the
+    // chunks before it (see HandleReady).
+    last_chunk_at_ = Clock::now();
+    return store_->WriteSync(&batch);
   }
   {
-    std::lock_guard apply(apply_mu_);
     log_->DeleteEntries(0, install_slot_, &batch);
     PaxosLogStore::PutApplied(install_slot_, &batch);
     PaxosLogStore::PutCompacted(install_slot_, &batch);
@@ -790,11 +856,11 @@ Status Replicator::InstallChunk(const peer::pb::SnapshotChunk& chunk) {
     if (!effects.ok()) return effects.status();
     if (listener_) listener_(*effects);
     applied_ = install_slot_;
+    node_->SnapshotInstalled(install_slot_, install_from_);
     installer_active_ = false;
     installing_ = false;
     std::lock_guard lock(mu_);
     status_.snapshots_received++;
-    inbox_.insert(inbox_.begin(), SnapshotDone{install_slot_, install_from_});
   }
   cv_.notify_one();
   spdlog::info("snapshot at slot {} installed in {:.1f} s", install_slot_,
@@ -802,10 +868,15 @@ Status Replicator::InstallChunk(const peer::pb::SnapshotChunk& chunk) {
   return absl::OkStatus();
 }
 
-void Replicator::AbortInstall() {
+void Replicator::AbortInstall(uint64_t generation) {
   std::lock_guard apply(apply_mu_);
-  if (!installer_active_) return;
+  if (generation != install_gen_ || !installer_active_) return;
+  AbortInstallLocked();
+}
+
+void Replicator::AbortInstallLocked() {
   installer_active_ = false;
+  install_gen_++;
   // The KV data is partly replaced: start over as a new node (keeping the
   // promise), as a restart would (PaxosLogStore::Load).
   spdlog::warn("snapshot install aborted: resetting this node's data; the leader will send a new snapshot");

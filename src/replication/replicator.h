@@ -1,12 +1,13 @@
 // Replicator: cluster mode's CommandLog. It drives the I/O-free Multi-Paxos
-// core (src/consensus) for this node: one driver thread ticks the core,
-// feeds it peer messages and proposals, and for every Ready
+// core (src/consensus) for this node: one driver thread runs the due ticks,
+// feeds the core peer messages, proposals and reads, and for every Ready
 //   1. writes the promise, the accepted entries AND the state machine's
 //      mutations of the newly chosen entries (with the applied slot) in one
 //      LevelDB WriteBatch with one fsync (a failed write stops the process),
-//   2. then sends the messages,
-//   3. then publishes the applied effects and answers the proposers,
-//      read barriers and forwarded calls,
+//   2. sends the messages after that write (a leader that commits nothing
+//      in the Ready sends its Accepts while it writes its own copy),
+//   3. publishes the applied effects and answers the proposers, read
+//      barriers and forwarded calls,
 //   4. streams snapshots to peers behind its compacted log, and Advance()s.
 // Non-leaders forward writes to the leader and ask it for read indexes.
 // Design and guarantees: docs/replication.md.
@@ -94,9 +95,12 @@ class Replicator final : public storage::CommandLog {
   void LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> done);
   // Snapshot install (follower): Begin, then Chunk for each chunk in order,
   // then the last Chunk finishes it. Abort on a broken stream.
-  Status BeginInstall(consensus::Slot slot, consensus::NodeId from);
-  Status InstallChunk(const peer::pb::SnapshotChunk& chunk);
-  void AbortInstall();
+  // Begin returns the install's generation, which the other calls name: an
+  // install that stalled for a minute is aborted by the driver, and its
+  // stream's later calls are refused.
+  StatusOr<uint64_t> BeginInstall(consensus::Slot slot, consensus::NodeId from);
+  Status InstallChunk(uint64_t generation, const peer::pb::SnapshotChunk& chunk);
+  void AbortInstall(uint64_t generation);
 
   void SetSecrets(const Config& config);
   bool leader_known() const { return leader_.load() != 0; }
@@ -113,11 +117,7 @@ class Replicator final : public storage::CommandLog {
   struct LeaderRead {
     std::function<void(Status, consensus::Slot)> done;
   };
-  struct SnapshotDone {
-    consensus::Slot slot;
-    consensus::NodeId from;
-  };
-  using Input = std::variant<consensus::Message, Proposal, LeaderRead, SnapshotDone>;
+  using Input = std::variant<consensus::Message, Proposal, LeaderRead>;
   struct AppliedWaiter {
     consensus::Slot index;
     Deadline deadline;
@@ -128,6 +128,8 @@ class Replicator final : public storage::CommandLog {
   void Post(Input in);
   void Run();
   void HandleInput(Input& in);
+  void StartLeaderReads(std::vector<LeaderRead> reads);
+  void AbortInstallLocked();  // REQUIRES: apply_mu_ held
   void HandleReady();
   void Publish();
   void Dispatch(Proposal p);  // route a write: propose, forward or park
@@ -163,7 +165,7 @@ class Replicator final : public storage::CommandLog {
 
   // Driver-thread state.
   std::map<consensus::Slot, Proposal> proposed_;  // by slot, this node leading
-  std::map<uint64_t, LeaderRead> reads_;          // by read id
+  std::map<uint64_t, std::vector<LeaderRead>> reads_;  // by read id
   uint64_t next_read_id_ = 0;
   std::vector<Proposal> parked_;  // waiting for a leader
   // Leader batching: while proposals of this node are in flight, new ones
@@ -179,6 +181,7 @@ class Replicator final : public storage::CommandLog {
   std::multimap<consensus::Slot, AppliedWaiter> waiters_;  // GUARDED_BY(mu_)
   std::vector<std::function<void()>> deferred_;  // GUARDED_BY(mu_)
   std::condition_variable deferred_cv_;
+  bool callbacks_done_ = false;  // GUARDED_BY(mu_): the callbacks thread may exit
   // Follower reads: the batch waiting for the in-flight ReadIndex call, and
   // the batch for the next one.
   bool read_index_in_flight_ = false;                      // GUARDED_BY(mu_)
@@ -188,10 +191,12 @@ class Replicator final : public storage::CommandLog {
   // Snapshot install: the driver does nothing while `installing_`.
   std::mutex apply_mu_;  // held by the driver while it works, and to start an install
   std::atomic<bool> installing_{false};
-  std::string install_last_key_;  // install stream only
+  std::string install_last_key_;  // under apply_mu_
   consensus::Slot install_slot_ = 0;
   consensus::NodeId install_from_ = 0;
   std::chrono::steady_clock::time_point install_started_;
+  std::chrono::steady_clock::time_point last_chunk_at_;  // under apply_mu_
+  uint64_t install_gen_ = 0;                              // under apply_mu_
   bool installer_active_ = false;  // GUARDED_BY(apply_mu_)
   std::map<consensus::NodeId, std::thread> senders_;  // driver thread only
   std::map<consensus::NodeId, std::shared_ptr<std::atomic<bool>>> sending_;

@@ -296,6 +296,10 @@ struct PublicService::BatchState {
   grpc::ServerUnaryReactor* reactor;
   std::chrono::steady_clock::time_point deadline;
   std::vector<kv::ObjectResult> results;
+  // The readers from here to the next writer passed the read barrier
+  // (with this outcome); a writer segment clears it.
+  bool barrier_passed = false;
+  Status barrier;
 };
 
 grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext* context,
@@ -352,6 +356,20 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
     const auto& item = req.items(i);
     if (item.has_reader()) {
       if (!pending.empty()) break;
+      if (!st->barrier_passed) {
+        // A group of readers passes the read barrier first (linearizable
+        // like Query; in a cluster this may wait for the leader).
+        ctx_.log->ReadBarrier(st->deadline, [this, st, i](Status s) {
+          st->barrier_passed = true;
+          st->barrier = s;
+          RunBatch(st, i);
+        });
+        return;
+      }
+      if (!st->barrier.ok()) {
+        st->results[i] = ServerError(std::string(st->barrier.message()));
+        continue;
+      }
       kv::ObjectReader r = item.reader();
       if (r.table_name().empty()) r.set_table_name(req.table_name());
       st->results[i] = ctx_.query->Query(r);  // no long-poll inside a batch
@@ -369,6 +387,7 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
   if (!pending.empty()) {
     ApplyWriters(std::move(pending), [this, st, index, i](std::vector<kv::ObjectResult> rs) {
       for (size_t k = 0; k < rs.size(); k++) st->results[index[k]] = std::move(rs[k]);
+      st->barrier_passed = false;
       RunBatch(st, i);
     });
     return;

@@ -45,6 +45,11 @@ pb::TableInfo MakeTable(const std::string& name, uint32_t id, uint64_t now_ms) {
 
 }  // namespace
 
+lynkdb::kvspec::v2::ObjectResult StateMachine::StorageError(const Status& s) {
+  storage_errors_++;
+  return ServerError(s);
+}
+
 StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(Store* store) {
   std::unique_ptr<StateMachine> sm(new StateMachine(store));
   std::string format;
@@ -166,7 +171,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
                                        leveldb::WriteBatch* batch) {
   // ---- reads (no mutation before all of them succeeded) ----
   auto table = GetTable(w.table_name().empty() ? kvspec::kMainTable : w.table_name());
-  if (!table.ok()) return ServerError(table.status());
+  if (!table.ok()) return StorageError(table.status());
   if (!table->has_value()) return Result(kvspec::kStatusServerError, "table not found");
   const uint32_t tid = (*table)->id();
   const std::string& key = w.meta().key();
@@ -177,7 +182,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
   {
     std::string raw;
     Status s = Get(okey, &raw);
-    if (!s.ok() && !absl::IsNotFound(s)) return ServerError(s);
+    if (!s.ok() && !absl::IsNotFound(s)) return StorageError(s);
     if (s.ok()) {
       pb::StoredObject obj;
       if (!obj.ParseFromString(raw)) return Result(kvspec::kStatusServerError, "corrupt object record");
@@ -243,7 +248,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
   std::string tomb_raw;
   {
     Status s = Get(keys::Tombstone(tid, key), &tomb_raw);
-    if (!s.ok() && !absl::IsNotFound(s)) return ServerError(s);
+    if (!s.ok() && !absl::IsNotFound(s)) return StorageError(s);
     if (!s.ok()) tomb_raw.clear();
   }
 
@@ -253,7 +258,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
     if (!incr_ns.empty()) {
       const std::string ckey = keys::IncrCounter(tid, incr_ns);
       StatusOr<uint64_t> cur = GetCounter(ckey);
-      if (!cur.ok()) return ServerError(cur.status());
+      if (!cur.ok()) return StorageError(cur.status());
       if (meta.incr_id() == 0) {
         meta.set_incr_id(*cur + 1);
         Put(batch, ckey, EncodeU64(*cur + 1));
@@ -267,7 +272,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
   if (!log_off) {
     uint64_t floor = existing ? existing->meta().version() : 0;
     StatusOr<uint64_t> v = NextVersion(tid, floor, batch);
-    if (!v.ok()) return ServerError(v.status());
+    if (!v.ok()) return StorageError(v.status());
     version = *v;
   }
 
@@ -349,20 +354,20 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
 ObjectResult StateMachine::ApplyTableSet(const pb::TableSetCommand& c, uint64_t now,
                                          leveldb::WriteBatch* batch) {
   auto table = GetTable(c.name());
-  if (!table.ok()) return ServerError(table.status());
+  if (!table.ok()) return StorageError(table.status());
   pb::TableInfo t;
   if (table->has_value()) {
     t = **table;
   } else {
     StatusOr<uint64_t> next = GetCounter(keys::NextTableId());
-    if (!next.ok()) return ServerError(next.status());
+    if (!next.ok()) return StorageError(next.status());
     t = MakeTable(c.name(), static_cast<uint32_t>(*next), now);
     Put(batch, keys::NextTableId(), EncodeU64(*next + 1));
   }
   t.set_desc(c.desc());
   t.set_updated(std::max(now, t.updated()));
   StatusOr<uint64_t> v = NextVersion(kvspec::kSysTableId, 0, batch);
-  if (!v.ok()) return ServerError(v.status());
+  if (!v.ok()) return StorageError(v.status());
   t.set_version(*v);
   Put(batch, keys::Table(t.name()), t.SerializeAsString());
   effects_.tables.push_back(t);
@@ -384,14 +389,14 @@ ObjectResult StateMachine::ApplyAccessKeySet(const pb::AccessKeySetCommand& c, u
     std::string raw;
     Status s = Get(akey, &raw);
     if (absl::IsNotFound(s)) return Result(kvspec::kStatusClientError, "access key not found");
-    if (!s.ok()) return ServerError(s);
+    if (!s.ok()) return StorageError(s);
     hooto::hauth::v1::AccessKey old;
     if (!old.ParseFromString(raw)) return Result(kvspec::kStatusServerError, "corrupt access key");
     // Only roles and scopes change; the secret in the request is ignored.
     key.set_secret(old.secret());
   }
   StatusOr<uint64_t> v = NextVersion(kvspec::kSysTableId, 0, batch);
-  if (!v.ok()) return ServerError(v.status());
+  if (!v.ok()) return StorageError(v.status());
   Put(batch, akey, key.SerializeAsString());
   effects_.access_keys.push_back(key);
   ObjectResult r = Result(kvspec::kStatusOK);
@@ -404,13 +409,13 @@ ObjectResult StateMachine::ApplyPurge(const pb::PurgeCommand& c, uint64_t now,
                                       leveldb::WriteBatch* batch) {
   for (const auto& t : c.targets()) {
     auto table = GetTable(t.table());
-    if (!table.ok()) return ServerError(table.status());
+    if (!table.ok()) return StorageError(table.status());
     if (!table->has_value()) continue;
     const uint32_t tid = (*table)->id();
     const std::string okey = keys::Object(tid, t.key());
     std::string raw;
     Status s = Get(okey, &raw);
-    if (!s.ok() && !absl::IsNotFound(s)) return ServerError(s);
+    if (!s.ok() && !absl::IsNotFound(s)) return StorageError(s);
     pb::StoredObject obj;
     const bool same = s.ok() && obj.ParseFromString(raw) && obj.meta().expired() == t.expired();
     if (same && (t.expired() == 0 || t.expired() >= now)) continue;  // not expired (yet)

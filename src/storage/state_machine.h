@@ -56,6 +56,11 @@ class StateMachine {
   // The group's batch was not written: forget the group.
   void Rollback();
 
+  // Reads of the store that failed during Apply so far (each gave a status
+  // 5 result). A replica must not carry on after one: its state would
+  // differ from the others'.
+  uint64_t storage_errors() const { return storage_errors_; }
+
  private:
   explicit StateMachine(Store* store) : store_(store) {}
 
@@ -77,7 +82,11 @@ class StateMachine {
   // Allocates the next version of table `tid` (at least floor + 1).
   StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
 
+  // A status 5 result for a failed store read, counted.
+  lynkdb::kvspec::v2::ObjectResult StorageError(const Status& s);
+
   Store* store_;
+  uint64_t storage_errors_ = 0;
   // Writes of the current group, visible to its later commands
   // (nullopt = deleted).
   std::unordered_map<std::string, std::optional<std::string>> overlay_;

@@ -164,6 +164,25 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
     ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
     ASSERT_EQ(client::ValueString(r.items(0)), v) << "stale read in round " << round;
   }
+  // BatchCommit readers are linearizable too: a batch [write, read] on a
+  // follower reads its own write, and a read-only batch on another node
+  // sees it at once.
+  for (int round = 0; round < 10; round++) {
+    const std::string v = "batch" + std::to_string(round);
+    kv::BatchRequest req;
+    *req.add_items()->mutable_writer() = client::NewWriter("bk", v);
+    *req.add_items()->mutable_reader() = client::NewKeyReader("bk");
+    kv::BatchResult br;
+    ASSERT_TRUE(n2->BatchCommit(req, &br).ok());
+    ASSERT_EQ(br.status(), kvspec::kStatusOK) << br.message();
+    ASSERT_EQ(br.items_size(), 2);
+    ASSERT_EQ(client::ValueString(br.items(1).items(0)), v);
+    kv::BatchRequest ro;
+    *ro.add_items()->mutable_reader() = client::NewKeyReader("bk");
+    ASSERT_TRUE(n3->BatchCommit(ro, &br).ok());
+    ASSERT_EQ(br.status(), kvspec::kStatusOK) << br.message();
+    ASSERT_EQ(client::ValueString(br.items(0).items(0)), v) << "stale batch read in round " << round;
+  }
   // Tables and access keys are cluster-wide.
   kv::SysCmdRequest req;
   req.set_method("TableSet");
