@@ -175,6 +175,7 @@ void Replicator::Stop() {
 }
 
 void Replicator::Post(Input in) {
+  const bool proposal = std::holds_alternative<Proposal>(in);
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -184,6 +185,10 @@ void Replicator::Post(Input in) {
   }
   if (auto* p = std::get_if<Proposal>(&in)) return p->done(absl::UnavailableError("server is shutting down"));
   if (auto* rd = std::get_if<LeaderRead>(&in)) return rd->done(absl::UnavailableError("server is shutting down"), 0);
+  // While a round of this leader is in flight, a new write would only be
+  // held for the next round: the driver takes it when it wakes for the
+  // round's acks (or the next tick), so spare it the wake-up.
+  if (proposal && round_in_flight_.load(std::memory_order_relaxed)) return;
   cv_.notify_one();
 }
 
@@ -668,6 +673,7 @@ void Replicator::CompactIfNeeded() {
 
 void Replicator::Publish() {
   const bool leader = node_->role() == consensus::Role::kLeader;
+  round_in_flight_ = leader && !proposed_.empty() && proposed_.rbegin()->first > node_->commit();
   const NodeId leader_id = leader ? identity_->self_id() : node_->leader();
   const bool ready = node_->LeaderReady();
   int64_t lease = 0;

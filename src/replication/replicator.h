@@ -206,6 +206,7 @@ class Replicator final : public storage::CommandLog {
   std::atomic<bool> fast_leader_{false};    // leader and LeaderReady
   std::atomic<int64_t> lease_until_ns_{0};  // steady clock; 0 = no lease
   std::atomic<uint64_t> applied_{0};
+  std::atomic<bool> round_in_flight_{false};  // leader: own proposals not chosen yet
   std::atomic<bool> stop_flag_{false};
 
   std::thread driver_;
