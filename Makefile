@@ -5,6 +5,8 @@
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
 #   make sim        Multi-Paxos simulator: SEEDS=N seeds (NODES=3), or replay SEED=S
+#   make nemesis    real-process cluster under kills and pauses, checked for
+#                   linearizability: RUNS=N OPS=M (NODES=3 or 5, SEED=S)
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
 #   make install    install into $(DESTDIR)$(PREFIX) (default /opt/lynkdb/kvgo-server)
 #   make package    build/packages/: the DEB, the RPM and the tarball
@@ -29,7 +31,7 @@ SEEDS ?= 10000
 NODES ?= 3
 SEED ?=
 
-.PHONY: all build deps run test clean install install-files package dist sim
+.PHONY: all build deps run test clean install install-files package dist sim nemesis
 
 all: build
 
@@ -56,6 +58,12 @@ run: build
 test: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_ARGS)
+
+RUNS ?= 3
+OPS ?= 1000
+nemesis: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-nemesis kvgo-server
+	$(BUILD_DIR)/tests/nemesis/kvgo-nemesis --runs=$(RUNS) --ops=$(OPS) --nodes=$(NODES) $(if $(SEED),--seed=$(SEED),)
 
 sim: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-sim

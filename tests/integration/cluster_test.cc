@@ -9,12 +9,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <openssl/sha.h>
 #include <thread>
 
-#include "absl/strings/escaping.h"
 #include "common/kvspec.h"
-#include "server_process.h"
+#include "cluster_process.h"
 
 namespace kvgo::testing {
 namespace {
@@ -24,67 +22,15 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-std::string SecretOf(int i) { return "the-secret-key-of-server-0" + std::to_string(i + 1); }
+std::string SecretOf(int i) { return ClusterSecret(i); }
 
-class Cluster {
+// The cluster tests' view of ClusterProcess: gtest assertions on start.
+class Cluster : public ClusterProcess {
  public:
-  // `cluster_toml` goes into [cluster]; `own_secret` overrides a node's
-  // [server] auth_secret_key (index -> secret) to test refusals.
   explicit Cluster(const std::string& name, const std::string& cluster_toml = "",
-                   std::map<int, std::string> own_secret = {}, bool legacy_spelling = false) {
-    const int port = FreePort();
-    for (int i = 0; i < 3; i++) {
-      const std::string host = "127.0.0." + std::to_string(i + 1);
-      const std::string secret = own_secret.count(i) ? own_secret[i] : SecretOf(i);
-      nodes_.push_back(std::make_unique<ServerProcess>(name + std::to_string(i + 1), host, port, secret));
-    }
-    for (int i = 0; i < 3; i++) {
-      std::string conf = "[storage]\ndata_directory = \"" + nodes_[i]->prefix() + "/var/data-0" +
-                         std::to_string(i + 1) + "\"\n\n[server]\nbind = \"" + nodes_[i]->addr() +
-                         "\"\nauth_secret_key = \"" + nodes_[i]->secret() +
-                         "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) +
-                         "\n\n[cluster]\nheartbeat_ms = 100\nelection_timeout_ms = 1000\n" + cluster_toml + "\n";
-      for (int j = 0; j < 3; j++) {
-        if (legacy_spelling) {  // kvgo-server 1.x
-          conf += "\n[[cluster.main_nodes]]\naddr = \"" + nodes_[j]->addr() +
-                  "\"\n[cluster.main_nodes.access_key]\nid = \"00000000\"\nsecret = \"" + SecretOf(j) + "\"\n";
-        } else {
-          conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" +
-                  SecretOf(j) + "\"\n";
-        }
-      }
-      nodes_[i]->WriteConfig(conf);
-    }
-  }
-
-  ServerProcess& node(int i) { return *nodes_[i]; }
-
-  void StartAll() {
-    for (auto& n : nodes_) n->Start();
-    for (auto& n : nodes_) ASSERT_TRUE(n->WaitReady()) << n->Log();
-  }
-
-  double Metric(int i, const std::string& name) {
-    auto [code, body] = HttpGet(nodes_[i]->host(), nodes_[i]->http_port(), "/metrics");
-    return code == 200 ? MetricValue(body, name) : -1;
-  }
-
-  // The index of the node that is leader (and ready: its applied index
-  // reached its commit index), waiting up to `timeout`; -1 if none.
-  int Leader(milliseconds timeout = milliseconds(15000), int exclude = -1) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      for (int i = 0; i < 3; i++) {
-        if (i == exclude || !nodes_[i]->running()) continue;
-        if (Metric(i, "kvgo_cluster_is_leader") == 1) return i;
-      }
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return -1;
-  }
-
- private:
-  std::vector<std::unique_ptr<ServerProcess>> nodes_;
+                   std::map<int, std::string> own_secret = {}, bool legacy_spelling = false)
+      : ClusterProcess(name, ClusterOptions{3, cluster_toml, std::move(own_secret), legacy_spelling}) {}
+  void StartAll() { ASSERT_TRUE(ClusterProcess::StartAll()); }
 };
 
 kv::ObjectResult Put(client::Client& c, const std::string& key, const std::string& value) {
@@ -112,33 +58,7 @@ bool PutEventually(client::Client& c, const std::string& key, const std::string&
   return false;
 }
 
-// SHA-256 over every key, value and version of table main, read through
-// node `c` (a linearizable scan), and the number of keys.
-std::pair<std::string, size_t> TableHash(client::Client& c) {
-  std::string all;
-  size_t n = 0;
-  std::string from;
-  for (;;) {
-    kv::ObjectReader r = client::NewRangeReader(from, "", 2000);
-    kv::ObjectResult res;
-    grpc::Status s = c.Query(r, &res);
-    if (!s.ok() || (res.status() != kvspec::kStatusOK && res.status() != kvspec::kStatusNotFound)) {
-      return {"error: " + s.error_message() + res.message(), n};
-    }
-    for (const auto& item : res.items()) {
-      if (item.meta().key() == from) continue;
-      const std::string line = item.meta().key() + "=" + client::ValueString(item) + "@" +
-                               std::to_string(item.meta().version()) + "\n";
-      all += line;
-      from = item.meta().key();
-      n++;
-    }
-    if (!res.next() || res.items_size() == 0) break;
-  }
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(all.data()), all.size(), d);
-  return {absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(d), sizeof(d))), n};
-}
+std::pair<std::string, size_t> TableHash(client::Client& c) { return TableDigest(c); }
 
 TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   Cluster c("form");
