@@ -85,13 +85,8 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
                       static_cast<double>(store_->BlockCacheUsage())));
 
   // Disk: the data directory's files, and its file system.
-  double disk = 0;
+  const double disk = static_cast<double>(store_->DiskUsage());
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(store_->directory(), ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::error_code fec;
-    if (it->is_regular_file(fec)) disk += static_cast<double>(it->file_size(fec));
-  }
   out.push_back(Gauge("kvgo_disk_bytes", "Bytes on disk of the data directory", disk));
   struct statvfs vfs;
   if (statvfs(store_->directory().c_str(), &vfs) == 0) {

@@ -275,7 +275,7 @@ grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* con
     return reactor;
   }
   kv::ObjectWriter w = *request;
-  if (!ValidateWriter(&w, response)) {
+  if (!ValidateWriter(&w, response) || !AdmitQuota(w, response)) {
     Finish(reactor, call, *response);
     return reactor;
   }
@@ -376,7 +376,7 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
     } else if (item.has_writer()) {
       kv::ObjectWriter w = item.writer();
       if (w.table_name().empty()) w.set_table_name(req.table_name());
-      if (ValidateWriter(&w, &st->results[i])) {
+      if (ValidateWriter(&w, &st->results[i]) && AdmitQuota(w, &st->results[i])) {
         pending.push_back(std::move(w));
         index.push_back(i);
       }
@@ -434,10 +434,20 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
   } else if (method == "AccessKeySet") {
     AccessKeySet(request->body(), finish);
     return reactor;
-  } else if (method == "TableList") {
-    TableList(&out);
-  } else if (method == "AccessKeyList") {
-    AccessKeyList(request->body(), &out);
+  } else if (method == "TableList" || method == "AccessKeyList") {
+    // Reads of replicated state: linearizable like Query.
+    ctx_.log->ReadBarrier(Deadline(context), [this, request, finish](Status s) {
+      kv::ObjectResult r;
+      if (!s.ok()) {
+        r = ServerError(std::string(s.message()));
+      } else if (request->method() == "TableList") {
+        TableList(&r);
+      } else {
+        AccessKeyList(request->body(), &r);
+      }
+      finish(std::move(r));
+    });
+    return reactor;
   } else if (method == "SysStatus") {
     SysStatus(&out);
   } else if (method == "SysMetrics") {
@@ -459,6 +469,22 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
   }
   finish(std::move(out));
   return reactor;
+}
+
+bool PublicService::AdmitQuota(const kv::ObjectWriter& w, kv::ObjectResult* out) const {
+  if (ctx_.quota_bytes == 0) return true;
+  if ((w.mode() & (kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly)) != 0) return true;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (now - usage_at_ns_.load() > 1000000000) {
+    usage_at_ns_ = now;
+    usage_ = ctx_.store->DiskUsage();
+  }
+  const uint64_t used = usage_.load();
+  if (used < ctx_.quota_bytes) return true;
+  *out = ServerError(absl::StrCat("storage quota exceeded: the data directory holds ", used,
+                                  " bytes, [storage] quota_bytes is ", ctx_.quota_bytes,
+                                  "; delete keys (deletes are still accepted) or raise the quota"));
+  return false;
 }
 
 void PublicService::Execute(storage::pb::Command cmd, ResultCallback done) const {

@@ -39,6 +39,9 @@ struct ServiceContext {
   std::string node_id;    // 16 hex characters
   std::string node_addr;  // the bind address
   int64_t started_unix_s = 0;
+  // [storage] quota_bytes: past it, writes other than deletes are refused
+  // (0 = no quota).
+  uint64_t quota_bytes = 0;
   // The replication view for SysStatus (may be empty: no "cluster" field).
   std::function<metrics::ClusterView()> cluster;
 };
@@ -111,10 +114,16 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   void AccessKeyList(const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
   void SysStatus(lynkdb::kvspec::v2::ObjectResult* out) const;
   void Execute(storage::pb::Command cmd, ResultCallback done) const;
+  // False (with the error in *out) if the quota is exceeded and `w` is not
+  // a delete.
+  bool AdmitQuota(const lynkdb::kvspec::v2::ObjectWriter& w, lynkdb::kvspec::v2::ObjectResult* out) const;
 
   ServiceContext ctx_;
   mutable std::atomic<int> in_flight_{0};
   std::atomic<bool> draining_{false};
+  // The data directory's size, measured at most once a second.
+  mutable std::atomic<uint64_t> usage_{0};
+  mutable std::atomic<int64_t> usage_at_ns_{0};
 };
 
 }  // namespace kvgo::server

@@ -110,6 +110,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.node_addr = config.bind;
   ctx.started_unix_s = s->clock_->NowMs() / 1000;
   ctx.cluster = [raw = s.get()] { return raw->ClusterState(); };
+  ctx.quota_bytes = config.quota_bytes;
   s->service_ = std::make_unique<PublicService>(ctx);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -207,6 +208,7 @@ std::vector<std::string> Server::Reload(const Config& config) {
   if (config.bind != config_.bind) restart.push_back("server.bind");
   if (config.http_port != config_.http_port) restart.push_back("server.http_port");
   if (config.data_directory != config_.data_directory) restart.push_back("storage.data_directory");
+  if (config.quota_bytes != config_.quota_bytes) restart.push_back("storage.quota_bytes");
   if (config.write_buffer_size_mib != config_.write_buffer_size_mib) restart.push_back("performance.write_buffer_size");
   if (config.block_cache_size_mib != config_.block_cache_size_mib) restart.push_back("performance.block_cache_size");
   if (config.max_table_size_mib != config_.max_table_size_mib) restart.push_back("performance.max_table_size");
@@ -234,12 +236,29 @@ std::vector<std::string> Server::Reload(const Config& config) {
   return restart;
 }
 
+void Server::ReclaimForQuota() {
+  // Near the quota, deleted data is reclaimed by compacting the whole store
+  // (at most once a minute): no manual defragmentation step.
+  if (config_.quota_bytes == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_reclaim_ != std::chrono::steady_clock::time_point{} && now - last_reclaim_ < std::chrono::minutes(1)) {
+    return;
+  }
+  const uint64_t used = store_->DiskUsage();
+  if (used < config_.quota_bytes / 10 * 9) return;
+  last_reclaim_ = now;
+  store_->db()->CompactRange(nullptr, nullptr);
+  spdlog::info("storage at {} of {} quota bytes: compacted, now {} bytes", used, config_.quota_bytes,
+               store_->DiskUsage());
+}
+
 void Server::PurgeLoop() {
   for (;;) {
     {
       std::unique_lock lock(purge_mu_);
       if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
     }
+    ReclaimForQuota();
     // In a cluster the leader purges for everyone (through the log).
     if (!log_->RunsBackgroundWork()) continue;
     // Each round removes at most kMaxPurgeBatch objects per command and

@@ -64,6 +64,7 @@ class Server {
  private:
   Server() = default;
   void PurgeLoop();
+  void ReclaimForQuota();  // purge thread only
   void SetRootKeys(const Config& config);
   metrics::ClusterView ClusterState() const;
 
@@ -91,6 +92,7 @@ class Server {
   std::condition_variable purge_cv_;
   bool stopping_ = false;  // GUARDED_BY(purge_mu_)
   std::thread purger_;
+  std::chrono::steady_clock::time_point last_reclaim_;  // purge thread only
   bool shut_down_ = false;
 };
 

@@ -48,6 +48,10 @@ class Store {
   // A LevelDB property ("leveldb.stats", ...), or "" if unknown.
   std::string Property(const std::string& name) const;
 
+  // Bytes of the files in the data directory (LevelDB's tables, logs and
+  // manifest): what [storage] quota_bytes limits.
+  uint64_t DiskUsage() const;
+
   // Bytes held by the block cache.
   size_t BlockCacheUsage() const { return cache_->TotalCharge(); }
 

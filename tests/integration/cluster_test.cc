@@ -13,6 +13,7 @@
 
 #include "common/kvspec.h"
 #include "cluster_process.h"
+#include "hauth.pb.h"
 
 namespace kvgo::testing {
 namespace {
@@ -116,6 +117,31 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   w.set_table_name("cluster_tbl");
   ASSERT_TRUE(n3->Commit(w, &res).ok());
   EXPECT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  // Access keys are replicated: made through node 1, listed on node 3 at
+  // once (TableList and AccessKeyList are linearizable reads).
+  hooto::hauth::v1::AccessKey ak;
+  ak.add_roles("client");
+  auto* scope = ak.add_scopes();
+  scope->set_name("kvgo/table");
+  scope->set_value("cluster_tbl");
+  kv::SysCmdRequest aks;
+  aks.set_method("AccessKeySet");
+  aks.set_body(ak.SerializeAsString());
+  ASSERT_TRUE(n1->SysCmd(aks, &res).ok());
+  ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  kv::SysCmdRequest akl;
+  akl.set_method("AccessKeyList");
+  ASSERT_TRUE(n3->SysCmd(akl, &res).ok());
+  ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+  int made = 0;
+  for (const auto& it : res.items()) made += it.data().value().find("\"00000000\"") == std::string::npos;
+  EXPECT_EQ(made, 1) << "the new key, besides the root keys";
+  kv::SysCmdRequest tl;
+  tl.set_method("TableList");
+  ASSERT_TRUE(n3->SysCmd(tl, &res).ok());
+  bool listed = false;
+  for (const auto& it : res.items()) listed = listed || it.data().value().find("cluster_tbl") != std::string::npos;
+  EXPECT_TRUE(listed);
   // SysStatus tells the role and the leader.
   kv::SysCmdRequest st;
   st.set_method("SysStatus");

@@ -222,6 +222,44 @@ TEST(Process, KillNineLosesNoAcknowledgedWrite) {
 
 // systemd Type=notify: READY=1 arrives on $NOTIFY_SOCKET only once the port
 // answers, STOPPING=1 on shutdown.
+TEST(Process, QuotaRefusesWritesButNotDeletesOrReads) {
+  ServerProcess p("quota");
+  std::string cfg = p.DefaultConfig();
+  cfg.replace(cfg.find("\n\n[server]"), 10, "\nquota_bytes = 1500000\n\n[server]");
+  p.WriteConfig(cfg);
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto c = p.NewClient();
+  const std::string value(16 * 1024, 'q');
+  lynkdb::kvspec::v2::ObjectResult r;
+  int written = 0;
+  std::string refusal;
+  for (int i = 0; i < 400 && refusal.empty(); i++) {
+    ASSERT_TRUE(c->Commit(client::NewWriter("q" + std::to_string(i), value), &r).ok());
+    if (r.status() == kvspec::kStatusOK) {
+      written++;
+    } else {
+      refusal = r.message();
+      EXPECT_EQ(r.status(), kvspec::kStatusServerError);
+    }
+    if (i % 20 == 19) std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // usage is sampled each second
+  }
+  ASSERT_FALSE(refusal.empty()) << "6.4 MB written under a 1.5 MB quota";
+  EXPECT_NE(refusal.find("storage quota exceeded"), std::string::npos) << refusal;
+  EXPECT_GT(written, 40);
+  // Reads and deletes still work.
+  ASSERT_TRUE(c->Query(client::NewKeyReader("q0"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  lynkdb::kvspec::v2::ObjectWriter del;
+  del.set_mode(kvspec::kWriteModeDelete);
+  del.mutable_meta()->set_key("q0");
+  ASSERT_TRUE(c->Commit(del, &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+  ASSERT_TRUE(c->Query(client::NewKeyReader("q0"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusNotFound);
+  EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
 TEST(Process, NotifiesSystemdWhenReady) {
   ServerProcess p("notify");
   const std::string path = p.prefix() + "/notify.sock";
