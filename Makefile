@@ -5,6 +5,8 @@
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
 #   make sim        Multi-Paxos simulator: SEEDS=N seeds (NODES=3), or replay SEED=S
+#   make fuzz       libFuzzer targets (token, config, request, peer message):
+#                   SECONDS=N each (default 60)
 #   make nemesis    real-process cluster under kills and pauses, checked for
 #                   linearizability: RUNS=N OPS=M (NODES=3 or 5, SEED=S)
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
@@ -31,7 +33,7 @@ SEEDS ?= 10000
 NODES ?= 3
 SEED ?=
 
-.PHONY: all build deps run test clean install install-files package dist sim nemesis
+.PHONY: all build deps run test clean install install-files package dist sim nemesis fuzz
 
 all: build
 
@@ -58,6 +60,11 @@ run: build
 test: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_ARGS)
+
+SECONDS ?= 60
+fuzz: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo_proto
+	bash tests/fuzz/run.sh $(BUILD_DIR) $(SECONDS)
 
 RUNS ?= 3
 OPS ?= 1000

@@ -206,8 +206,56 @@ std::string MaskSecret(const std::string& secret) {
   return "********";
 }
 
+namespace {
+
+// TOML files are UTF-8 text without control characters other than tab and
+// line ends. Checked before toml11 sees the bytes: its parser reads past
+// the end of some malformed input (found by tests/fuzz/config_fuzz.cc).
+Status CheckText(const std::string& text, const std::string& source_name) {
+  int line = 1;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') line++;
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+        return absl::InvalidArgumentError(absl::StrCat(source_name, ":", line, ": invalid TOML: control character 0x",
+                                                       absl::Hex(c), " (a config file is UTF-8 text)"));
+      }
+      i++;
+      continue;
+    }
+    // A well-formed multi-byte UTF-8 sequence (no overlongs, surrogates or
+    // code points above U+10FFFF).
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
+    bool ok = n > 0;
+    for (size_t k = 1; ok && k <= n; k++) {
+      if (i + k >= text.size()) {
+        ok = false;
+        break;
+      }
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (!ok || cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_name, ":", line, ": invalid TOML: not UTF-8 (a config file is UTF-8 text)"));
+    }
+    i += n + 1;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name,
                              const std::string& prefix) {
+  if (Status s = CheckText(text, source_name); !s.ok()) return s;
   TomlValue root;
   try {
     std::istringstream in(text);

@@ -213,5 +213,24 @@ TEST(SplitHostPort, Forms) {
   EXPECT_FALSE(SplitHostPort("host:0", &h, &p).ok());
 }
 
+// Found by tests/fuzz/config_fuzz.cc: this input made toml11 read past the
+// end of its buffer. Now: a clear error before toml11 sees it.
+TEST(Config, NonUtf8AndControlCharactersAreRefusedWithTheLine) {
+  const std::string crash("'\343ragecr'\343ragecveg\0( =", 23);
+  auto c = ParseConfig(crash, "fuzz.conf", "/p");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "fuzz.conf:1: invalid TOML: not UTF-8 (a config file is UTF-8 text)");
+  c = ParseConfig("[server]\nbind = \"a\x01\"\n", "t.conf", "/p");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "t.conf:2: invalid TOML: control character 0x1 (a config file is UTF-8 text)");
+  // Well-formed UTF-8 still parses (and is then validated as usual).
+  c = ParseConfig("# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n[server]\nauth_secret_key = \"0123456789abcdefghij\"\n",
+                  "t.conf", "/p");
+  EXPECT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(ParseConfig("# \xed\xa0\x80 surrogate\n", "t.conf", "/p").ok());
+  EXPECT_FALSE(ParseConfig("# \xc0\xaf overlong\n", "t.conf", "/p").ok());
+  EXPECT_FALSE(ParseConfig("# truncated \xe2\x82", "t.conf", "/p").ok());
+}
+
 }  // namespace
 }  // namespace kvgo

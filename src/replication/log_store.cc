@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "replication/codec.h"
 #include "storage/keys.h"
 
 namespace kvgo::replication {
@@ -29,24 +30,6 @@ StatusOr<uint64_t> GetU64(storage::Store* store, const std::string& key) {
 
 std::string PaxosLogStore::EntryKey(consensus::Slot slot) { return Key(0x02) + U64(slot); }
 std::string PaxosLogStore::AppliedKey() { return Key(0x04); }
-
-consensus::Entry PaxosLogStore::FromProto(const peer::pb::Entry& e) {
-  consensus::Entry out;
-  out.slot = e.slot();
-  out.ballot.round = e.ballot().round();
-  out.ballot.node = e.ballot().node();
-  out.noop = e.noop();
-  if (!e.noop()) out.data = std::make_shared<const std::string>(e.data());
-  return out;
-}
-
-void PaxosLogStore::ToProto(const consensus::Entry& e, peer::pb::Entry* out) {
-  out->set_slot(e.slot);
-  out->mutable_ballot()->set_round(e.ballot.round);
-  out->mutable_ballot()->set_node(e.ballot.node);
-  out->set_noop(e.noop);
-  if (!e.noop) out->set_data(e.value());
-}
 
 void PaxosLogStore::PutHardState(const consensus::HardState& hs, leveldb::WriteBatch* b) {
   peer::pb::HardState p;

@@ -50,9 +50,6 @@ class PaxosLogStore {
   // True for keys of the Paxos log store (never part of a KV snapshot).
   static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
 
-  static consensus::Entry FromProto(const peer::pb::Entry& e);
-  static void ToProto(const consensus::Entry& e, peer::pb::Entry* out);
-
   // Deletes every KV key, every log entry and the applied and compacted
   // slots, keeping only the promise, in one synced write: the node is then
   // as new (its state machine must write its initial records again).

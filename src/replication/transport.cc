@@ -81,63 +81,6 @@ void PeerIdentity::SetSecrets(const std::vector<Member>& members, const std::str
   self_.secret = own_secret;
 }
 
-peer::pb::Message ToProto(const consensus::Message& m) {
-  peer::pb::Message p;
-  p.set_type(static_cast<uint32_t>(m.type));
-  p.set_from(m.from);
-  p.set_to(m.to);
-  p.set_cluster_id(m.cluster_id);
-  p.set_members_hash(m.members_hash);
-  p.mutable_ballot()->set_round(m.ballot.round);
-  p.mutable_ballot()->set_node(m.ballot.node);
-  p.mutable_promised()->set_round(m.promised.round);
-  p.mutable_promised()->set_node(m.promised.node);
-  p.set_ok(m.ok);
-  p.set_first_slot(m.first_slot);
-  p.set_last_slot(m.last_slot);
-  p.set_commit(m.commit);
-  p.set_heartbeat(m.heartbeat);
-  p.set_seq(m.seq);
-  for (const auto& e : m.entries) {
-    auto* pe = p.add_entries();
-    pe->set_slot(e.slot);
-    pe->mutable_ballot()->set_round(e.ballot.round);
-    pe->mutable_ballot()->set_node(e.ballot.node);
-    pe->set_noop(e.noop);
-    if (!e.noop) pe->set_data(e.value());
-  }
-  return p;
-}
-
-consensus::Message FromProto(const peer::pb::Message& p) {
-  consensus::Message m;
-  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kAccepted)
-               ? static_cast<consensus::MsgType>(p.type())
-               : consensus::MsgType::kAccepted;
-  m.from = p.from();
-  m.to = p.to();
-  m.cluster_id = p.cluster_id();
-  m.members_hash = p.members_hash();
-  m.ballot = {p.ballot().round(), p.ballot().node()};
-  m.promised = {p.promised().round(), p.promised().node()};
-  m.ok = p.ok();
-  m.first_slot = p.first_slot();
-  m.last_slot = p.last_slot();
-  m.commit = p.commit();
-  m.heartbeat = p.heartbeat();
-  m.seq = p.seq();
-  m.entries.reserve(p.entries_size());
-  for (const auto& pe : p.entries()) {
-    consensus::Entry e;
-    e.slot = pe.slot();
-    e.ballot = {pe.ballot().round(), pe.ballot().node()};
-    e.noop = pe.noop();
-    if (!e.noop) e.data = std::make_shared<const std::string>(pe.data());
-    m.entries.push_back(std::move(e));
-  }
-  return m;
-}
-
 PeerClient::PeerClient(Member peer, const PeerIdentity* identity)
     : peer_(std::move(peer)), identity_(identity) {
   grpc::ChannelArguments args;
@@ -244,40 +187,45 @@ void PeerClient::RunSender() {
   }
 }
 
-void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout,
-                         ForwardDone done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    storage::pb::Command req;
-    peer::pb::ForwardReply reply;
-    ForwardDone done;
-  };
-  auto* call = new Call;
-  identity_->Sign(&call->ctx);
+namespace {
+
+// One asynchronous unary call: its context, request and reply live until
+// the callback ran.
+template <typename Request, typename Reply>
+struct UnaryCall {
+  grpc::ClientContext ctx;
+  Request req;
+  Reply reply;
+  std::function<void(grpc::Status, const Reply&)> done;
+};
+
+template <typename Request, typename Reply, typename Invoke>
+void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout, const Request& req,
+                std::function<void(grpc::Status, const Reply&)> done, Invoke invoke) {
+  auto* call = new UnaryCall<Request, Reply>;
+  identity->Sign(&call->ctx);
   call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  call->req = cmd;
+  call->req = req;
   call->done = std::move(done);
-  stub_->async()->Forward(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
+  invoke(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
     call->done(s, call->reply);
     delete call;
   });
 }
 
+}  // namespace
+
+void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout,
+                         ForwardDone done) {
+  StartUnary<storage::pb::Command, peer::pb::ForwardReply>(
+      identity_, timeout, cmd, std::move(done),
+      [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->Forward(ctx, req, reply, std::move(cb)); });
+}
+
 void PeerClient::ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    peer::pb::ReadIndexRequest req;
-    peer::pb::ReadIndexReply reply;
-    ReadIndexDone done;
-  };
-  auto* call = new Call;
-  identity_->Sign(&call->ctx);
-  call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  call->done = std::move(done);
-  stub_->async()->ReadIndex(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
-    call->done(s, call->reply);
-    delete call;
-  });
+  StartUnary<peer::pb::ReadIndexRequest, peer::pb::ReadIndexReply>(
+      identity_, timeout, peer::pb::ReadIndexRequest(), std::move(done),
+      [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->ReadIndex(ctx, req, reply, std::move(cb)); });
 }
 
 }  // namespace kvgo::replication

@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "consensus/paxos.h"
 #include "peer.grpc.pb.h"
+#include "replication/codec.h"
 
 namespace kvgo::replication {
 
@@ -65,9 +66,6 @@ class PeerIdentity {
   const uint64_t cluster_id_;
   std::vector<Member> members_;
 };
-
-peer::pb::Message ToProto(const consensus::Message& m);
-consensus::Message FromProto(const peer::pb::Message& m);
 
 class PeerClient {
  public:

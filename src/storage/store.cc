@@ -2,7 +2,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace kvgo::storage {
 
@@ -14,6 +18,39 @@ Status FromLevelDB(const leveldb::Status& s) {
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(s.ToString());
   return absl::UnavailableError(s.ToString());
 }
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// LevelDB's own error rarely names the damaged file; its info log (LOG in
+// the data directory) tells what it was reading. Names that file and says
+// what to do.
+std::string CorruptionHint(const std::string& dir) {
+  const std::string log = ReadFile(dir + "/LOG");
+  std::string file;
+  // LOG holds this open attempt only (LevelDB rotates it): the version
+  // set (manifest) is read first, then the write-ahead logs.
+  const size_t manifest = log.rfind("recovering version set");
+  const size_t rec = log.rfind("Recovering log #");
+  if (rec == std::string::npos || (manifest != std::string::npos && manifest > rec)) {
+    std::string current = ReadFile(dir + "/CURRENT");
+    while (!current.empty() && (current.back() == '\n' || current.back() == '\r')) current.pop_back();
+    if (!current.empty()) file = dir + "/" + current + " (the manifest named by " + dir + "/CURRENT)";
+  } else {
+    const uint64_t n = std::strtoull(log.c_str() + rec + 16, nullptr, 10);
+    char name[32];
+    std::snprintf(name, sizeof(name), "%06llu.log", static_cast<unsigned long long>(n));
+    file = dir + "/" + name + " (the write-ahead log)";
+  }
+  return "; the damaged file is " + (file.empty() ? std::string("unknown (see ") + dir + "/LOG)" : file) +
+         ". Nothing was changed. In a cluster, move the data directory away and start this node on an "
+         "empty one: its peers rebuild it. On a single node, restore a backup (kvgo-server never "
+         "repairs data silently)";
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
@@ -44,6 +81,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     std::string hint;
     if (s.ToString().find("lock") != std::string::npos) {
       hint = " (is another kvgo-server using this data directory?)";
+    } else if (s.IsCorruption()) {
+      hint = CorruptionHint(options.data_directory);
     }
     return absl::Status(FromLevelDB(s).code(), "cannot open LevelDB in " + options.data_directory +
                                                    ": " + s.ToString() + hint);

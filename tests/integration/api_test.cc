@@ -342,6 +342,52 @@ TEST_F(ApiTest, InternalServiceIsUnimplemented) {
   EXPECT_EQ(stub->Prepare(&ctx, kv::ObjectWriter(), &r).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
+TEST_F(ApiTest, HostileTokensAreRefusedAndCounted) {
+  auto total = [&] {
+    const std::string body = HttpGet(server->http_port(), "/metrics").second;
+    double sum = 0;
+    size_t at = 0;
+    while ((at = body.find("\nkvgo_auth_failures_total{", at)) != std::string::npos) {
+      at = body.find("} ", at);
+      sum += std::stod(body.substr(at + 2));
+    }
+    return sum;
+  };
+  const double before = total();
+  const int64_t now = SystemClock()->NowMs();
+  const std::string good = auth::SignToken("00000000", ServerProcess::kSecret, now);
+  std::vector<std::string> hostile = {
+      auth::SignToken("00000000", ServerProcess::kSecret, now - 601000),  // replayed, outside the window
+      auth::SignToken("00000000", ServerProcess::kSecret, now + 601000),  // from the future
+      auth::SignToken("00000000", "forged-secret-0123456789", now),       // forged signature
+      auth::SignToken("someoneelse1", "forged-secret-0123456789", now),   // another key's id
+      good.substr(0, good.size() - 5),                                    // truncated signature
+      good.substr(0, good.find('.', 2)),                                  // no signature at all
+      good + "AAAA",                                                      // padded signature
+      "2.%%%not-base64%%%." + good.substr(good.rfind('.') + 1),           // payload not base64
+      "3" + good.substr(1),                                               // unknown version
+      std::string(4000, 'A'),                                             // long garbage
+      "",                                                                 // empty
+  };
+  for (const auto& t : hostile) {
+    kv::ObjectResult r = QueryWithToken(&t);
+    EXPECT_EQ(r.status(), kvspec::kStatusClientError) << t.substr(0, 80);
+    EXPECT_EQ(r.message().rfind("Access Denied", 0), 0u) << t.substr(0, 80) << ": " << r.message();
+  }
+  EXPECT_EQ(total(), before + static_cast<double>(hostile.size()));
+  // Metadata over gRPC's 8 KiB limit never reaches the service: the call
+  // fails at the transport.
+  {
+    auto channel = grpc::CreateChannel(server->addr(), grpc::InsecureChannelCredentials());
+    auto stub = kv::Public::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-hooto-auth", std::string(20000, 'A'));
+    kv::ObjectResult r;
+    EXPECT_FALSE(stub->Query(&ctx, NewKeyReader("x"), &r).ok());
+  }
+  EXPECT_EQ(QueryWithToken(&good).status(), kvspec::kStatusNotFound);  // and the server still serves
+}
+
 TEST_F(ApiTest, MetricsAndHealthEndpoints) {
   auto live = HttpGet(server->http_port(), "/livez");
   EXPECT_EQ(live.first, 200);

@@ -260,6 +260,44 @@ TEST(Process, QuotaRefusesWritesButNotDeletesOrReads) {
   EXPECT_EQ(p.Stop(SIGTERM), 0);
 }
 
+// A damaged data file at startup: the server refuses to start, names the
+// file and changes nothing (docs: README "Troubleshooting").
+TEST(Process, CorruptDataFileIsNamedAndNothingIsRepaired) {
+  for (const std::string target : {"MANIFEST", ".log"}) {
+    ServerProcess p("corrupt");
+    p.Start();
+    ASSERT_TRUE(p.WaitReady()) << p.Log();
+    auto c = p.NewClient();
+    lynkdb::kvspec::v2::ObjectResult r;
+    for (int i = 0; i < 20; i++) {
+      ASSERT_TRUE(c->Commit(client::NewWriter("c" + std::to_string(i), std::string(200, 'c')), &r).ok());
+    }
+    ASSERT_EQ(p.Stop(SIGTERM), 0);
+    const std::string dir = p.prefix() + "/var/data";
+    std::string victim;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.find(target) != std::string::npos) victim = e.path().string();
+    }
+    ASSERT_FALSE(victim.empty()) << target;
+    const auto size = std::filesystem::file_size(victim);
+    ASSERT_GT(size, 40u);
+    {
+      std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(size / 2));
+      f.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
+    }
+    const auto before = std::filesystem::file_size(victim);
+    p.Start();
+    EXPECT_EQ(p.WaitExit(std::chrono::seconds(20)), 1) << p.Log();
+    const std::string log = p.Log();
+    EXPECT_NE(log.find("Corruption"), std::string::npos) << log;
+    EXPECT_NE(log.find("the damaged file is " + victim), std::string::npos) << log;
+    EXPECT_NE(log.find("never repairs"), std::string::npos) << log;
+    EXPECT_EQ(std::filesystem::file_size(victim), before);  // nothing repaired or rewritten
+  }
+}
+
 TEST(Process, NotifiesSystemdWhenReady) {
   ServerProcess p("notify");
   const std::string path = p.prefix() + "/notify.sock";

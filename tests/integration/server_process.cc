@@ -65,14 +65,8 @@ std::pair<int, std::string> HttpGet(const std::string& host, int port, const std
   return {code, body};
 }
 
-ServerProcess::ServerProcess(const std::string& name) : port_(FreePort()), http_port_(FreePort()) {
-  prefix_ = (std::filesystem::temp_directory_path() /
-             ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
-                .string();
-  std::filesystem::remove_all(prefix_);
-  std::filesystem::create_directories(prefix_ + "/etc");
-  WriteConfig(DefaultConfig());
-}
+ServerProcess::ServerProcess(const std::string& name)
+    : ServerProcess(name, "127.0.0.1", FreePort(), kSecret) {}
 
 ServerProcess::ServerProcess(const std::string& name, const std::string& host, int port,
                              const std::string& secret)

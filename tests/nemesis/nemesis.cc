@@ -108,6 +108,23 @@ void DoOp(int client, uint64_t seed, int i, int keys, testing::ClusterProcess& c
                    ok ? "ok" : (st.ok() ? res.message() : st.error_message()).c_str()));
 }
 
+// Writes the history, the fault schedule and every node's log.
+void Keep(const Options& o, Recorder& rec, testing::ClusterProcess& cluster, RunResult* out) {
+  std::string dir = o.keep_dir;
+  if (dir.empty()) dir = (std::filesystem::temp_directory_path() / ("kvgo-nemesis-" + std::to_string(o.seed))).string();
+  std::filesystem::create_directories(dir);
+  std::ofstream f(dir + "/history.txt");
+  f << "# seed " << o.seed << ", " << o.nodes << " nodes, " << o.ops << " ops, " << o.clients << " clients\n";
+  if (!out->linearizable) f << "# not linearizable: key " << out->bad_key << "\n";
+  if (!out->error.empty()) f << "# " << out->error << "\n";
+  std::lock_guard lock(rec.mu);
+  for (const auto& line : rec.log) f << line << "\n";
+  for (int i = 0; i < cluster.size(); i++) {
+    std::ofstream(dir + "/node" + std::to_string(i + 1) + ".log") << cluster.node(i).Log();
+  }
+  out->kept = dir;
+}
+
 }  // namespace
 
 RunResult Run(const Options& o) {
@@ -202,6 +219,7 @@ RunResult Run(const Options& o) {
     if (!n.running()) n.Start();
     if (!n.WaitReady(milliseconds(30000))) {
       out.error = "node " + std::to_string(i + 1) + " did not come back";
+      Keep(o, rec, cluster, &out);
       return out;
     }
   }
@@ -265,19 +283,7 @@ RunResult Run(const Options& o) {
     }
   }
 
-  if (!out.linearizable || out.lost > 0 || !out.error.empty() || o.verbose) {
-    std::string dir = o.keep_dir;
-    if (dir.empty()) dir = (std::filesystem::temp_directory_path() / ("kvgo-nemesis-" + std::to_string(o.seed))).string();
-    std::filesystem::create_directories(dir);
-    std::ofstream f(dir + "/history.txt");
-    f << "# seed " << o.seed << ", " << o.nodes << " nodes, " << o.ops << " ops, " << o.clients << " clients\n";
-    if (!out.linearizable) f << "# not linearizable: key " << out.bad_key << "\n";
-    for (const auto& line : rec.log) f << line << "\n";
-    for (int i = 0; i < cluster.size(); i++) {
-      std::ofstream(dir + "/node" + std::to_string(i + 1) + ".log") << cluster.node(i).Log();
-    }
-    out.kept = dir;
-  }
+  if (!out.linearizable || out.lost > 0 || !out.error.empty() || o.verbose) Keep(o, rec, cluster, &out);
   return out;
 }
 
