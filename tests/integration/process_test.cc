@@ -2,6 +2,10 @@
 // crash durability (kill -9) and the static-binary promise (empty chroot).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -296,6 +300,71 @@ TEST(Process, CorruptDataFileIsNamedAndNothingIsRepaired) {
     EXPECT_NE(log.find("never repairs"), std::string::npos) << log;
     EXPECT_EQ(std::filesystem::file_size(victim), before);  // nothing repaired or rewritten
   }
+}
+
+// 10,000 TCP connections opened at once (some stalled half-way through the
+// HTTP/2 preface) and then dropped (half with a reset): the server keeps
+// serving the others throughout and gives the descriptors back.
+TEST(Process, TenThousandConnectionsOpenedAndDropped) {
+  constexpr int kConns = 10000;
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_max < kConns + 2000) GTEST_SKIP() << "needs RLIMIT_NOFILE >= " << kConns + 2000;
+  lim.rlim_cur = lim.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);  // the server inherits it too
+
+  ServerProcess p("conns");
+  p.Start();
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  auto c = p.NewClient();
+  lynkdb::kvspec::v2::ObjectResult r;
+  auto serves = [&](const std::string& key) {
+    return c->Commit(client::NewWriter(key, "v"), &r).ok() && r.status() == kvspec::kStatusOK;
+  };
+  ASSERT_TRUE(serves("before"));
+  auto fds = [&] { return MetricValue(HttpGet(p.http_port(), "/metrics").second, "process_open_fds"); };
+  const double fds_before = fds();
+
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(p.port()));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  std::vector<int> socks;
+  socks.reserve(kConns);
+  for (int i = 0; i < kConns; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0) << "socket " << i << ": " << std::strerror(errno);
+    connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // EINPROGRESS
+    socks.push_back(fd);
+    if (i % 1000 == 999) std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let accept() keep up
+  }
+  // The server holds them all (accepted, each a descriptor).
+  double peak = 0;
+  const auto accept_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < accept_deadline && (peak = fds()) < fds_before + kConns * 0.95) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_GE(peak, fds_before + kConns * 0.95) << "the server accepted only " << peak - fds_before;
+  // Some stall in the middle of the HTTP/2 connection preface.
+  for (int i = 0; i < 100; i++) (void)!write(socks[i], "PRI * HTTP/2.0\r\n", 16);
+  // The server serves a normal client meanwhile.
+  ASSERT_TRUE(serves("during")) << "the server stopped serving with 10,000 idle connections open";
+  // Drop them: half with a reset, half with a FIN.
+  for (size_t i = 0; i < socks.size(); i++) {
+    if (i % 2 == 0) {
+      linger l{1, 0};
+      setsockopt(socks[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
+    close(socks[i]);
+  }
+  ASSERT_TRUE(serves("after"));
+  // The descriptors come back (within a margin for gRPC's own).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && fds() > fds_before + 50) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_LE(fds(), fds_before + 50);
+  EXPECT_EQ(p.Stop(SIGTERM), 0);
 }
 
 TEST(Process, NotifiesSystemdWhenReady) {
