@@ -536,7 +536,6 @@ void Replicator::HandleReady() {
   for (const auto& e : rd.committed) {
     auto mine = proposed_.find(e.slot);
     storage::pb::Command cmd;
-    bool applied = false;
     StatusOr<storage::pb::CommandResult> result = absl::UnavailableError(
         "another leader's value was chosen for this write's slot; the write was not applied");
     if (!e.noop) {
@@ -550,7 +549,6 @@ void Replicator::HandleReady() {
                            e.slot, res.results_size() > 0 ? res.results(0).message() : "");
           std::abort();
         }
-        applied = true;
         if (mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd.proposal_id()) {
           result = std::move(res);
         }
@@ -558,7 +556,6 @@ void Replicator::HandleReady() {
         spdlog::error("slot {} holds an undecodable command; skipped", e.slot);
       }
     }
-    (void)applied;
     if (mine != proposed_.end()) {
       answers.emplace_back(std::move(mine->second.done), std::move(result));
       proposed_.erase(mine);
@@ -715,16 +712,15 @@ void Replicator::StartSnapshot(NodeId peer) {
   const leveldb::Snapshot* snap = store_->db()->GetSnapshot();
   const Slot slot = node_->applied();
   spdlog::info("peer {} is behind the kept log: sending it a snapshot at slot {}", client->member().addr, slot);
-  senders_[peer] = std::thread([this, peer, client, snap, slot, flag] {
+  senders_[peer] = std::thread([this, client, snap, slot, flag] {
     pthread_setname_np(pthread_self(), "kvgo-snap-send");
-    SendSnapshot(peer, client, snap, slot);
+    SendSnapshot(client, snap, slot);
     store_->db()->ReleaseSnapshot(snap);
     flag->store(false);
   });
 }
 
-void Replicator::SendSnapshot(NodeId peer, PeerClient* client, const leveldb::Snapshot* snap, Slot slot) {
-  (void)peer;
+void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, Slot slot) {
   grpc::ClientContext ctx;
   identity_->Sign(&ctx);
   // Twice the time the data takes at the rate limit, plus a minute: a

@@ -137,8 +137,7 @@ class Replicator final : public storage::CommandLog {
   void FlushHeld(bool force);
   void CompactIfNeeded();
   void StartSnapshot(consensus::NodeId peer);
-  void SendSnapshot(consensus::NodeId peer, PeerClient* client, const leveldb::Snapshot* snap,
-                    consensus::Slot slot);
+  void SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot);
   void WaitApplied(consensus::Slot index, Deadline deadline, std::function<void(Status)> done);
   void FollowerReadIndex();
   void RunCallbacks();
