@@ -23,8 +23,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-std::string SecretOf(int i) { return ClusterSecret(i); }
-
 // The cluster tests' view of ClusterProcess: gtest assertions on start.
 class Cluster : public ClusterProcess {
  public:
@@ -58,8 +56,6 @@ bool PutEventually(client::Client& c, const std::string& key, const std::string&
   }
   return false;
 }
-
-std::pair<std::string, size_t> TableHash(client::Client& c) { return TableDigest(c); }
 
 TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   Cluster c("form");
@@ -151,7 +147,7 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   EXPECT_NE(res.items(0).data().value().find("\"leader\":\"127.0.0."), std::string::npos)
       << res.items(0).data().value();
   // One client config (node 1's secret) works against every node.
-  auto other = c.node(2).NewClient(SecretOf(0));
+  auto other = c.node(2).NewClient(ClusterSecret(0));
   EXPECT_EQ(Get(*other, "k1").status(), kvspec::kStatusOK);
 }
 
@@ -278,7 +274,7 @@ TEST(ClusterTest, LaggingFollowerCatchesUpBySnapshotAndAllNodesEndIdentical) {
     std::string first;
     for (int i = 0; i < 3; i++) {
       auto n = c.node(i).NewClient();
-      auto [hash, count] = TableHash(*n);
+      auto [hash, count] = TableDigest(*n);
       EXPECT_EQ(count, want) << "node " << i + 1;
       if (i == 0) first = hash;
       EXPECT_EQ(hash, first) << "node " << i + 1 << " differs";
