@@ -68,9 +68,11 @@ fuzz: $(BUILD_DIR)/CMakeCache.txt
 
 RUNS ?= 3
 OPS ?= 1000
+PARTITIONS ?= true
 nemesis: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-nemesis kvgo-server
-	$(BUILD_DIR)/tests/nemesis/kvgo-nemesis --runs=$(RUNS) --ops=$(OPS) --nodes=$(NODES) $(if $(SEED),--seed=$(SEED),)
+	$(BUILD_DIR)/tests/nemesis/kvgo-nemesis --runs=$(RUNS) --ops=$(OPS) --nodes=$(NODES) \
+	  --partitions=$(PARTITIONS) $(if $(SEED),--seed=$(SEED),)
 
 sim: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-sim

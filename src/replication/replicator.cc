@@ -47,11 +47,10 @@ std::vector<Member> MembersOf(const Config& config) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, storage::Store* store,
-                                                        storage::StateMachine* sm,
-                                                        consensus::Restored restored,
-                                                        EffectsListener listener,
-                                                        GroupObserver observer) {
+                                                        storage::StateMachine* sm, consensus::Restored restored,
+                                                        EffectsListener listener, GroupObserver observer) {
   std::unique_ptr<Replicator> r(new Replicator());
+  r->forward_gate_->r = r.get();
   r->config_ = config;
   r->store_ = store;
   r->sm_ = sm;
@@ -75,9 +74,8 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
     }
   }
   if (self == nullptr) {
-    return absl::InvalidArgumentError(
-        "cluster.masters: no entry has addr = server.bind (\"" + config.bind +
-        "\"); each node must find itself in the list by its bind address");
+    return absl::InvalidArgumentError("cluster.masters: no entry has addr = server.bind (\"" + config.bind +
+                                      "\"); each node must find itself in the list by its bind address");
   }
   Member me = *self;
   me.secret = config.root_secret;
@@ -97,8 +95,10 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   cc.lease_margin_ticks = std::max(1, cc.election_ticks / 5);
   cc.seed = std::random_device{}() ^ (uint64_t{me.id} << 32);
   r->applied_ = restored.applied;
-  spdlog::info("cluster mode: node {} ({}) of {} masters, cluster id {:016x}; applied slot {}, {} log entries",
-               me.id, me.addr, members.size(), cluster_id, restored.applied, restored.entries.size());
+  spdlog::info(
+      "cluster mode: node {} ({}) of {} masters, cluster id {:016x}; "
+      "applied slot {}, {} log entries",
+      me.id, me.addr, members.size(), cluster_id, restored.applied, restored.entries.size());
   r->node_config_ = cc;
   r->node_ = std::make_unique<consensus::Node>(cc, std::move(restored));
   r->status_.id = me.id;
@@ -121,6 +121,10 @@ void Replicator::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+  }
+  {
+    std::lock_guard lock(forward_gate_->mu);
+    forward_gate_->r = nullptr;
   }
   stop_flag_ = true;
   cv_.notify_all();
@@ -162,8 +166,7 @@ void Replicator::Stop() {
   // (its deadline bounds the wait).
   {
     std::unique_lock lock(mu_);
-    deferred_cv_.wait_for(lock, kReadIndexTimeout + std::chrono::seconds(1),
-                          [&] { return !read_index_in_flight_; });
+    deferred_cv_.wait_for(lock, kReadIndexTimeout + std::chrono::seconds(1), [&] { return !read_index_in_flight_; });
   }
   // The driver is gone: nothing defers work any more; run what is left.
   {
@@ -225,8 +228,7 @@ void Replicator::Submit(storage::pb::Command cmd, Callback done) {
   Post(Proposal{std::move(cmd), std::move(done), {}, false});
 }
 
-void Replicator::SubmitForwarded(storage::pb::Command cmd,
-                                 std::function<void(peer::pb::ForwardReply)> done) {
+void Replicator::SubmitForwarded(storage::pb::Command cmd, std::function<void(peer::pb::ForwardReply)> done) {
   Post(Proposal{std::move(cmd),
                 [done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
                   peer::pb::ForwardReply reply;
@@ -238,7 +240,8 @@ void Replicator::SubmitForwarded(storage::pb::Command cmd,
                   }
                   done(std::move(reply));
                 },
-                {}, true});
+                {},
+                true});
 }
 
 void Replicator::ReadBarrier(Deadline deadline, std::function<void(Status)> done) {
@@ -271,8 +274,7 @@ void Replicator::FollowerReadIndex() {
   }
   const NodeId leader = leader_.load();
   PeerClient* client = leader == 0 ? nullptr : Client(leader);
-  auto finish = [this](std::vector<std::pair<Deadline, std::function<void(Status)>>> b, Status s,
-                       Slot index) {
+  auto finish = [this](std::vector<std::pair<Deadline, std::function<void(Status)>>> b, Status s, Slot index) {
     for (auto& [deadline, done] : b) {
       if (s.ok()) {
         WaitApplied(index, deadline, std::move(done));
@@ -293,14 +295,14 @@ void Replicator::FollowerReadIndex() {
     }
   };
   if (client == nullptr) {
-    return finish(std::move(batch),
-                  absl::UnavailableError("no leader: the cluster is electing one or has no majority"), 0);
+    return finish(std::move(batch), absl::UnavailableError("no leader: the cluster is electing one or has no majority"),
+                  0);
   }
   client->ReadIndex(kReadIndexTimeout, [finish, b = std::move(batch), addr = client->member().addr](
                                            grpc::Status st, const peer::pb::ReadIndexReply& reply) mutable {
     if (!st.ok()) {
-      return finish(std::move(b),
-                    absl::UnavailableError("cannot reach the leader " + addr + ": " + st.error_message()), 0);
+      return finish(std::move(b), absl::UnavailableError("cannot reach the leader " + addr + ": " + st.error_message()),
+                    0);
     }
     if (!reply.error().empty()) return finish(std::move(b), absl::UnavailableError(reply.error()), 0);
     finish(std::move(b), absl::OkStatus(), reply.index());
@@ -340,9 +342,7 @@ void Replicator::LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> d
 
 void Replicator::Receive(consensus::Message m) { Post(std::move(m)); }
 
-void Replicator::SetSecrets(const Config& config) {
-  identity_->SetSecrets(MembersOf(config), config.root_secret);
-}
+void Replicator::SetSecrets(const Config& config) { identity_->SetSecrets(MembersOf(config), config.root_secret); }
 
 ReplicatorStatus Replicator::status() const {
   ReplicatorStatus s;
@@ -459,8 +459,21 @@ void Replicator::Dispatch(Proposal p) {
   }
   const NodeId leader = node_->leader();
   PeerClient* client = leader != 0 && leader != self ? Client(leader) : nullptr;
-  if (client == nullptr) {
-    if (p.parked_until == Deadline{}) p.parked_until = Clock::now() + park_limit_;
+  if (client == nullptr || !client->reachable() || p.bounced) {
+    p.bounced = false;
+    // No leader, or no connection to it (it died, restarts or is cut off): a
+    // forward now would fail before reaching it, or worse, reach it with
+    // an outcome we could not tell. Wait for an election or the
+    // reconnection (RetryParked), up to park_limit_; then the write is
+    // refused, certainly not applied.
+    const auto now = Clock::now();
+    if (p.parked_until == Deadline{}) p.parked_until = now + park_limit_;
+    if (p.parked_until <= now) {
+      return p.done(absl::UnavailableError(client == nullptr ? "no leader: the cluster is electing one or has "
+                                                               "no majority; retry"
+                                                             : "the leader " + client->member().addr +
+                                                                   " is unreachable from this node; retry"));
+    }
     parked_.push_back(std::move(p));
     return;
   }
@@ -468,18 +481,30 @@ void Replicator::Dispatch(Proposal p) {
     std::lock_guard lock(mu_);
     status_.forwarded++;
   }
-  client->Forward(p.cmd, kForwardTimeout,
-                  [done = std::move(p.done), addr = client->member().addr](
-                      grpc::Status st, const peer::pb::ForwardReply& reply) {
-                    if (!st.ok()) {
-                      return done(absl::DeadlineExceededError(
-                          "forwarding the write to the leader " + addr + " failed (" + st.error_message() +
-                          "); its outcome is unknown"));
-                    }
-                    if (reply.error().empty()) return done(reply.result());
-                    if (reply.unknown()) return done(absl::DeadlineExceededError(reply.error()));
-                    done(absl::UnavailableError(reply.error()));
-                  });
+  if (p.parked_until == Deadline{}) p.parked_until = Clock::now() + park_limit_;
+  const storage::pb::Command cmd = p.cmd;
+  client->Forward(
+      cmd, kForwardTimeout,
+      [gate = forward_gate_, p = std::move(p), addr = client->member().addr](
+          grpc::Status st, const peer::pb::ForwardReply& reply) mutable {
+        if (!st.ok()) {
+          return p.done(absl::DeadlineExceededError("forwarding the write to the leader " + addr + " failed (" +
+                                                    st.error_message() + "); its outcome is unknown"));
+        }
+        if (reply.error().empty()) return p.done(reply.result());
+        if (reply.unknown()) return p.done(absl::DeadlineExceededError(reply.error()));
+        // Certainly not applied (that node no longer leads):
+        // try the leader this node learns of next, within the
+        // same time limit as a parked write.
+        if (Clock::now() < p.parked_until) {
+          std::unique_lock lock(gate->mu);
+          if (gate->r != nullptr) {
+            p.bounced = true;
+            return gate->r->Post(std::move(p));
+          }
+        }
+        p.done(absl::UnavailableError(reply.error()));
+      });
 }
 
 void Replicator::FlushHeld(bool force) {
@@ -508,22 +533,16 @@ void Replicator::RetryParked() {
   }
   for (auto& d : expired) {
     Defer([d = std::move(d)] {
-      d(absl::DeadlineExceededError("timed out waiting for this node to apply the cluster's latest writes"));
+      d(
+          absl::DeadlineExceededError("timed out waiting for this node to apply "
+                                      "the cluster's latest writes"));
     });
   }
   if (parked_.empty()) return;
-  const bool leader_known = node_->leader() != 0;
+  // Dispatch parks them again, or refuses them once parked_until passed.
   std::vector<Proposal> parked;
   parked.swap(parked_);
-  for (auto& p : parked) {
-    if (leader_known) {
-      Dispatch(std::move(p));
-    } else if (p.parked_until <= now) {
-      p.done(absl::UnavailableError("no leader: the cluster is electing one or has no majority"));
-    } else {
-      parked_.push_back(std::move(p));
-    }
-  }
+  for (auto& p : parked) Dispatch(std::move(p));
 }
 
 void Replicator::HandleReady() {
@@ -537,7 +556,8 @@ void Replicator::HandleReady() {
     auto mine = proposed_.find(e.slot);
     storage::pb::Command cmd;
     StatusOr<storage::pb::CommandResult> result = absl::UnavailableError(
-        "another leader's value was chosen for this write's slot; the write was not applied");
+        "another leader's value was chosen for this "
+        "write's slot; the write was not applied");
     if (!e.noop) {
       if (cmd.ParseFromString(e.value())) {
         const uint64_t errors = sm_->storage_errors();
@@ -545,8 +565,10 @@ void Replicator::HandleReady() {
         if (sm_->storage_errors() != errors) {
           // The other replicas applied this command; skipping its effects
           // here would make this node's state differ from theirs for good.
-          spdlog::critical("reading the store failed while applying slot {}: {}; stopping the process",
-                           e.slot, res.results_size() > 0 ? res.results(0).message() : "");
+          spdlog::critical(
+              "reading the store failed while applying slot {}: {}; stopping "
+              "the process",
+              e.slot, res.results_size() > 0 ? res.results(0).message() : "");
           std::abort();
         }
         if (mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd.proposal_id()) {
@@ -569,8 +591,7 @@ void Replicator::HandleReady() {
   // Not when this Ready commits something: its messages carry the new
   // commit index, and a follower must not apply (and serve) a slot before
   // the leader did.
-  const bool send_first =
-      !rd.hard_state && rd.committed.empty() && node_->role() == consensus::Role::kLeader;
+  const bool send_first = !rd.hard_state && rd.committed.empty() && node_->role() == consensus::Role::kLeader;
   if (send_first) {
     for (auto& m : rd.messages) {
       if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
@@ -586,14 +607,12 @@ void Replicator::HandleReady() {
     const auto t0 = Clock::now();
     Status s = store_->WriteSync(&batch);
     if (s.ok() && observer_) {
-      observer_(rd.entries.size() + rd.committed.size(),
-                std::chrono::duration<double>(Clock::now() - t0).count());
+      observer_(rd.entries.size() + rd.committed.size(), std::chrono::duration<double>(Clock::now() - t0).count());
     }
     if (!s.ok()) {
       // The acceptor's promise to its peers depends on this write: never
       // carry on after a failed one (docs/replication.md).
-      spdlog::critical("writing the Paxos log failed: {}; stopping the process",
-                       std::string(s.message()));
+      spdlog::critical("writing the Paxos log failed: {}; stopping the process", std::string(s.message()));
       std::abort();
     }
   }
@@ -609,8 +628,9 @@ void Replicator::HandleReady() {
   for (Slot s : rd.unknown) {
     auto it = proposed_.find(s);
     if (it == proposed_.end()) continue;
-    it->second.done(absl::DeadlineExceededError(
-        "leadership changed before the write was chosen; its outcome is unknown"));
+    it->second.done(
+        absl::DeadlineExceededError("leadership changed before the write was "
+                                    "chosen; its outcome is unknown"));
     proposed_.erase(it);
   }
   for (const auto& r : rd.reads) {
@@ -772,13 +792,15 @@ void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap,
   grpc::Status st = writer->Finish();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   if (st.ok() && reply.error().empty() && ok) {
-    spdlog::info("snapshot at slot {} sent to {}: {} keys, {} bytes in {:.1f} s", slot,
-                 client->member().addr, keys, sent, secs);
+    spdlog::info("snapshot at slot {} sent to {}: {} keys, {} bytes in {:.1f} s", slot, client->member().addr, keys,
+                 sent, secs);
     std::lock_guard lock(mu_);
     status_.snapshots_sent++;
   } else {
     spdlog::warn("snapshot to {} failed: {}", client->member().addr,
-                 !st.ok() ? st.error_message() : reply.error().empty() ? "stream broken" : reply.error());
+                 !st.ok()                ? st.error_message()
+                 : reply.error().empty() ? "stream broken"
+                                         : reply.error());
   }
 }
 
@@ -788,8 +810,8 @@ StatusOr<uint64_t> Replicator::BeginInstall(Slot slot, NodeId from) {
     return absl::FailedPreconditionError("this node is the leader; it takes no snapshot");
   }
   if (slot <= node_->applied()) {
-    return absl::FailedPreconditionError("not needed: this node applied slot " +
-                                         std::to_string(node_->applied()) + " already");
+    return absl::FailedPreconditionError("not needed: this node applied slot " + std::to_string(node_->applied()) +
+                                         " already");
   }
   if (installer_active_) return absl::FailedPreconditionError("another snapshot is installing");
   leveldb::WriteBatch marker;
@@ -881,18 +903,21 @@ void Replicator::AbortInstallLocked() {
   install_gen_++;
   // The KV data is partly replaced: start over as a new node (keeping the
   // promise), as a restart would (PaxosLogStore::Load).
-  spdlog::warn("snapshot install aborted: resetting this node's data; the leader will send a new snapshot");
+  spdlog::warn(
+      "snapshot install aborted: resetting this node's data; the "
+      "leader will send a new snapshot");
   Status s = log_->WipeData();
   if (s.ok()) s = storage::StateMachine::Open(store_).status();
   if (!s.ok()) {
-    spdlog::critical("cannot reset the data after an aborted snapshot: {}; stopping the process",
-                     std::string(s.message()));
+    spdlog::critical(
+        "cannot reset the data after an aborted snapshot: {}; "
+        "stopping the process",
+        std::string(s.message()));
     std::abort();
   }
   auto restored = log_->Load();
   if (!restored.ok()) {
-    spdlog::critical("cannot reload the Paxos log: {}; stopping the process",
-                     std::string(restored.status().message()));
+    spdlog::critical("cannot reload the Paxos log: {}; stopping the process", std::string(restored.status().message()));
     std::abort();
   }
   consensus::Config cc = node_config_;

@@ -72,10 +72,8 @@ class Replicator final : public storage::CommandLog {
   // `restored` is PaxosLogStore::Load()'s result, read before the state
   // machine was opened.
   static StatusOr<std::unique_ptr<Replicator>> Start(const Config& config, storage::Store* store,
-                                                     storage::StateMachine* sm,
-                                                     consensus::Restored restored,
-                                                     EffectsListener listener,
-                                                     GroupObserver observer = nullptr);
+                                                     storage::StateMachine* sm, consensus::Restored restored,
+                                                     EffectsListener listener, GroupObserver observer = nullptr);
   ~Replicator() override;  // Stop()s
 
   // storage::CommandLog
@@ -113,6 +111,7 @@ class Replicator final : public storage::CommandLog {
     Deadline parked_until;
     bool forwarded = false;  // from a follower: never forward again
     bool held = false;       // went through the leader's batching once
+    bool bounced = false;    // refused by a node that no longer leads: wait a tick
   };
   struct LeaderRead {
     std::function<void(Status, consensus::Slot)> done;
@@ -155,7 +154,7 @@ class Replicator final : public storage::CommandLog {
   // The core and its clock: tick n is due at origin_ + n * tick_ and never
   // runs earlier, so a lease in ticks is a lease in real time.
   consensus::Config node_config_;
-  std::unique_ptr<consensus::Node> node_;  // under apply_mu_
+  std::unique_ptr<consensus::Node> node_;         // under apply_mu_
   std::chrono::steady_clock::time_point origin_;  // under apply_mu_
   int64_t ticks_ = 0;                             // under apply_mu_
   std::chrono::milliseconds tick_{100};
@@ -163,7 +162,7 @@ class Replicator final : public storage::CommandLog {
   uint64_t next_proposal_id_ = 0;  // driver thread only
 
   // Driver-thread state.
-  std::map<consensus::Slot, Proposal> proposed_;  // by slot, this node leading
+  std::map<consensus::Slot, Proposal> proposed_;       // by slot, this node leading
   std::map<uint64_t, std::vector<LeaderRead>> reads_;  // by read id
   uint64_t next_read_id_ = 0;
   std::vector<Proposal> parked_;  // waiting for a leader
@@ -175,17 +174,25 @@ class Replicator final : public storage::CommandLog {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Input> inbox_;                     // GUARDED_BY(mu_)
-  bool stopping_ = false;                        // GUARDED_BY(mu_)
+  std::vector<Input> inbox_;                               // GUARDED_BY(mu_)
+  bool stopping_ = false;                                  // GUARDED_BY(mu_)
   std::multimap<consensus::Slot, AppliedWaiter> waiters_;  // GUARDED_BY(mu_)
-  std::vector<std::function<void()>> deferred_;  // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> deferred_;            // GUARDED_BY(mu_)
   std::condition_variable deferred_cv_;
   bool callbacks_done_ = false;  // GUARDED_BY(mu_): the callbacks thread may exit
   // Follower reads: the batch waiting for the in-flight ReadIndex call, and
   // the batch for the next one.
-  bool read_index_in_flight_ = false;                      // GUARDED_BY(mu_)
+  bool read_index_in_flight_ = false;  // GUARDED_BY(mu_)
+  // Lets a Forward callback hand a bounced write back to the driver; Stop()
+  // clears `r` so that callbacks still in flight afterwards never touch
+  // this object.
+  struct ForwardGate {
+    std::mutex mu;
+    Replicator* r = nullptr;  // GUARDED_BY(mu)
+  };
+  std::shared_ptr<ForwardGate> forward_gate_ = std::make_shared<ForwardGate>();
   std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads_;  // GUARDED_BY(mu_)
-  ReplicatorStatus status_;                                // GUARDED_BY(mu_)
+  ReplicatorStatus status_;                                                   // GUARDED_BY(mu_)
 
   // Snapshot install: the driver does nothing while `installing_`.
   std::mutex apply_mu_;  // held by the driver while it works, and to start an install
@@ -195,9 +202,9 @@ class Replicator final : public storage::CommandLog {
   consensus::NodeId install_from_ = 0;
   std::chrono::steady_clock::time_point install_started_;
   std::chrono::steady_clock::time_point last_chunk_at_;  // under apply_mu_
-  uint64_t install_gen_ = 0;                              // under apply_mu_
-  bool installer_active_ = false;  // GUARDED_BY(apply_mu_)
-  std::map<consensus::NodeId, std::thread> senders_;  // driver thread only
+  uint64_t install_gen_ = 0;                             // under apply_mu_
+  bool installer_active_ = false;                        // GUARDED_BY(apply_mu_)
+  std::map<consensus::NodeId, std::thread> senders_;     // driver thread only
   std::map<consensus::NodeId, std::shared_ptr<std::atomic<bool>>> sending_;
 
   // Published by the driver for lock-free fast paths.

@@ -83,6 +83,10 @@ class PeerClient {
   peer::pb::Peer::Stub* stub() { return stub_.get(); }
   const Member& member() const { return peer_; }
   bool connected() const { return connected_.load(); }
+  // Whether the channel has a live connection right now (GetState READY):
+  // false at once when the peer's process died and the kernel closed its
+  // sockets, unlike connected(), which notices at the next write.
+  bool reachable() const { return channel_->GetState(false) == GRPC_CHANNEL_READY; }
   uint64_t dropped() const { return dropped_.load(); }
 
   void Stop();
@@ -97,8 +101,8 @@ class PeerClient {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<consensus::Message> queue_;   // GUARDED_BY(mu_)
-  bool stopping_ = false;                  // GUARDED_BY(mu_)
+  std::deque<consensus::Message> queue_;       // GUARDED_BY(mu_)
+  bool stopping_ = false;                      // GUARDED_BY(mu_)
   grpc::ClientContext* stream_ctx_ = nullptr;  // GUARDED_BY(mu_): to cancel on Stop
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> dropped_{0};

@@ -1,15 +1,16 @@
 #include "server_process.h"
 
+#include <civetweb.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <civetweb.h>
-
+#include <cstdio>
 #include <cstdlib>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,9 +33,7 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
-std::pair<int, std::string> HttpGet(int port, const std::string& path) {
-  return HttpGet("127.0.0.1", port, path);
-}
+std::pair<int, std::string> HttpGet(int port, const std::string& path) { return HttpGet("127.0.0.1", port, path); }
 
 double MetricValue(const std::string& page, const std::string& name) {
   std::istringstream in(page);
@@ -52,8 +51,8 @@ std::pair<int, std::string> HttpGet(const std::string& host, int port, const std
   }();
   (void)init;
   char err[256] = {0};
-  mg_connection* conn = mg_download(host.c_str(), port, 0, err, sizeof(err),
-                                    "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path.c_str(), host.c_str());
+  mg_connection* conn = mg_download(host.c_str(), port, 0, err, sizeof(err), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n",
+                                    path.c_str(), host.c_str());
   if (conn == nullptr) return {0, err};
   const mg_response_info* info = mg_get_response_info(conn);
   const int code = info ? info->status_code : 0;
@@ -65,11 +64,9 @@ std::pair<int, std::string> HttpGet(const std::string& host, int port, const std
   return {code, body};
 }
 
-ServerProcess::ServerProcess(const std::string& name)
-    : ServerProcess(name, "127.0.0.1", FreePort(), kSecret) {}
+ServerProcess::ServerProcess(const std::string& name) : ServerProcess(name, "127.0.0.1", FreePort(), kSecret) {}
 
-ServerProcess::ServerProcess(const std::string& name, const std::string& host, int port,
-                             const std::string& secret)
+ServerProcess::ServerProcess(const std::string& name, const std::string& host, int port, const std::string& secret)
     : host_(host), secret_(secret), port_(port), http_port_(FreePort()) {
   prefix_ = (std::filesystem::temp_directory_path() /
              ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
@@ -102,8 +99,17 @@ pid_t ServerProcess::Start(const std::vector<std::string>& extra_args) {
   return StartArgv(argv);
 }
 
+void ServerProcess::RunAs(uid_t uid) { uid_ = uid; }
+
 pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
   const std::string log = prefix_ + "/server.log";
+  if (uid_ != 0) {
+    // Everything under the prefix (data, logs) belongs to the node's user.
+    if (lchown(prefix_.c_str(), uid_, uid_) != 0) std::perror("lchown");
+    for (const auto& e : std::filesystem::recursive_directory_iterator(prefix_)) {
+      if (lchown(e.path().c_str(), uid_, uid_) != 0) std::perror("lchown");
+    }
+  }
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -111,6 +117,7 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    if (uid_ != 0 && (setgroups(0, nullptr) != 0 || setgid(uid_) != 0 || setuid(uid_) != 0)) _exit(126);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -45,6 +45,10 @@ class ServerProcess {
   // Starts the binary with --config <prefix>/etc/kvgo-server.conf and
   // `extra_args`; output goes to <prefix>/server.log. Returns the pid.
   pid_t Start(const std::vector<std::string>& extra_args = {});
+  // Runs the process as `uid` (group `uid` too) from the next Start on;
+  // the prefix is handed over to it. Needs root. (The nemesis tells nodes'
+  // traffic apart by uid.)
+  void RunAs(uid_t uid);
   // Starts an arbitrary argv (e.g. chroot), output to server.log.
   pid_t StartArgv(const std::vector<std::string>& argv);
   // Waits until the server answers an RPC.
@@ -78,6 +82,7 @@ class ServerProcess {
   int port_;
   int http_port_;
   pid_t pid_ = -1;
+  uid_t uid_ = 0;  // 0 = as the test
 };
 
 }  // namespace kvgo::testing

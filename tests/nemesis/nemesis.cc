@@ -2,9 +2,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cstdarg>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "cluster_process.h"
 #include "common/kvspec.h"
 #include "linearizability.h"
+#include "network.h"
 
 namespace kvgo::nemesis {
 
@@ -61,20 +63,77 @@ std::string Fmt(const char* f, ...) {
   return buf;
 }
 
-// One client operation against node `node`; records it.
-void DoOp(int client, uint64_t seed, int i, int keys, testing::ClusterProcess& cluster,
-          std::vector<std::unique_ptr<client::Client>>& clients, Recorder* rec, int* ok_writes, int* unknown) {
-  const uint64_t r = Mix(seed * 1000003 + static_cast<uint64_t>(i));
-  const int node = static_cast<int>(r % static_cast<uint64_t>(cluster.size()));
-  const std::string key = "nk" + std::to_string((r >> 8) % static_cast<uint64_t>(keys));
-  const int kind = static_cast<int>((r >> 24) % 10);  // 0-4 get, 5-8 put, 9 delete
-  sim::Operation op;
-  op.client = client;
-  op.key = key;
-  op.invoke = NowNs();
-  kv::ObjectResult res;
-  if (kind < 5) {
-    grpc::Status st = clients[node]->Query(client::NewKeyReader(key), &res);
+// The workload's key space: "nk0" ... "nk<keys-1>".
+std::string KeyName(uint64_t k) { return "nk" + std::to_string(k); }
+
+const char* EffectName(const sim::Operation& op) {
+  if (!op.write) return "get";
+  switch (op.effect) {
+    case sim::Operation::Effect::kCreate:
+      return "create";
+    case sim::Operation::Effect::kCas:
+      return "cas";
+    case sim::Operation::Effect::kPut:
+      break;
+  }
+  return op.value.empty() ? "del" : "put";
+}
+
+// One client's operations. The mix: get 30%, scan 10%, put 22%, delete 8%,
+// CAS (prev_data_check) 12%, create 8%, batch of 2-3 writes 10%. Every
+// operation is recorded per key: a scan as a read of every key in its
+// range, a batch as a write of each of its keys (with the batch's timing).
+class Worker {
+ public:
+  Worker(int client, const Options& o, int keys, testing::ClusterProcess& cluster, Recorder* rec)
+      : c_(client), o_(o), keys_(keys), cluster_(cluster), rec_(rec) {
+    for (int i = 0; i < cluster.size(); i++) {
+      client::ClientOptions co;
+      co.addr = cluster.node(i).addr();
+      co.secret = cluster.node(i).secret();
+      co.timeout = milliseconds(3000);
+      clients_.push_back(std::make_unique<client::Client>(co));
+    }
+  }
+
+  int ok_writes = 0;
+  int unknown = 0;
+  int rejected = 0;  // writes the server said it did not apply
+
+  void Do(int i) {
+    const uint64_t r = Mix(o_.seed * 1000003 + static_cast<uint64_t>(i));
+    node_ = static_cast<int>(r % static_cast<uint64_t>(cluster_.size()));
+    const std::string key = KeyName((r >> 8) % static_cast<uint64_t>(keys_));
+    const int kind = static_cast<int>((r >> 24) % 50);
+    const std::string value = "s" + std::to_string(o_.seed) + "-" + std::to_string(i);
+    if (kind < 15) return Get(key);
+    if (kind < 20) return Scan(r >> 32);
+    if (kind < 31) return Write(key, value, sim::Operation::Effect::kPut);
+    if (kind < 35) return Write(key, "", sim::Operation::Effect::kPut);
+    if (kind < 41) return Write(key, value, sim::Operation::Effect::kCas);
+    if (kind < 45) return Write(key, value, sim::Operation::Effect::kCreate);
+    return Batch(r >> 32, value);
+  }
+
+ private:
+  sim::Operation NewOp(const std::string& key) {
+    sim::Operation op;
+    op.client = c_;
+    op.key = key;
+    op.invoke = NowNs();
+    return op;
+  }
+
+  void RecordRead(sim::Operation op, const char* what) {
+    seen_[op.key] = op.value;
+    rec_->Add(op, Fmt("%lld c%d n%d %s %s -> '%s'", static_cast<long long>(op.invoke), c_, node_ + 1, what,
+                      op.key.c_str(), op.value.c_str()));
+  }
+
+  void Get(const std::string& key) {
+    sim::Operation op = NewOp(key);
+    kv::ObjectResult res;
+    grpc::Status st = clients_[node_]->Query(client::NewKeyReader(key), &res);
     op.response = NowNs();
     if (!st.ok()) return;  // a failed read has no effect: not recorded
     if (res.status() == kvspec::kStatusOK && res.items_size() == 1) {
@@ -82,32 +141,151 @@ void DoOp(int client, uint64_t seed, int i, int keys, testing::ClusterProcess& c
     } else if (res.status() != kvspec::kStatusNotFound) {
       return;
     }
-    rec->Add(op, Fmt("%lld c%d n%d get %s -> '%s'", static_cast<long long>(op.invoke), client, node + 1,
-                     key.c_str(), op.value.c_str()));
-    return;
+    RecordRead(op, "get");
   }
-  op.write = true;
-  kv::ObjectWriter w;
-  if (kind < 9) {
-    op.value = "s" + std::to_string(seed) + "-" + std::to_string(i);
-    w = client::NewWriter(key, op.value);
-  } else {
-    op.value = "";  // absent
-    w.set_mode(kvspec::kWriteModeDelete);
-    w.mutable_meta()->set_key(key);
+
+  // A forward range scan (kvspec 4.2: offset < k < cutset + 0xFF), read as
+  // one observation of every key of the key space inside the range.
+  void Scan(uint64_t r) {
+    const std::string offset = r % 4 == 0 ? "" : KeyName(r % static_cast<uint64_t>(keys_));
+    const std::string cutset = KeyName((r >> 16) % static_cast<uint64_t>(keys_));
+    const int64_t invoke = NowNs();
+    kv::ObjectResult res;
+    grpc::Status st = clients_[node_]->Query(client::NewRangeReader(offset, cutset, keys_ + 10), &res);
+    const int64_t response = NowNs();
+    if (!st.ok() || res.next()) return;
+    if (res.status() != kvspec::kStatusOK && res.status() != kvspec::kStatusNotFound) return;
+    std::map<std::string, std::string> got;
+    for (const auto& item : res.items()) got[item.meta().key()] = client::ValueString(item);
+    const std::string upper = cutset + "\xff";
+    for (int k = 0; k < keys_; k++) {
+      const std::string key = KeyName(static_cast<uint64_t>(k));
+      if (!(key > offset && key < upper)) {
+        if (got.count(key)) {
+          rec_->Note(Fmt("scan (%s, %s] returned %s, outside its range", offset.c_str(), cutset.c_str(), key.c_str()));
+          out_of_range++;
+        }
+        continue;
+      }
+      sim::Operation op;
+      op.client = c_;
+      op.key = key;
+      op.invoke = invoke;
+      op.response = response;
+      op.value = got.count(key) ? got[key] : "";
+      RecordRead(op, "scan");
+    }
   }
-  grpc::Status st = clients[node]->Commit(w, &res);
-  const bool ok = st.ok() && res.status() == kvspec::kStatusOK;
-  if (ok) {
-    op.response = NowNs();
-    (*ok_writes)++;
-  } else {
-    (*unknown)++;  // failed or timed out: it may still take effect
+
+  kv::ObjectWriter Writer(sim::Operation* op) {
+    kv::ObjectWriter w;
+    if (op->value.empty()) {
+      w.set_mode(kvspec::kWriteModeDelete);
+      w.mutable_meta()->set_key(op->key);
+      return w;
+    }
+    w = client::NewWriter(op->key, op->value);
+    if (op->effect == sim::Operation::Effect::kCreate) w.set_mode(kvspec::kWriteModeCreate);
+    if (op->effect == sim::Operation::Effect::kCas) {
+      // Expect what this client saw last (or an older value of ours).
+      auto it = seen_.find(op->key);
+      op->expected = it != seen_.end() && !it->second.empty() ? it->second : "s" + std::to_string(o_.seed) + "-0";
+      w.set_prev_data_check(client::NewWriter(op->key, op->expected).data().check());
+    }
+    return w;
   }
-  rec->Add(op, Fmt("%lld c%d n%d %s %s '%s' -> %s", static_cast<long long>(op.invoke), client, node + 1,
-                   kind < 9 ? "put" : "del", key.c_str(), op.value.c_str(),
-                   ok ? "ok" : (st.ok() ? res.message() : st.error_message()).c_str()));
-}
+
+  // The server ends an error with "; retry" only when the write was
+  // certainly not applied (docs/replication.md). Such a write is left out
+  // of the history, so that the checker holds the server to its word. So
+  // is one that never left this client (gRPC found no connection: the node
+  // is down).
+  static bool NotApplied(const grpc::Status& st, const std::string& message) {
+    if (!st.ok()) {
+      return st.error_code() == grpc::StatusCode::UNAVAILABLE &&
+             st.error_message().rfind("failed to connect to all addresses", 0) == 0;
+    }
+    return message.size() >= 7 && message.compare(message.size() - 7, 7, "; retry") == 0;
+  }
+
+  void Finish(sim::Operation op, bool ok, bool refused, const std::string& why, bool not_applied = false) {
+    if (not_applied) {
+      rejected++;
+      rec_->Note(Fmt("%lld c%d n%d %s %s '%s' -> not applied: %s", static_cast<long long>(op.invoke), c_, node_ + 1,
+                     EffectName(op), op.key.c_str(), op.value.c_str(), why.c_str()));
+      return;
+    }
+    if (ok || refused) op.response = NowNs();
+    op.refused = refused;
+    if (ok) {
+      ok_writes++;
+    } else if (!refused) {
+      unknown++;  // failed or timed out: it may still take effect
+    }
+    const std::string detail = op.effect == sim::Operation::Effect::kCas ? " if '" + op.expected + "'" : "";
+    rec_->Add(op, Fmt("%lld c%d n%d %s %s '%s'%s -> %s", static_cast<long long>(op.invoke), c_, node_ + 1,
+                      EffectName(op), op.key.c_str(), op.value.c_str(), detail.c_str(),
+                      ok        ? "ok"
+                      : refused ? "refused"
+                                : why.c_str()));
+  }
+
+  void Write(const std::string& key, const std::string& value, sim::Operation::Effect effect) {
+    sim::Operation op = NewOp(key);
+    op.write = true;
+    op.value = value;
+    op.effect = effect;
+    kv::ObjectWriter w = Writer(&op);
+    kv::ObjectResult res;
+    grpc::Status st = clients_[node_]->Commit(w, &res);
+    const bool ok = st.ok() && res.status() == kvspec::kStatusOK;
+    const bool refused = st.ok() && effect == sim::Operation::Effect::kCas &&
+                         res.status() == kvspec::kStatusClientError && res.message() == "invalid prev_data_check";
+    Finish(op, ok, refused, st.ok() ? res.message() : st.error_message(),
+           !ok && !refused && NotApplied(st, res.message()));
+  }
+
+  // 2-3 puts/deletes on distinct keys in one BatchCommit (applied as one
+  // atomic batch); each is recorded as a write of its key.
+  void Batch(uint64_t r, const std::string& value) {
+    kv::BatchRequest req;
+    std::vector<sim::Operation> ops;
+    const int n = 2 + static_cast<int>(r % 2);
+    for (int j = 0; j < n; j++) {
+      const std::string key = KeyName((r >> (8 + 8 * j)) % static_cast<uint64_t>(keys_));
+      bool dup = false;
+      for (const auto& op : ops) dup = dup || op.key == key;
+      if (dup) continue;
+      sim::Operation op = NewOp(key);
+      op.write = true;
+      op.value = (r >> (40 + j)) % 5 == 0 ? "" : value + "b" + std::to_string(j);
+      *req.add_items()->mutable_writer() = Writer(&op);
+      ops.push_back(op);
+    }
+    kv::BatchResult res;
+    grpc::Status st = clients_[node_]->BatchCommit(req, &res);
+    bool ok = st.ok() && res.status() == kvspec::kStatusOK && res.items_size() == static_cast<int>(ops.size());
+    for (int j = 0; ok && j < res.items_size(); j++) ok = res.items(j).status() == kvspec::kStatusOK;
+    bool not_applied = !ok && NotApplied(st, res.message());
+    for (int j = 0; !ok && j < res.items_size(); j++) {
+      not_applied = not_applied || NotApplied(st, res.items(j).message());
+    }
+    for (auto& op : ops) Finish(op, ok, false, st.ok() ? res.message() : st.error_message(), not_applied);
+  }
+
+ public:
+  int out_of_range = 0;
+
+ private:
+  const int c_;
+  const Options& o_;
+  const int keys_;
+  testing::ClusterProcess& cluster_;
+  Recorder* rec_;
+  std::vector<std::unique_ptr<client::Client>> clients_;
+  std::map<std::string, std::string> seen_;  // key -> the value this client saw last
+  int node_ = 0;
+};
 
 // Writes the history, the fault schedule and every node's log.
 void Keep(const Options& o, Recorder& rec, testing::ClusterProcess& cluster, RunResult* out) {
@@ -133,6 +311,16 @@ RunResult Run(const Options& o) {
   out.seed = o.seed;
   testing::ClusterProcess cluster("nemesis-" + std::to_string(o.seed) + "-",
                                   testing::ClusterOptions{o.nodes, "", {}, false});
+  const int keys = std::max(8, o.ops / 40);
+  Recorder rec;
+  std::atomic<int> next{0};
+  std::atomic<bool> done{false};
+
+  Partitions partitions;
+  if (o.partitions) {
+    for (int i = 0; i < cluster.size(); i++) cluster.node(i).RunAs(NodeUid(i));
+    if (!partitions.Setup(cluster.size(), &out.error)) return out;
+  }
   if (!cluster.StartAll()) {
     out.error = "the cluster did not start";
     return out;
@@ -141,14 +329,11 @@ RunResult Run(const Options& o) {
     out.error = "no leader elected";
     return out;
   }
-  const int keys = std::max(8, o.ops / 40);
-  Recorder rec;
-  std::atomic<int> next{0};
-  std::atomic<bool> done{false};
-  std::vector<int> ok_writes(o.clients, 0), unknown(o.clients, 0);
 
-  // Faults: one node at a time is killed (-9) and restarted, or paused
-  // and resumed, so a majority always remains.
+  // Faults, one at a time, each leaving a majority that can talk: kill -9
+  // and restart of one node, a pause (SIGSTOP) of one node, or (with
+  // partitions) a minority cut off from the rest, both ways or one way.
+  // The victim is the leader half of the time.
   std::thread faults([&] {
     for (int f = 0; !done.load(); f++) {
       const uint64_t r = Mix(o.seed * 7919 + static_cast<uint64_t>(f));
@@ -161,39 +346,55 @@ RunResult Run(const Options& o) {
       }
       const auto hold = milliseconds(400 + (r >> 24) % 1600);
       auto& n = cluster.node(victim);
-      if ((r >> 40) % 2 == 0) {
-        rec.Note(Fmt("%lld fault: kill -9 node %d for %lld ms", static_cast<long long>(NowNs()), victim + 1,
-                     static_cast<long long>(hold.count())));
+      const int kind = static_cast<int>((r >> 40) % (o.partitions ? 4 : 2));
+      const long long now = static_cast<long long>(NowNs());
+      if (kind == 0) {
+        rec.Note(Fmt("%lld fault: kill -9 node %d for %lld ms", now, victim + 1, static_cast<long long>(hold.count())));
         kill(n.pid(), SIGKILL);
         n.WaitExit(milliseconds(5000));
         out.kills++;
         std::this_thread::sleep_for(hold);
         n.Start();
         n.WaitReady(milliseconds(20000));
-      } else {
-        rec.Note(Fmt("%lld fault: pause node %d for %lld ms", static_cast<long long>(NowNs()), victim + 1,
-                     static_cast<long long>(hold.count())));
+      } else if (kind == 1) {
+        rec.Note(Fmt("%lld fault: pause node %d for %lld ms", now, victim + 1, static_cast<long long>(hold.count())));
         n.Signal(SIGSTOP);
         out.pauses++;
         std::this_thread::sleep_for(hold);
         n.Signal(SIGCONT);
+      } else {
+        // The minority: the victim, and with 5 nodes one more.
+        std::vector<int> minority = {victim};
+        if (cluster.size() >= 5) minority.push_back((victim + 1 + static_cast<int>((r >> 48) % 4)) % cluster.size());
+        const int way = static_cast<int>((r >> 52) % 3);  // 0 both ways, 1 minority cannot send, 2 cannot receive
+        std::string who;
+        for (int m : minority) who += (who.empty() ? "" : ",") + std::to_string(m + 1);
+        rec.Note(Fmt("%lld fault: partition nodes {%s} %s the rest for %lld ms", now, who.c_str(),
+                     way == 0   ? "from"
+                     : way == 1 ? "cannot send to"
+                                : "cannot receive from",
+                     static_cast<long long>(hold.count())));
+        for (int m : minority) {
+          for (int i = 0; i < cluster.size(); i++) {
+            if (std::find(minority.begin(), minority.end(), i) != minority.end()) continue;
+            if (way != 2) partitions.Block(m, i);
+            if (way != 1) partitions.Block(i, m);
+          }
+        }
+        out.partitions++;
+        std::this_thread::sleep_for(hold);
+        partitions.Heal();
       }
       out.faults++;
       rec.Note(Fmt("%lld fault healed: node %d", static_cast<long long>(NowNs()), victim + 1));
     }
   });
 
-  std::vector<std::thread> workers;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int c = 0; c < o.clients; c++) workers.push_back(std::make_unique<Worker>(c, o, keys, cluster, &rec));
+  std::vector<std::thread> threads;
   for (int c = 0; c < o.clients; c++) {
-    workers.emplace_back([&, c] {
-      std::vector<std::unique_ptr<client::Client>> clients;
-      for (int i = 0; i < cluster.size(); i++) {
-        client::ClientOptions co;
-        co.addr = cluster.node(i).addr();
-        co.secret = cluster.node(i).secret();
-        co.timeout = milliseconds(3000);
-        clients.push_back(std::make_unique<client::Client>(co));
-      }
+    threads.emplace_back([&, c] {
       const int seconds = o.seconds > 0 ? o.seconds : std::max(5, o.ops / 100);
       const auto start = Clock::now();
       for (int i = next++; i < o.ops; i = next++) {
@@ -201,19 +402,22 @@ RunResult Run(const Options& o) {
         const auto due = start + std::chrono::duration_cast<Clock::duration>(
                                      std::chrono::duration<double>(seconds * static_cast<double>(i) / o.ops));
         std::this_thread::sleep_until(due);
-        DoOp(c, o.seed, i, keys, cluster, clients, &rec, &ok_writes[c], &unknown[c]);
+        workers[c]->Do(i);
       }
     });
   }
-  for (auto& w : workers) w.join();
+  for (auto& t : threads) t.join();
   done = true;
   faults.join();
-  for (int c = 0; c < o.clients; c++) {
-    out.ok_writes += ok_writes[c];
-    out.unknown += unknown[c];
+  for (const auto& w : workers) {
+    out.ok_writes += w->ok_writes;
+    out.unknown += w->unknown;
+    out.rejected += w->rejected;
+    out.lost += w->out_of_range;
   }
 
-  // Heal: every node runs and has applied everything.
+  // Heal: no partition, every node runs and has applied everything.
+  if (o.partitions) partitions.Heal();
   for (int i = 0; i < cluster.size(); i++) {
     auto& n = cluster.node(i);
     n.Signal(SIGCONT);

@@ -1,11 +1,13 @@
 // The nemesis: a real N-node cluster (127.0.0.1 ... 127.0.0.N), several
-// concurrent clients doing puts, gets and deletes over a small key space so
-// that operations collide, and a fault schedule (kill -9 and restart of any
-// node including the leader, SIGSTOP/SIGCONT pauses), all drawn from one
-// seed. Every operation's invocation, completion and result is recorded
-// (a write that fails or times out is "unknown": it may have taken effect).
-// After healing, the history plus a final read of every key through every
-// node is checked for per-key linearizability (tests/sim's checker), and
+// concurrent clients doing gets, range scans, puts, deletes, CAS
+// (prev_data_check), creates and batches over a small key space so that
+// operations collide, and a fault schedule (kill -9 and restart of any
+// node including the leader, SIGSTOP/SIGCONT pauses, and network
+// partitions: a minority cut off both ways or one way, network.h), all
+// drawn from one seed. Every operation's invocation, completion and result is
+// recorded (a write that fails or times out is "unknown": it may have taken
+// effect). After healing, the history plus a final read of every key through
+// every node is checked for per-key linearizability (tests/sim's checker), and
 // every node's table is compared.
 //
 // A run's timing depends on the machine, so a seed reproduces its schedule
@@ -20,7 +22,7 @@ namespace kvgo::nemesis {
 
 struct Options {
   int nodes = 3;
-  int ops = 1000;     // client operations per run
+  int ops = 1000;  // client operations per run
   int clients = 4;
   // The operations are spread over about this many seconds (0 = ops / 100,
   // at least 5), so that faults hit them.
@@ -30,16 +32,21 @@ struct Options {
   // directory that is kept only on failure).
   std::string keep_dir;
   bool verbose = false;
+  // Network partitions among the faults: needs IsolateNetwork() (root) and
+  // nftables; the nodes then run under uids of their own (NodeUid).
+  bool partitions = false;
 };
 
 struct RunResult {
   uint64_t seed = 0;
-  int ops = 0;          // operations recorded
-  int ok_writes = 0;    // acknowledged writes
-  int unknown = 0;      // writes with an unknown outcome
-  int faults = 0;       // faults injected
+  int ops = 0;        // operations recorded
+  int ok_writes = 0;  // acknowledged writes
+  int unknown = 0;    // writes with an unknown outcome
+  int rejected = 0;   // writes the server said it did not apply ("...; retry")
+  int faults = 0;     // faults injected
   int kills = 0;
   int pauses = 0;
+  int partitions = 0;
   bool linearizable = true;
   std::string bad_key;  // the first key whose history is not linearizable
   int lost = 0;         // keys whose final state contradicts the history, or nodes that differ

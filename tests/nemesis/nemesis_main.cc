@@ -7,17 +7,34 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "nemesis.h"
+#include "network.h"
 
 ABSL_FLAG(int, runs, 3, "runs");
 ABSL_FLAG(int, ops, 1000, "client operations per run");
 ABSL_FLAG(int, nodes, 3, "cluster size (3 or 5; 127.0.0.1 ... 127.0.0.N)");
 ABSL_FLAG(int, clients, 4, "concurrent clients");
-ABSL_FLAG(int, seconds, 0, "spread each run's operations over this many seconds (0 = ops/100, at least 5)");
+ABSL_FLAG(int, seconds, 0,
+          "spread each run's operations over this many seconds (0 = ops/100, "
+          "at least 5)");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the first run");
+ABSL_FLAG(bool, partitions, true,
+          "also inject network partitions (needs root and nftables: the run "
+          "moves into a network namespace of "
+          "its own)");
+ABSL_FLAG(bool, keep, false, "keep every run's history and node logs, not only failing ones");
 ABSL_FLAG(std::string, keep_dir, "", "where failing runs' histories go (default: /tmp/kvgo-nemesis-SEED)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  const bool partitions = absl::GetFlag(FLAGS_partitions);
+  std::string error;
+  if (partitions && !kvgo::nemesis::IsolateNetwork(&error)) {
+    std::fprintf(stderr,
+                 "kvgo-nemesis: %s; run as root, or without partitions: "
+                 "--partitions=false\n",
+                 error.c_str());
+    return 2;
+  }
   const int runs = absl::GetFlag(FLAGS_runs);
   long total_ops = 0;
   int violations = 0, lost = 0, errors = 0;
@@ -29,22 +46,29 @@ int main(int argc, char** argv) {
     o.seconds = absl::GetFlag(FLAGS_seconds);
     o.seed = absl::GetFlag(FLAGS_seed) + static_cast<uint64_t>(r);
     o.keep_dir = absl::GetFlag(FLAGS_keep_dir);
+    o.partitions = partitions;
+    o.verbose = absl::GetFlag(FLAGS_keep);
     if (!o.keep_dir.empty()) o.keep_dir += "/seed-" + std::to_string(o.seed);
     auto res = kvgo::nemesis::Run(o);
     total_ops += res.ops;
     if (!res.linearizable) violations++;
     lost += res.lost;
     if (!res.error.empty()) errors++;
-    std::printf("run %d seed %llu: %d ops (%d acknowledged writes, %d unknown), %d faults (%d kills, %d pauses): %s%s%s\n",
-                r + 1, static_cast<unsigned long long>(res.seed), res.ops, res.ok_writes, res.unknown, res.faults,
-                res.kills, res.pauses,
-                !res.linearizable ? ("NOT LINEARIZABLE (key " + res.bad_key + ")").c_str()
-                                  : res.lost > 0 ? "LOST WRITES" : "ok",
-                res.error.empty() ? "" : (", " + res.error).c_str(),
-                res.kept.empty() ? "" : (", history in " + res.kept).c_str());
+    std::printf(
+        "run %d seed %llu: %d ops (%d acknowledged writes, %d unknown, %d not "
+        "applied), %d faults (%d kills, %d pauses, %d partitions): %s%s%s\n",
+        r + 1, static_cast<unsigned long long>(res.seed), res.ops, res.ok_writes, res.unknown, res.rejected, res.faults,
+        res.kills, res.pauses, res.partitions,
+        !res.linearizable ? ("NOT LINEARIZABLE (key " + res.bad_key + ")").c_str()
+        : res.lost > 0    ? "LOST WRITES"
+                          : "ok",
+        res.error.empty() ? "" : (", " + res.error).c_str(),
+        res.kept.empty() ? "" : (", history in " + res.kept).c_str());
     if (!res.kept.empty() && (!res.linearizable || res.lost > 0 || !res.error.empty())) {
-      std::printf("  replay its schedule: make nemesis RUNS=1 OPS=%d NODES=%d SEED=%llu\n", o.ops, o.nodes,
-                  static_cast<unsigned long long>(o.seed));
+      std::printf(
+          "  replay its schedule: make nemesis RUNS=1 OPS=%d NODES=%d "
+          "SEED=%llu%s\n",
+          o.ops, o.nodes, static_cast<unsigned long long>(o.seed), partitions ? "" : " PARTITIONS=false");
     }
     std::fflush(stdout);
   }

@@ -1,28 +1,73 @@
-// The short nemesis that `make test` runs: two runs on a 3-node cluster
-// with kills and pauses; `make nemesis` runs longer ones.
+// The short nemesis that `make test` runs on a 3-node cluster: two runs
+// with kills and pauses, one with network partitions too, and one on 5
+// nodes; `make nemesis` runs longer ones.
+#include "nemesis.h"
+
 #include <gtest/gtest.h>
 
-#include "nemesis.h"
+#include "network.h"
 
 namespace kvgo::nemesis {
 namespace {
 
-TEST(Nemesis, ShortRunsAreLinearizableAndLoseNothing) {
-  for (uint64_t seed : {11, 12}) {
+std::string isolate_error;
+
+// Runs the nemesis once, expects a clean result; returns the number of
+// partitions it injected.
+int ExpectClean(const Options& o) {
+  RunResult r = nemesis::Run(o);
+  EXPECT_TRUE(r.error.empty()) << r.error << " (history in " << r.kept << ")";
+  EXPECT_TRUE(r.linearizable) << "key " << r.bad_key << " (history in " << r.kept << ")";
+  EXPECT_EQ(r.lost, 0) << "history in " << r.kept;
+  EXPECT_GT(r.faults, 0) << "no fault was injected: the run was too short";
+  EXPECT_GT(r.ok_writes, 50);
+  std::printf(
+      "seed %llu, %d nodes: %d ops, %d acknowledged writes, %d "
+      "unknown, %d kills, %d pauses, %d partitions\n",
+      static_cast<unsigned long long>(o.seed), o.nodes, r.ops, r.ok_writes, r.unknown, r.kills, r.pauses, r.partitions);
+  return r.partitions;
+}
+
+TEST(Nemesis, KillsAndPauses) {
+  Options o;
+  o.seed = 11;
+  o.ops = 600;
+  o.seconds = 10;
+  ExpectClean(o);
+}
+
+TEST(Nemesis, PartitionsKillsAndPauses) {
+  if (!NetworkIsolated()) GTEST_SKIP() << "no network namespace of our own: " << isolate_error;
+  int partitions = 0;
+  for (uint64_t seed : {21, 22}) {
     Options o;
     o.seed = seed;
     o.ops = 600;
     o.seconds = 10;
-    RunResult r = nemesis::Run(o);
-    EXPECT_TRUE(r.error.empty()) << r.error << " (history in " << r.kept << ")";
-    EXPECT_TRUE(r.linearizable) << "key " << r.bad_key << " (history in " << r.kept << ")";
-    EXPECT_EQ(r.lost, 0) << "history in " << r.kept;
-    EXPECT_GT(r.faults, 0) << "no fault was injected: the run was too short";
-    EXPECT_GT(r.ok_writes, 50);
-    std::printf("seed %llu: %d ops, %d acknowledged writes, %d unknown, %d kills, %d pauses\n",
-                static_cast<unsigned long long>(seed), r.ops, r.ok_writes, r.unknown, r.kills, r.pauses);
+    o.partitions = true;
+    partitions += ExpectClean(o);
   }
+  EXPECT_GE(partitions, 2) << "too few partitions were injected";
+}
+
+TEST(Nemesis, FiveNodesWithPartitions) {
+  if (!NetworkIsolated()) GTEST_SKIP() << "no network namespace of our own: " << isolate_error;
+  Options o;
+  o.seed = 31;
+  o.nodes = 5;
+  o.ops = 600;
+  o.seconds = 10;
+  o.partitions = true;
+  EXPECT_GE(ExpectClean(o), 1) << "no partition was injected";
 }
 
 }  // namespace
 }  // namespace kvgo::nemesis
+
+// Partitions need the whole test in a network namespace of its own, made
+// before gRPC starts any thread.
+int main(int argc, char** argv) {
+  kvgo::nemesis::IsolateNetwork(&kvgo::nemesis::isolate_error);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

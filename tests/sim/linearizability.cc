@@ -14,6 +14,28 @@ struct Event {
   int op;
 };
 
+// Whether `op` can take effect on a register holding `state`, and what it
+// holds afterwards.
+bool Step(const Operation& op, const std::string& state, std::string* next) {
+  *next = state;
+  if (!op.write) return op.value == state;
+  const bool absent = state.empty();
+  switch (op.effect) {
+    case Operation::Effect::kPut:
+      *next = op.value;
+      return true;
+    case Operation::Effect::kCreate:
+      if (absent) *next = op.value;
+      return true;
+    case Operation::Effect::kCas:
+      if (op.refused) return !absent && state != op.expected;
+      if (!absent && state != op.expected) return false;
+      *next = op.value;
+      return true;
+  }
+  return false;
+}
+
 // Depth-first search over "which op takes effect next", as in Porcupine:
 // the candidates are the ops whose call came before the earliest return
 // among the not-yet-linearized ops.
@@ -42,12 +64,8 @@ class Search {
     for (size_t i = 0; i < n_; i++) {
       if (done[i] || ops_[i].invoke > bound) continue;
       const Operation& op = ops_[i];
-      std::string next = state;
-      if (op.write) {
-        next = op.value;
-      } else if (op.value != state) {
-        continue;  // the read cannot take effect here
-      }
+      std::string next;
+      if (!Step(op, state, &next)) continue;  // the op cannot take effect here
       done[i] = true;
       if (Dfs(done, next, count + 1)) return true;
       done[i] = false;

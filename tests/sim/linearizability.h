@@ -20,6 +20,18 @@ struct Operation {
   std::string value;  // written, or read ("" = absent)
   int64_t invoke = 0;
   int64_t response = std::numeric_limits<int64_t>::max();  // max = timed out
+
+  // How a write changes the register:
+  //   kPut     to `value` ("" = delete);
+  //   kCreate  to `value` if absent, else leaves it (kvspec's Create mode);
+  //   kCas     to `value` if it holds `expected` or is absent (kvspec's
+  //            prev_data_check, which is not checked on an absent key).
+  enum class Effect { kPut, kCreate, kCas };
+  Effect effect = Effect::kPut;
+  std::string expected;
+  // A kCas that was refused: it took effect as an observation that the
+  // register held neither `expected` nor nothing, and changed nothing.
+  bool refused = false;
 };
 
 struct LinearizabilityResult {
