@@ -1,5 +1,7 @@
 #include "replication/replicator.h"
 
+#include "common/failpoint.h"
+
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -552,6 +554,7 @@ void Replicator::HandleReady() {
   for (const auto& e : rd.entries) PaxosLogStore::PutEntry(e, &batch);
 
   std::vector<std::pair<Callback, StatusOr<storage::pb::CommandResult>>> answers;
+  if (!rd.committed.empty()) KVGO_FAILPOINT("apply.before");
   for (const auto& e : rd.committed) {
     auto mine = proposed_.find(e.slot);
     storage::pb::Command cmd;
@@ -604,6 +607,7 @@ void Replicator::HandleReady() {
     // not sync an old log file when it switches to a new one, so after a
     // power loss an unsynced write could be lost while a later synced one
     // (with a higher applied slot) survives.
+    KVGO_FAILPOINT("paxos.persist.before");
     const auto t0 = Clock::now();
     Status s = store_->WriteSync(&batch);
     if (s.ok() && observer_) {
@@ -615,11 +619,13 @@ void Replicator::HandleReady() {
       spdlog::critical("writing the Paxos log failed: {}; stopping the process", std::string(s.message()));
       std::abort();
     }
+    KVGO_FAILPOINT("paxos.persist.after");
   }
   if (!rd.committed.empty()) {
     storage::StateMachine::Effects effects = sm_->Commit();
     if (listener_) listener_(effects);
     applied_ = rd.committed.back().slot;
+    KVGO_FAILPOINT("apply.after");
   }
   for (auto& m : rd.messages) {
     if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
@@ -762,6 +768,7 @@ void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap,
     chunk.set_slot(slot);
     chunk.set_from(identity_->self_id());
     chunk.set_last(last);
+    KVGO_FAILPOINT("snapshot.send");
     ok = ok && writer->Write(chunk);
     sent += chunk_bytes;
     chunk.Clear();
@@ -835,6 +842,7 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
     return absl::AbortedError("this snapshot install was aborted");
   }
   if (chunk.slot() != install_slot_) return absl::InvalidArgumentError("snapshot slot changed mid-stream");
+  KVGO_FAILPOINT("snapshot.install");
   leveldb::WriteBatch batch;
   // Replace this node's KV keys in (last key, this chunk's last key] by the
   // chunk's; at the end, drop what lies beyond the snapshot's last key.

@@ -1,5 +1,7 @@
 #include "storage/committer.h"
 
+#include "common/failpoint.h"
+
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -79,6 +81,7 @@ void Committer::Run() {
     leveldb::WriteBatch batch;
     results.clear();
     for (Pending& p : group) results.push_back(sm_->Apply(p.cmd, &batch));
+    KVGO_FAILPOINT("commit.persist.before");
     const auto t0 = std::chrono::steady_clock::now();
     Status s = batch.ApproximateSize() > 12 ? store_->WriteSync(&batch) : absl::OkStatus();
     if (s.ok() && observer_ && batch.ApproximateSize() > 12) {
@@ -92,6 +95,7 @@ void Committer::Run() {
       }
       continue;
     }
+    KVGO_FAILPOINT("commit.persist.after");
     StateMachine::Effects effects = sm_->Commit();
     for (const auto& t : effects.tables) catalog_->PutTable(t);
     catalog_->PutLogVersions(effects.log_versions);

@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include "storage/failpoint_env.h"
+
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -74,6 +76,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   o.block_cache = store->cache_.get();
   o.filter_policy = store->filter_.get();
   o.compression = options.snappy ? leveldb::kSnappyCompression : leveldb::kNoCompression;
+  if (leveldb::Env* env = FailpointEnv()) o.env = env;  // test builds only
 
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(o, options.data_directory, &db);

@@ -4,9 +4,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "auth/token.h"
@@ -268,8 +268,7 @@ TEST_F(ApiTest, TablesAndAccessKeys) {
   ASSERT_EQ(id.size(), 16u);
   auto one = Sys("AccessKeyList", id);
   ASSERT_EQ(one.items_size(), 1);
-  const std::string secret =
-      nlohmann::json::parse(one.items(0).data().value().substr(1))["secret"];
+  const std::string secret = nlohmann::json::parse(one.items(0).data().value().substr(1))["secret"];
   ASSERT_EQ(secret.size(), 40u);
   EXPECT_EQ(Sys("AccessKeyList", "BAD ID").message(), "invalid access key id");
   EXPECT_EQ(Sys("AccessKeyList", "unknownid").items_size(), 0);
@@ -426,13 +425,12 @@ TEST_F(ApiTest, GrpcHealthService) {
   bool done = false;
   grpc::Status st;
   grpc::ByteBuffer resp;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
-                    [&](grpc::Status s) {
-                      std::lock_guard l(mu);
-                      st = s;
-                      done = true;
-                      cv.notify_all();
-                    });
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+    std::lock_guard l(mu);
+    st = s;
+    done = true;
+    cv.notify_all();
+  });
   std::unique_lock l(mu);
   cv.wait(l, [&] { return done; });
   ASSERT_TRUE(st.ok()) << st.error_message();

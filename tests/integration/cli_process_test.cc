@@ -38,9 +38,8 @@ class CliTest : public ::testing::Test {
              const std::string& env = "KVGO_SECRET=" + std::string(ServerProcess::kSecret)) {
     const std::string dir = server->prefix();
     std::ofstream(dir + "/cli.in") << input;
-    const std::string cmd = "env HOME=" + dir + " KVGO_ADDR=" + server->addr() + " " + env + " " +
-                            KVGO_CLI_BIN + " " + args + " < " + dir + "/cli.in > " + dir +
-                            "/cli.out 2> " + dir + "/cli.err";
+    const std::string cmd = "env HOME=" + dir + " KVGO_ADDR=" + server->addr() + " " + env + " " + KVGO_CLI_BIN + " " +
+                            args + " < " + dir + "/cli.in > " + dir + "/cli.out 2> " + dir + "/cli.err";
     int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir + "/cli.out"), Slurp(dir + "/cli.err")};
   }
@@ -121,8 +120,7 @@ TEST_F(CliTest, InteractivePromptAndHistory) {
 }
 
 TEST_F(CliTest, ConfigFileGivesAddressAndSecret) {
-  auto r = Cli("--config " + server->prefix() + "/etc/kvgo-server.conf put from-config yes", "",
-               "KVGO_SECRET=");
+  auto r = Cli("--config " + server->prefix() + "/etc/kvgo-server.conf put from-config yes", "", "KVGO_SECRET=");
   EXPECT_EQ(r.rc, 0) << r.err;
 }
 

@@ -46,22 +46,22 @@ ClusterProcess::ClusterProcess(const std::string& name, ClusterOptions options) 
     const std::string host = "127.0.0." + std::to_string(i + 1);
     const std::string secret = options.own_secret.count(i) ? options.own_secret[i] : ClusterSecret(i);
     nodes_.push_back(std::make_unique<ServerProcess>(name + std::to_string(i + 1), host, port, secret));
+    if (options.failpoints) nodes_.back()->UseFailpoints();
   }
   std::string timing = "heartbeat_ms = 100\nelection_timeout_ms = 1000\n";
   if (options.cluster_toml.find("heartbeat_ms") != std::string::npos) timing.clear();
   for (int i = 0; i < n; i++) {
-    std::string conf = "[storage]\ndata_directory = \"" + nodes_[i]->prefix() + "/var/data-0" +
-                       std::to_string(i + 1) + "\"\n\n[server]\nbind = \"" + nodes_[i]->addr() +
-                       "\"\nauth_secret_key = \"" + nodes_[i]->secret() +
-                       "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) + "\n\n[cluster]\n" +
-                       timing + options.cluster_toml + "\n";
+    std::string conf = "[storage]\ndata_directory = \"" + nodes_[i]->prefix() + "/var/data-0" + std::to_string(i + 1) +
+                       "\"\n\n[server]\nbind = \"" + nodes_[i]->addr() + "\"\nauth_secret_key = \"" +
+                       nodes_[i]->secret() + "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) +
+                       "\n\n[cluster]\n" + timing + options.cluster_toml + "\n";
     for (int j = 0; j < n; j++) {
       if (options.legacy_spelling) {
         conf += "\n[[cluster.main_nodes]]\naddr = \"" + nodes_[j]->addr() +
                 "\"\n[cluster.main_nodes.access_key]\nid = \"00000000\"\nsecret = \"" + ClusterSecret(j) + "\"\n";
       } else {
-        conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" +
-                ClusterSecret(j) + "\"\n";
+        conf += "\n[[cluster.masters]]\naddr = \"" + nodes_[j]->addr() + "\"\nauth_secret_key = \"" + ClusterSecret(j) +
+                "\"\n";
       }
     }
     nodes_[i]->WriteConfig(conf);

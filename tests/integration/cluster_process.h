@@ -32,6 +32,8 @@ struct ClusterOptions {
   // should differ from what the others list for it.
   std::map<int, std::string> own_secret;
   bool legacy_spelling = false;  // [[cluster.main_nodes]] (kvgo-server 1.x)
+  // Run kvgo-server-failpoints (ServerProcess::UseFailpoints) on every node.
+  bool failpoints = false;
 };
 
 class ClusterProcess {

@@ -1,10 +1,10 @@
 // The binary as an operator meets it: command line, config errors, signals,
 // crash durability (kill -9) and the static-binary promise (empty chroot).
-#include <gtest/gtest.h>
-#include <signal.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -42,8 +42,7 @@ TEST(Process, VersionAndCheckConfig) {
   p.Start({"--check-config"});
   EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 0);
   const auto bin_prefix = std::filesystem::path(ServerBinary()).parent_path().parent_path();
-  EXPECT_NE(p.Log().find("data_directory = \"" + (bin_prefix / "var/kvgo-relative").string() + "\""),
-            std::string::npos)
+  EXPECT_NE(p.Log().find("data_directory = \"" + (bin_prefix / "var/kvgo-relative").string() + "\""), std::string::npos)
       << p.Log();
   EXPECT_FALSE(std::filesystem::exists(bin_prefix / "var/kvgo-relative"));
   EXPECT_EQ(p.Log().find(ServerProcess::kSecret), std::string::npos);  // masked
@@ -57,8 +56,7 @@ TEST(Process, BadConfigExitsTwoAndTouchesNoData) {
   EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 2);
   const std::string cfg = p.DefaultConfig();
   const int line = static_cast<int>(std::count(cfg.begin(), cfg.end(), '\n')) + 3;
-  EXPECT_NE(p.Log().find("kvgo-server.conf:" + std::to_string(line) +
-                         ": performance.block_cache_sise: unknown key"),
+  EXPECT_NE(p.Log().find("kvgo-server.conf:" + std::to_string(line) + ": performance.block_cache_sise: unknown key"),
             std::string::npos)
       << p.Log();
   EXPECT_FALSE(std::filesystem::exists(p.prefix() + "/var/data"));
@@ -135,8 +133,7 @@ TEST(Process, SighupReloadsSecretAndSurvivesBrokenConfig) {
   cfg.replace(cfg.find(ServerProcess::kSecret), std::string(ServerProcess::kSecret).size(), new_secret);
   p.WriteConfig(cfg);
   p.Signal(SIGHUP);
-  EXPECT_TRUE(Eventually([&] { return QueryStatus(new_client.get()) == kvspec::kStatusNotFound; }))
-      << p.Log();
+  EXPECT_TRUE(Eventually([&] { return QueryStatus(new_client.get()) == kvspec::kStatusNotFound; })) << p.Log();
   EXPECT_EQ(QueryStatus(old_client.get()), kvspec::kStatusClientError);  // old tokens refused
 
   // A broken file changes nothing.
@@ -176,8 +173,7 @@ TEST(Process, KillNineLosesNoAcknowledgedWrite) {
       for (int i = 0; !stop; i++) {
         const std::string key = "k9/" + std::to_string(t) + "/" + std::to_string(i);
         kv::ObjectResult r;
-        if (c->Commit(NewWriter(key, "value-of-" + key), &r).ok() &&
-            r.status() == kvspec::kStatusOK) {
+        if (c->Commit(NewWriter(key, "value-of-" + key), &r).ok() && r.status() == kvspec::kStatusOK) {
           std::lock_guard lock(mu);
           acked.push_back(key);
         } else {
@@ -404,10 +400,9 @@ TEST(Process, StartsInAnEmptyChroot) {
   const std::string root = p.prefix() + "/root";
   std::filesystem::create_directories(root);
   std::filesystem::copy_file(ServerBinary(), root + "/kvgo-server");
-  std::ofstream(root + "/kvgo.conf")
-      << "[storage]\ndata_directory = \"/data\"\n[server]\nbind = \"" << p.addr()
-      << "\"\nauth_secret_key = \"" << ServerProcess::kSecret << "\"\nhttp_port = "
-      << p.http_port() << "\n";
+  std::ofstream(root + "/kvgo.conf") << "[storage]\ndata_directory = \"/data\"\n[server]\nbind = \"" << p.addr()
+                                     << "\"\nauth_secret_key = \"" << ServerProcess::kSecret
+                                     << "\"\nhttp_port = " << p.http_port() << "\n";
   // Nothing else in the root: no libc, no loader, no /etc, no /proc.
   size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root)) entries++;

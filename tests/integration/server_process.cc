@@ -18,7 +18,17 @@
 
 namespace kvgo::testing {
 
-std::string ServerBinary() { return KVGO_SERVER_BIN; }
+std::string ServerBinary() {
+  // KVGO_SERVER_BIN in the environment: test another build (a long nemesis
+  // run on a copy while the tree is rebuilt).
+  const char* env = std::getenv("KVGO_SERVER_BIN");
+  return env != nullptr && *env != '\0' ? env : KVGO_SERVER_BIN;
+}
+
+std::string FailpointServerBinary() {
+  const char* env = std::getenv("KVGO_FAILPOINT_SERVER_BIN");
+  return env != nullptr && *env != '\0' ? env : KVGO_FAILPOINT_SERVER_BIN;
+}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -93,8 +103,21 @@ void ServerProcess::WriteConfig(const std::string& text) const {
   std::ofstream(prefix_ + "/etc/kvgo-server.conf") << text;
 }
 
+void ServerProcess::UseFailpoints() {
+  failpoints_ = true;
+  ArmFailpoints("");
+}
+
+void ServerProcess::ArmFailpoints(const std::string& spec) const {
+  // Written whole, then renamed: the server never reads half a spec.
+  const std::string path = prefix_ + "/failpoints";
+  std::ofstream(path + ".new") << spec << "\n";
+  std::filesystem::rename(path + ".new", path);
+}
+
 pid_t ServerProcess::Start(const std::vector<std::string>& extra_args) {
-  std::vector<std::string> argv = {ServerBinary(), "--config", prefix_ + "/etc/kvgo-server.conf"};
+  std::vector<std::string> argv = {failpoints_ ? FailpointServerBinary() : ServerBinary(), "--config",
+                                   prefix_ + "/etc/kvgo-server.conf"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   return StartArgv(argv);
 }
@@ -110,6 +133,20 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
       if (lchown(e.path().c_str(), uid_, uid_) != 0) std::perror("lchown");
     }
   }
+  // Everything the child needs is made before fork(): between fork and
+  // exec a child of a threaded process may only make async-signal-safe
+  // calls (no malloc).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; e++) {
+    if (!failpoints_ || std::string(*e).rfind("KVGO_FAILPOINTS_FILE=", 0) != 0) env_strings.push_back(*e);
+  }
+  if (failpoints_) env_strings.push_back("KVGO_FAILPOINTS_FILE=" + prefix_ + "/failpoints");
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -118,10 +155,7 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
       dup2(fd, 2);
     }
     if (uid_ != 0 && (setgroups(0, nullptr) != 0 || setgid(uid_) != 0 || setuid(uid_) != 0)) _exit(126);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), env.data());
     _exit(127);
   }
   pid_ = pid;

@@ -14,8 +14,11 @@
 
 namespace kvgo::testing {
 
-// Path of the binary under test (set by CMake).
+// Path of the binary under test (set by CMake; $KVGO_SERVER_BIN overrides it).
 std::string ServerBinary();
+// kvgo-server-failpoints, the same server with failpoints compiled in
+// (common/failpoint.h; $KVGO_FAILPOINT_SERVER_BIN overrides it).
+std::string FailpointServerBinary();
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 // GET http://127.0.0.1:port/path: the status code (0 if no connection) and
@@ -45,6 +48,12 @@ class ServerProcess {
   // Starts the binary with --config <prefix>/etc/kvgo-server.conf and
   // `extra_args`; output goes to <prefix>/server.log. Returns the pid.
   pid_t Start(const std::vector<std::string>& extra_args = {});
+  // From the next Start on: run kvgo-server-failpoints, armed by the file
+  // <prefix>/failpoints (KVGO_FAILPOINTS_FILE), which ArmFailpoints writes.
+  void UseFailpoints();
+  // Replaces the armed failpoints ("" disarms all); the running server
+  // picks the change up within 50 ms, at its next hit of any failpoint.
+  void ArmFailpoints(const std::string& spec) const;
   // Runs the process as `uid` (group `uid` too) from the next Start on;
   // the prefix is handed over to it. Needs root. (The nemesis tells nodes'
   // traffic apart by uid.)
@@ -83,6 +92,7 @@ class ServerProcess {
   int http_port_;
   pid_t pid_ = -1;
   uid_t uid_ = 0;  // 0 = as the test
+  bool failpoints_ = false;
 };
 
 }  // namespace kvgo::testing

@@ -99,8 +99,10 @@ class Worker {
   int ok_writes = 0;
   int unknown = 0;
   int rejected = 0;  // writes the server said it did not apply
+  int ops = 0;
 
   void Do(int i) {
+    ops++;
     const uint64_t r = Mix(o_.seed * 1000003 + static_cast<uint64_t>(i));
     node_ = static_cast<int>(r % static_cast<uint64_t>(cluster_.size()));
     const std::string key = KeyName((r >> 8) % static_cast<uint64_t>(keys_));
@@ -310,12 +312,15 @@ RunResult Run(const Options& o) {
   RunResult out;
   out.seed = o.seed;
   testing::ClusterProcess cluster("nemesis-" + std::to_string(o.seed) + "-",
-                                  testing::ClusterOptions{o.nodes, "", {}, false});
+                                  testing::ClusterOptions{o.nodes, "", {}, false, false});
   const int keys = std::max(8, o.ops / 40);
   Recorder rec;
   std::atomic<int> next{0};
   std::atomic<bool> done{false};
 
+  // Every node runs kvgo-server-failpoints: the slow-disk fault arms its
+  // disk.fsync failpoint.
+  for (int i = 0; i < cluster.size(); i++) cluster.node(i).UseFailpoints();
   Partitions partitions;
   if (o.partitions) {
     for (int i = 0; i < cluster.size(); i++) cluster.node(i).RunAs(NodeUid(i));
@@ -346,9 +351,11 @@ RunResult Run(const Options& o) {
       }
       const auto hold = milliseconds(400 + (r >> 24) % 1600);
       auto& n = cluster.node(victim);
-      const int kind = static_cast<int>((r >> 40) % (o.partitions ? 4 : 2));
+      // k: kill, p: pause, s: slow disk, n: network partition (twice as likely).
+      const std::string kinds = o.partitions ? "kpsnn" : "kps";
+      const char kind = kinds[(r >> 40) % kinds.size()];
       const long long now = static_cast<long long>(NowNs());
-      if (kind == 0) {
+      if (kind == 'k') {
         rec.Note(Fmt("%lld fault: kill -9 node %d for %lld ms", now, victim + 1, static_cast<long long>(hold.count())));
         kill(n.pid(), SIGKILL);
         n.WaitExit(milliseconds(5000));
@@ -356,7 +363,15 @@ RunResult Run(const Options& o) {
         std::this_thread::sleep_for(hold);
         n.Start();
         n.WaitReady(milliseconds(20000));
-      } else if (kind == 1) {
+      } else if (kind == 's') {
+        const int ms = 20 + static_cast<int>((r >> 48) % 400);
+        rec.Note(Fmt("%lld fault: slow disk on node %d (every fsync +%d ms) for %lld ms", now, victim + 1, ms,
+                     static_cast<long long>(hold.count())));
+        n.ArmFailpoints("disk.fsync=sleep:" + std::to_string(ms));
+        out.slow_disks++;
+        std::this_thread::sleep_for(hold);
+        n.ArmFailpoints("");
+      } else if (kind == 'p') {
         rec.Note(Fmt("%lld fault: pause node %d for %lld ms", now, victim + 1, static_cast<long long>(hold.count())));
         n.Signal(SIGSTOP);
         out.pauses++;
@@ -413,6 +428,7 @@ RunResult Run(const Options& o) {
     out.ok_writes += w->ok_writes;
     out.unknown += w->unknown;
     out.rejected += w->rejected;
+    out.ops += w->ops;
     out.lost += w->out_of_range;
   }
 
@@ -434,7 +450,7 @@ RunResult Run(const Options& o) {
 
   // The history so far, then a final read of every key through every node.
   std::vector<sim::Operation> history = rec.ops;
-  out.ops = static_cast<int>(history.size());
+  out.history = static_cast<int>(history.size());
   std::vector<sim::Operation> finals;
   for (int i = 0; i < cluster.size(); i++) {
     auto c = cluster.node(i).NewClient();

@@ -2,9 +2,10 @@
 // concurrent clients doing gets, range scans, puts, deletes, CAS
 // (prev_data_check), creates and batches over a small key space so that
 // operations collide, and a fault schedule (kill -9 and restart of any
-// node including the leader, SIGSTOP/SIGCONT pauses, and network
-// partitions: a minority cut off both ways or one way, network.h), all
-// drawn from one seed. Every operation's invocation, completion and result is
+// node including the leader, SIGSTOP/SIGCONT pauses, a slow disk (the
+// disk.fsync failpoint of kvgo-server-failpoints, which every node runs),
+// and network partitions: a minority cut off both ways or one way,
+// network.h), all drawn from one seed. Every operation's invocation, completion and result is
 // recorded (a write that fails or times out is "unknown": it may have taken
 // effect). After healing, the history plus a final read of every key through
 // every node is checked for per-key linearizability (tests/sim's checker), and
@@ -39,7 +40,8 @@ struct Options {
 
 struct RunResult {
   uint64_t seed = 0;
-  int ops = 0;        // operations recorded
+  int ops = 0;        // client operations done
+  int history = 0;    // per-key operations recorded (a scan reads many keys)
   int ok_writes = 0;  // acknowledged writes
   int unknown = 0;    // writes with an unknown outcome
   int rejected = 0;   // writes the server said it did not apply ("...; retry")
@@ -47,6 +49,7 @@ struct RunResult {
   int kills = 0;
   int pauses = 0;
   int partitions = 0;
+  int slow_disks = 0;
   bool linearizable = true;
   std::string bad_key;  // the first key whose history is not linearizable
   int lost = 0;         // keys whose final state contradicts the history, or nodes that differ

@@ -1,5 +1,5 @@
-// The short nemesis that `make test` runs on a 3-node cluster: two runs
-// with kills and pauses, one with network partitions too, and one on 5
+// The short nemesis that `make test` runs: one 3-node run with kills,
+// pauses and slow disks, two with network partitions too, and one on 5
 // nodes; `make nemesis` runs longer ones.
 #include "nemesis.h"
 
@@ -23,12 +23,13 @@ int ExpectClean(const Options& o) {
   EXPECT_GT(r.ok_writes, 50);
   std::printf(
       "seed %llu, %d nodes: %d ops, %d acknowledged writes, %d "
-      "unknown, %d kills, %d pauses, %d partitions\n",
-      static_cast<unsigned long long>(o.seed), o.nodes, r.ops, r.ok_writes, r.unknown, r.kills, r.pauses, r.partitions);
+      "unknown, %d kills, %d pauses, %d partitions, %d slow disks\n",
+      static_cast<unsigned long long>(o.seed), o.nodes, r.ops, r.ok_writes, r.unknown, r.kills, r.pauses, r.partitions,
+      r.slow_disks);
   return r.partitions;
 }
 
-TEST(Nemesis, KillsAndPauses) {
+TEST(Nemesis, ThreeNodesKillsPausesSlowDisks) {
   Options o;
   o.seed = 11;
   o.ops = 600;
@@ -36,7 +37,7 @@ TEST(Nemesis, KillsAndPauses) {
   ExpectClean(o);
 }
 
-TEST(Nemesis, PartitionsKillsAndPauses) {
+TEST(Nemesis, ThreeNodesAllFaultsWithPartitions) {
   if (!NetworkIsolated()) GTEST_SKIP() << "no network namespace of our own: " << isolate_error;
   int partitions = 0;
   for (uint64_t seed : {21, 22}) {
@@ -50,7 +51,7 @@ TEST(Nemesis, PartitionsKillsAndPauses) {
   EXPECT_GE(partitions, 2) << "too few partitions were injected";
 }
 
-TEST(Nemesis, FiveNodesWithPartitions) {
+TEST(Nemesis, FiveNodesAllFaultsWithPartitions) {
   if (!NetworkIsolated()) GTEST_SKIP() << "no network namespace of our own: " << isolate_error;
   Options o;
   o.seed = 31;

@@ -1,0 +1,297 @@
+// Crashes and stalls at named points inside the server (common/failpoint.h),
+// with real processes of kvgo-server-failpoints: a single node, and three
+// nodes on 127.0.0.1-3. After each crash the node is restarted disarmed
+// and every acknowledged write must be there, on every node, and the
+// nodes' tables must be identical. Every process is stopped by its pid at
+// the end, also on failure (ServerProcess's destructor).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "cluster_process.h"
+#include "common/kvspec.h"
+
+namespace kvgo::testing {
+namespace {
+
+namespace kv = lynkdb::kvspec::v2;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+bool PutOk(client::Client& c, const std::string& key, const std::string& value) {
+  kv::ObjectResult r;
+  return c.Commit(client::NewWriter(key, value), &r).ok() && r.status() == kvspec::kStatusOK;
+}
+
+// Writers that put unique keys (value = key) through `nodes` until Stop(),
+// and remember which were acknowledged.
+class Load {
+ public:
+  Load(const std::string& prefix, std::vector<ServerProcess*> nodes, int threads = 4) {
+    for (int t = 0; t < threads; t++) {
+      threads_.emplace_back([this, prefix, nodes, t] {
+        std::vector<std::unique_ptr<client::Client>> clients;
+        for (auto* n : nodes) clients.push_back(n->NewClient());
+        for (int i = 0; !stop_.load(); i++) {
+          const std::string key = prefix + std::to_string(t) + "-" + std::to_string(i);
+          if (PutOk(*clients[i % clients.size()], key, key)) {
+            std::lock_guard lock(mu_);
+            acked_.push_back(key);
+          } else {
+            std::this_thread::sleep_for(milliseconds(20));
+          }
+        }
+      });
+    }
+  }
+  ~Load() { Stop(); }
+  size_t acked() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  // Waits until `n` more writes than now were acknowledged.
+  bool WaitMore(size_t n, milliseconds timeout = milliseconds(20000)) {
+    const size_t want = acked() + n;
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (acked() >= want) return true;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+  }
+  std::vector<std::string> Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> acked_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+// How many of `keys` (value = key) `node` does not return.
+size_t Missing(ServerProcess& node, const std::vector<std::string>& keys) {
+  auto c = node.NewClient();
+  size_t missing = 0;
+  for (const auto& key : keys) {
+    kv::ObjectResult r;
+    bool ok = false;
+    for (int attempt = 0; attempt < 100 && !ok; attempt++) {
+      r.Clear();
+      ok = c->Query(client::NewKeyReader(key), &r).ok() && r.status() != kvspec::kStatusServerError;
+      if (!ok) std::this_thread::sleep_for(milliseconds(50));  // e.g. still electing
+    }
+    if (!ok || r.status() != kvspec::kStatusOK || client::ValueString(r.items(0)) != key) missing++;
+  }
+  return missing;
+}
+
+// Waits for `node` to die from its armed crash failpoint `name`.
+void ExpectCrashAt(ServerProcess& node, const std::string& name, milliseconds timeout = milliseconds(20000)) {
+  ASSERT_EQ(node.WaitExit(timeout), 128 + SIGKILL) << "the failpoint " << name << " did not fire\n" << node.Log();
+  EXPECT_NE(node.Log().find("failpoint " + name + ": crash"), std::string::npos) << node.Log();
+}
+
+void ExpectIdentical(ClusterProcess& c) {
+  ASSERT_TRUE(c.WaitConverged(milliseconds(60000)));
+  std::string first;
+  for (int i = 0; i < c.size(); i++) {
+    auto cl = c.node(i).NewClient();
+    auto [hash, count] = TableDigest(*cl);
+    if (i == 0) first = hash;
+    EXPECT_EQ(hash, first) << "node " << i + 1 << " differs (" << count << " keys)";
+  }
+}
+
+// A single node crashes just before and just after the synced write of a
+// group commit, and while LevelDB writes a table file (memtable flush):
+// every acknowledged write survives.
+TEST(Failpoints, SingleNodeCrashesAroundGroupCommitAndTableWrites) {
+  for (const std::string fp : {"commit.persist.before", "commit.persist.after", "leveldb.table.write"}) {
+    SCOPED_TRACE(fp);
+    ServerProcess s("fp-single");
+    s.WriteConfig(s.DefaultConfig() + "\n[performance]\nwrite_buffer_size = 1\n");  // frequent flushes
+    s.UseFailpoints();
+    s.Start();
+    ASSERT_TRUE(s.WaitReady()) << s.Log();
+    Load load("k-", {&s});
+    ASSERT_TRUE(load.WaitMore(200));
+    s.ArmFailpoints(fp + (fp == "leveldb.table.write" ? "=crash" : "=crash@20"));
+    ExpectCrashAt(s, fp);
+    auto acked = load.Stop();
+    s.ArmFailpoints("");
+    s.Start();
+    ASSERT_TRUE(s.WaitReady()) << s.Log();
+    EXPECT_EQ(Missing(s, acked), 0u) << "of " << acked.size() << " acknowledged writes";
+    std::printf("%s: crashed after %zu acknowledged writes, all present after restart\n", fp.c_str(), acked.size());
+  }
+}
+
+// A slow disk (every fsync stalled 1 s): writes wait for it, reads do not.
+TEST(Failpoints, SlowDiskStallsWritesButNotReads) {
+  ServerProcess s("fp-slow");
+  s.UseFailpoints();
+  s.Start();
+  ASSERT_TRUE(s.WaitReady()) << s.Log();
+  auto c = s.NewClient();
+  ASSERT_TRUE(PutOk(*c, "slow-a", "a"));
+  s.ArmFailpoints("disk.fsync=sleep:1000");
+  std::this_thread::sleep_for(milliseconds(100));  // the spec file is polled every 50 ms
+  std::atomic<bool> write_done{false};
+  const auto t0 = Clock::now();
+  std::thread writer([&] {
+    auto w = s.NewClient();
+    EXPECT_TRUE(PutOk(*w, "slow-b", "b"));
+    write_done = true;
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  kv::ObjectResult r;
+  ASSERT_TRUE(c->Query(client::NewKeyReader("slow-a"), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  EXPECT_FALSE(write_done.load()) << "a read waited for the stalled fsync";
+  writer.join();
+  EXPECT_GE(Clock::now() - t0, milliseconds(1000)) << "the write did not wait for its fsync";
+  s.ArmFailpoints("");
+  EXPECT_TRUE(PutOk(*c, "slow-c", "c"));
+}
+
+// Three nodes; the leader (then the next leader, ...) crashes at each point
+// of the replication path. Writers go through the other nodes.
+TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {
+  ClusterProcess c("fp-cluster", ClusterOptions{3, "", {}, false, true});
+  ASSERT_TRUE(c.StartAll());
+  std::vector<std::string> acked;
+  for (const std::string fp : {"paxos.persist.before", "paxos.persist.after", "apply.before", "apply.after"}) {
+    SCOPED_TRACE(fp);
+    const int leader = c.Leader();
+    ASSERT_GE(leader, 0);
+    std::vector<ServerProcess*> others;
+    for (int i = 0; i < 3; i++) {
+      if (i != leader) others.push_back(&c.node(i));
+    }
+    Load load(fp + "-", others);
+    ASSERT_TRUE(load.WaitMore(100));
+    c.node(leader).ArmFailpoints(fp + "=crash@10");
+    ExpectCrashAt(c.node(leader), fp);
+    EXPECT_TRUE(load.WaitMore(50)) << "writes did not resume after the leader crashed";
+    auto mine = load.Stop();
+    acked.insert(acked.end(), mine.begin(), mine.end());
+    c.node(leader).ArmFailpoints("");
+    c.node(leader).Start();
+    ASSERT_TRUE(c.node(leader).WaitReady()) << c.node(leader).Log();
+  }
+  ExpectIdentical(c);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(Missing(c.node(i), acked), 0u) << "node " << i + 1;
+}
+
+// A follower crashes right after persisting what it accepted (its ack
+// never left), and right before.
+TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
+  ClusterProcess c("fp-follower", ClusterOptions{3, "", {}, false, true});
+  ASSERT_TRUE(c.StartAll());
+  std::vector<std::string> acked;
+  for (const std::string fp : {"paxos.persist.after", "paxos.persist.before"}) {
+    SCOPED_TRACE(fp);
+    const int leader = c.Leader();
+    ASSERT_GE(leader, 0);
+    const int follower = (leader + 1) % 3;
+    Load load(fp + "-", {&c.node(leader)});
+    ASSERT_TRUE(load.WaitMore(100));
+    c.node(follower).ArmFailpoints(fp + "=crash@10");
+    ExpectCrashAt(c.node(follower), fp);
+    EXPECT_TRUE(load.WaitMore(50));
+    c.node(follower).ArmFailpoints("");
+    c.node(follower).Start();
+    ASSERT_TRUE(c.node(follower).WaitReady()) << c.node(follower).Log();
+    EXPECT_TRUE(load.WaitMore(50));
+    auto mine = load.Stop();
+    acked.insert(acked.end(), mine.begin(), mine.end());
+  }
+  ExpectIdentical(c);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(Missing(c.node(i), acked), 0u) << "node " << i + 1;
+}
+
+// A snapshot's sender crashes mid-stream, then its receiver crashes
+// mid-install: another leader sends it again, the half-installed node
+// wipes its partial copy at restart and gets a whole one.
+TEST(Failpoints, ClusterCrashesDuringSnapshotSendAndInstall) {
+  ClusterProcess c("fp-snap", ClusterOptions{3, "log_keep_entries = 100\n", {}, false, true});
+  ASSERT_TRUE(c.StartAll());
+  const int leader = c.Leader();
+  ASSERT_GE(leader, 0);
+  const int lagging = (leader + 1) % 3;
+  ASSERT_EQ(c.node(lagging).Stop(SIGTERM), 0);
+
+  // ~4 MiB in 1 KiB values (4 snapshot chunks), in 200 batches: the log
+  // keeps only 100 entries, so the stopped node will need a snapshot.
+  auto cl = c.node(leader).NewClient();
+  const std::string pad(1000, 'p');
+  std::vector<std::string> keys;
+  auto bulk = [&](const std::string& prefix) {
+    for (int b = 0; b < 200; b++) {
+      kv::BatchRequest req;
+      for (int i = 0; i < 20; i++) {
+        const std::string key = prefix + std::to_string(b * 20 + i);
+        *req.add_items()->mutable_writer() = client::NewWriter(key, key + pad);
+        keys.push_back(key);
+      }
+      kv::BatchResult res;
+      ASSERT_TRUE(cl->BatchCommit(req, &res).ok());
+      ASSERT_EQ(res.status(), kvspec::kStatusOK) << res.message();
+    }
+  };
+  bulk("a-");
+  c.node(leader).ArmFailpoints("snapshot.send=crash@2");
+  c.node(lagging).Start();
+  ExpectCrashAt(c.node(leader), "snapshot.send", milliseconds(30000));
+  // The third node leads now and sends the lagging one a whole snapshot.
+  c.node(leader).ArmFailpoints("");
+  c.node(leader).Start();
+  ASSERT_TRUE(c.node(leader).WaitReady()) << c.node(leader).Log();
+  ExpectIdentical(c);
+  EXPECT_GE(c.Metric(lagging, "kvgo_cluster_snapshots_received_total"), 1) << c.node(lagging).Log();
+
+  // Again, now the receiver crashes in the middle of installing.
+  const int leader2 = c.Leader();
+  ASSERT_GE(leader2, 0);
+  const int lagging2 = (leader2 + 1) % 3;
+  ASSERT_EQ(c.node(lagging2).Stop(SIGTERM), 0);
+  cl = c.node(leader2).NewClient();
+  bulk("b-");
+  c.node(lagging2).ArmFailpoints("snapshot.install=crash@2");
+  c.node(lagging2).Start();
+  ExpectCrashAt(c.node(lagging2), "snapshot.install", milliseconds(30000));
+  c.node(lagging2).ArmFailpoints("");
+  c.node(lagging2).Start();
+  ASSERT_TRUE(c.node(lagging2).WaitReady()) << c.node(lagging2).Log();
+  ExpectIdentical(c);
+  EXPECT_NE(c.node(lagging2).Log().find("a snapshot install was interrupted: wiping"), std::string::npos)
+      << c.node(lagging2).Log();
+  EXPECT_GE(c.Metric(lagging2, "kvgo_cluster_snapshots_received_total"), 1) << c.node(lagging2).Log();
+  auto with_value = [&](ServerProcess& n) {
+    auto x = n.NewClient();
+    size_t bad = 0;
+    for (size_t i = 0; i < keys.size(); i += 97) {
+      kv::ObjectResult r;
+      if (!x->Query(client::NewKeyReader(keys[i]), &r).ok() || r.status() != kvspec::kStatusOK ||
+          client::ValueString(r.items(0)) != keys[i] + pad) {
+        bad++;
+      }
+    }
+    return bad;
+  };
+  for (int i = 0; i < 3; i++) EXPECT_EQ(with_value(c.node(i)), 0u) << "node " << i + 1;
+}
+
+}  // namespace
+}  // namespace kvgo::testing
