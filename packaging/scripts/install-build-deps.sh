@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libedit-dev libbsd-dev libncurses-dev
   rpm lintian fakeroot systemd
   clang libclang-rt-14-dev
-  nftables
+  nftables openssl
 )
 
 missing=()

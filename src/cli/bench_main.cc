@@ -2,20 +2,20 @@
 // 40-byte keys, 1 KiB values; sequential and random writes and reads with
 // 1, 10 and 50 concurrent clients (each its own connection). Prints ops/s
 // and p50/p99/max latency per case and writes the same as JSON.
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/flags_compat.h"
 #include "client/client.h"
 #include "common/kvspec.h"
@@ -31,6 +31,7 @@ ABSL_FLAG(std::string, json, "kvgo-bench.json", "where to write the JSON report 
 ABSL_FLAG(int, connections, 0,
           "TCP connections shared by the clients (0 = one per client). The Go SDK shares one "
           "connection per address and key within a process");
+ABSL_FLAG(std::string, tls_cert, "", "TLS: a PEM file with the server's certificate or its CA (default: plaintext)");
 ABSL_FLAG(int, server_pid, 0, "if set, report this process's peak resident memory (VmHWM)");
 
 namespace {
@@ -63,8 +64,8 @@ int64_t PeakRssKiB(int pid) {
 class VirtualClient {
  public:
   VirtualClient(std::shared_ptr<kvgo::client::Client> c, const std::string& name, uint64_t seed,
-                std::atomic<uint64_t>* seq, std::atomic<uint64_t>* written, uint64_t base,
-                const std::string& value, Clock::time_point end)
+                std::atomic<uint64_t>* seq, std::atomic<uint64_t>* written, uint64_t base, const std::string& value,
+                Clock::time_point end)
       : client_(std::move(c)),
         write_(name.find("write") != std::string::npos),
         random_(name.rfind("rand", 0) == 0),
@@ -160,20 +161,18 @@ class VirtualClient {
 };
 
 CaseResult RunCase(const std::string& name, int clients, int connections, double seconds,
-                   const kvgo::client::ClientOptions& base, std::atomic<uint64_t>* written,
-                   const std::string& value) {
+                   const kvgo::client::ClientOptions& base, std::atomic<uint64_t>* written, const std::string& value) {
   std::atomic<uint64_t> seq{0};
   const uint64_t limit_at_start = written->load();
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(seconds));
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::shared_ptr<kvgo::client::Client>> conns;
   const int nconn = connections > 0 ? std::min(connections, clients) : clients;
   for (int i = 0; i < nconn; i++) conns.push_back(std::make_shared<kvgo::client::Client>(base));
   std::vector<std::unique_ptr<VirtualClient>> vcs;
   for (int t = 0; t < clients; t++) {
-    vcs.push_back(std::make_unique<VirtualClient>(conns[t % nconn], name, t * 7919 + 1, &seq,
-                                                  written, limit_at_start, value, end));
+    vcs.push_back(std::make_unique<VirtualClient>(conns[t % nconn], name, t * 7919 + 1, &seq, written, limit_at_start,
+                                                  value, end));
   }
   for (auto& v : vcs) v->Start();
   for (auto& v : vcs) v->Wait();
@@ -215,6 +214,16 @@ int main(int argc, char** argv) {
     std::cerr << "kvgo-bench: --secret (or KVGO_SECRET) is required\n";
     return 2;
   }
+  if (const std::string path = absl::GetFlag(FLAGS_tls_cert); !path.empty()) {
+    std::ifstream in(path);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      std::cerr << "kvgo-bench: cannot read --tls_cert " << path << "\n";
+      return 2;
+    }
+    base.tls_root_pem = pem.str();
+  }
   {
     kvgo::client::Client probe(base);
     if (!probe.WaitReady(std::chrono::seconds(5))) {
@@ -231,16 +240,15 @@ int main(int argc, char** argv) {
   const std::string value(absl::GetFlag(FLAGS_value_size) - 1, 'v');
   std::atomic<uint64_t> written{0};
   std::vector<CaseResult> results;
-  std::printf("%-11s %7s %12s %10s %9s %9s %9s\n", "case", "clients", "ops", "ops/s", "p50 ms",
-              "p99 ms", "max ms");
+  std::printf("%-11s %7s %12s %10s %9s %9s %9s\n", "case", "clients", "ops", "ops/s", "p50 ms", "p99 ms", "max ms");
   for (const auto& cs : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',')) {
     int clients = std::stoi(std::string(cs));
     for (const auto& name : absl::StrSplit(absl::GetFlag(FLAGS_cases), ',')) {
-      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_connections),
-                             absl::GetFlag(FLAGS_seconds), base, &written, value);
+      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_seconds),
+                             base, &written, value);
       std::printf("%-11s %7d %12llu %10.0f %9.2f %9.2f %9.2f%s\n", r.name.c_str(), r.clients,
-                  static_cast<unsigned long long>(r.ops), r.ops / r.seconds, r.p50_ms, r.p99_ms,
-                  r.max_ms, r.errors ? absl::StrFormat("  (%d errors)", r.errors).c_str() : "");
+                  static_cast<unsigned long long>(r.ops), r.ops / r.seconds, r.p50_ms, r.p99_ms, r.max_ms,
+                  r.errors ? absl::StrFormat("  (%d errors)", r.errors).c_str() : "");
       std::fflush(stdout);
       results.push_back(r);
     }
@@ -251,10 +259,15 @@ int main(int argc, char** argv) {
   j["key_size"] = 40;
   j["connections"] = absl::GetFlag(FLAGS_connections);
   for (const auto& r : results) {
-    j["cases"].push_back({{"case", r.name}, {"clients", r.clients}, {"ops", r.ops},
-                          {"errors", r.errors}, {"seconds", r.seconds},
-                          {"ops_per_sec", r.ops / r.seconds}, {"p50_ms", r.p50_ms},
-                          {"p99_ms", r.p99_ms}, {"max_ms", r.max_ms}});
+    j["cases"].push_back({{"case", r.name},
+                          {"clients", r.clients},
+                          {"ops", r.ops},
+                          {"errors", r.errors},
+                          {"seconds", r.seconds},
+                          {"ops_per_sec", r.ops / r.seconds},
+                          {"p50_ms", r.p50_ms},
+                          {"p99_ms", r.p99_ms},
+                          {"max_ms", r.max_ms}});
   }
   if (int pid = absl::GetFlag(FLAGS_server_pid); pid > 0) {
     int64_t kib = PeakRssKiB(pid);

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -20,7 +22,12 @@
 ABSL_FLAG(std::string, addr, "", "server address host:port ($KVGO_ADDR, default 127.0.0.1:9100)");
 ABSL_FLAG(std::string, secret, "", "access key secret ($KVGO_SECRET)");
 ABSL_FLAG(std::string, key_id, "", "access key id ($KVGO_KEY_ID, default 00000000)");
-ABSL_FLAG(std::string, config, "", "read addr and secret from this kvgo-server config");
+ABSL_FLAG(std::string, config, "", "read addr, secret and TLS settings from this kvgo-server config");
+ABSL_FLAG(std::string, tls_cert, "",
+          "TLS: a PEM file with the server's certificate or its CA ($KVGO_TLS_CERT; default: plaintext)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "TLS: the name to check the server's certificate against (default: the "
+          "host of --addr)");
 ABSL_FLAG(int64_t, timeout_ms, 10000, "per-call timeout");
 ABSL_FLAG(std::string, table, "", "table (default main)");
 ABSL_FLAG(bool, json, false, "JSON output");
@@ -70,9 +77,8 @@ kvgo::cli::CliOptions CommandOptions() {
 // this one command (through absl's own value parsing), the rest are the
 // command. Returns false (with a message) on an unknown flag or bad value.
 bool ApplyPromptFlags(std::vector<std::string>* words, std::string* error) {
-  static const char* kCommandFlags[] = {"table", "json", "ttl", "create", "prev_version", "reverse",
-                                        "limit", "count", "from", "to", "from_version", "id",
-                                        "role", "tables"};
+  static const char* kCommandFlags[] = {"table", "json", "ttl", "create",       "prev_version", "reverse", "limit",
+                                        "count", "from", "to",  "from_version", "id",           "role",    "tables"};
   for (const char* name : kCommandFlags) {  // reset to defaults
     absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
     std::string ignored;
@@ -157,8 +163,12 @@ int main(int argc, char** argv) {
     co.addr = cfg->bind;
     co.secret = cfg->root_secret;
     co.key_id = cfg->root_key_id;
+    co.tls_root_pem = cfg->tls.ca_pem.empty() ? cfg->tls.cert_pem : cfg->tls.ca_pem;
   }
-  auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
   if (!env("KVGO_ADDR").empty()) co.addr = env("KVGO_ADDR");
   if (!env("KVGO_SECRET").empty()) co.secret = env("KVGO_SECRET");
   if (!env("KVGO_KEY_ID").empty()) co.key_id = env("KVGO_KEY_ID");
@@ -166,6 +176,19 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_secret).empty()) co.secret = absl::GetFlag(FLAGS_secret);
   if (!absl::GetFlag(FLAGS_key_id).empty()) co.key_id = absl::GetFlag(FLAGS_key_id);
   co.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_timeout_ms));
+  std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  if (tls_cert.empty()) tls_cert = env("KVGO_TLS_CERT");
+  if (!tls_cert.empty()) {
+    std::ifstream in(tls_cert);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      std::cerr << "kvgo-cli: cannot read --tls_cert " << tls_cert << "\n";
+      return kvgo::cli::kExitUsage;
+    }
+    co.tls_root_pem = pem.str();
+  }
+  co.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   if (co.secret.empty()) {
     std::cerr << "kvgo-cli: no secret: use --secret, $KVGO_SECRET or --config\n";
     return kvgo::cli::kExitUsage;

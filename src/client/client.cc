@@ -23,14 +23,21 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  channel_ = grpc::CreateCustomChannel(options_.addr, grpc::InsecureChannelCredentials(), args);
+  if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+  channel_ = grpc::CreateCustomChannel(options_.addr, Credentials(), args);
   stub_ = kv::Public::NewStub(channel_);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Client::Credentials() const {
+  if (options_.tls_root_pem.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = options_.tls_root_pem;
+  return grpc::SslCredentials(opts);
 }
 
 void Client::Prepare(grpc::ClientContext* ctx) const {
   ctx->set_deadline(std::chrono::system_clock::now() + options_.timeout);
-  ctx->AddMetadata(auth::kTokenHeader,
-                   auth::SignToken(options_.key_id, options_.secret, SystemClock()->NowMs()));
+  ctx->AddMetadata(auth::kTokenHeader, auth::SignToken(options_.key_id, options_.secret, SystemClock()->NowMs()));
 }
 
 grpc::Status Client::Query(const kv::ObjectReader& req, kv::ObjectResult* out) {
@@ -64,12 +71,12 @@ bool Client::WaitReady(std::chrono::milliseconds timeout) {
     // reconnect backoff, which would delay the probe after the server is up.
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(options_.addr, grpc::InsecureChannelCredentials(), args);
+    if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+    auto channel = grpc::CreateCustomChannel(options_.addr, Credentials(), args);
     auto stub = kv::Public::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-    ctx.AddMetadata(auth::kTokenHeader,
-                    auth::SignToken(options_.key_id, options_.secret, SystemClock()->NowMs()));
+    ctx.AddMetadata(auth::kTokenHeader, auth::SignToken(options_.key_id, options_.secret, SystemClock()->NowMs()));
     kv::ObjectResult out;
     if (stub->Query(&ctx, NewKeyReader("kvgo-ready-probe"), &out).ok()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -94,8 +101,7 @@ kv::ObjectReader NewKeyReader(const std::string& key) {
   return r;
 }
 
-kv::ObjectReader NewRangeReader(const std::string& offset, const std::string& cutset,
-                                int64_t limit) {
+kv::ObjectReader NewRangeReader(const std::string& offset, const std::string& cutset, int64_t limit) {
   kv::ObjectReader r;
   r.set_mode(kvspec::kReadModeKeyRange);
   r.set_key_offset(offset);

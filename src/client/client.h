@@ -21,6 +21,12 @@ struct ClientOptions {
   std::string key_id = "00000000";
   std::string secret;
   std::chrono::milliseconds timeout{10000};
+  // TLS (the server's [server.auth_tls_cert]): the PEM certificate to trust,
+  // the server's own (as the kvgo SDK's server_cert_data) or its CA. Empty =
+  // plaintext. The server's certificate must name the host of `addr` (a
+  // DNS or IP SAN) unless `tls_server_name` says which name to check.
+  std::string tls_root_pem;
+  std::string tls_server_name;
 };
 
 class Client {
@@ -29,14 +35,10 @@ class Client {
 
   // Each returns the gRPC status; in-band results are in *out. Transport
   // errors come back as non-OK grpc::Status.
-  grpc::Status Query(const lynkdb::kvspec::v2::ObjectReader& req,
-                     lynkdb::kvspec::v2::ObjectResult* out);
-  grpc::Status Commit(const lynkdb::kvspec::v2::ObjectWriter& req,
-                      lynkdb::kvspec::v2::ObjectResult* out);
-  grpc::Status BatchCommit(const lynkdb::kvspec::v2::BatchRequest& req,
-                           lynkdb::kvspec::v2::BatchResult* out);
-  grpc::Status SysCmd(const lynkdb::kvspec::v2::SysCmdRequest& req,
-                      lynkdb::kvspec::v2::ObjectResult* out);
+  grpc::Status Query(const lynkdb::kvspec::v2::ObjectReader& req, lynkdb::kvspec::v2::ObjectResult* out);
+  grpc::Status Commit(const lynkdb::kvspec::v2::ObjectWriter& req, lynkdb::kvspec::v2::ObjectResult* out);
+  grpc::Status BatchCommit(const lynkdb::kvspec::v2::BatchRequest& req, lynkdb::kvspec::v2::BatchResult* out);
+  grpc::Status SysCmd(const lynkdb::kvspec::v2::SysCmdRequest& req, lynkdb::kvspec::v2::ObjectResult* out);
 
   // Waits until the server answers (any in-band result) or `timeout` ends.
   bool WaitReady(std::chrono::milliseconds timeout);
@@ -50,6 +52,7 @@ class Client {
 
  private:
   void Prepare(grpc::ClientContext* ctx) const;
+  std::shared_ptr<grpc::ChannelCredentials> Credentials() const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -61,8 +64,8 @@ class Client {
 // type byte then the bytes; data.check is filled.
 lynkdb::kvspec::v2::ObjectWriter NewWriter(const std::string& key, const std::string& value);
 lynkdb::kvspec::v2::ObjectReader NewKeyReader(const std::string& key);
-lynkdb::kvspec::v2::ObjectReader NewRangeReader(const std::string& offset,
-                                                const std::string& cutset, int64_t limit = 10);
+lynkdb::kvspec::v2::ObjectReader NewRangeReader(const std::string& offset, const std::string& cutset,
+                                                int64_t limit = 10);
 // The string an SDK-encoded value holds (strips the 0x00 type byte).
 std::string ValueString(const lynkdb::kvspec::v2::ObjectItem& item);
 

@@ -1,5 +1,9 @@
 #include "config/config.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -37,12 +41,10 @@ class Reader {
   }
 
   // Rejects keys of `table` not in `allowed`. `path` is the table's name.
-  void CheckKeys(const TomlValue& table, const std::string& path,
-                 const std::set<std::string>& allowed) {
+  void CheckKeys(const TomlValue& table, const std::string& path, const std::set<std::string>& allowed) {
     for (const auto& [k, v] : table.as_table()) {
       if (allowed.count(k) == 0) {
-        Fail(&v, Join(path, k),
-             v.is_table() || v.is_array() ? "unknown section" : "unknown key");
+        Fail(&v, Join(path, k), v.is_table() || v.is_array() ? "unknown section" : "unknown key");
         return;
       }
     }
@@ -54,29 +56,25 @@ class Reader {
     return it == t.end() ? nullptr : &it->second;
   }
 
-  void String(const TomlValue& table, const std::string& path, const std::string& key,
-              std::string* out) {
+  void String(const TomlValue& table, const std::string& path, const std::string& key, std::string* out) {
     const TomlValue* v = Find(table, key);
     if (v == nullptr) return;
     if (!v->is_string()) return Fail(v, Join(path, key), "must be a string");
     *out = v->as_string().str;
   }
 
-  void Int(const TomlValue& table, const std::string& path, const std::string& key,
-           int64_t lo, int64_t hi, int* out) {
+  void Int(const TomlValue& table, const std::string& path, const std::string& key, int64_t lo, int64_t hi, int* out) {
     const TomlValue* v = Find(table, key);
     if (v == nullptr) return;
     if (!v->is_integer()) return Fail(v, Join(path, key), "must be an integer");
     int64_t n = v->as_integer();
     if (n < lo || n > hi) {
-      return Fail(v, Join(path, key),
-                  absl::StrCat("must be between ", lo, " and ", hi, " (got ", n, ")"));
+      return Fail(v, Join(path, key), absl::StrCat("must be between ", lo, " and ", hi, " (got ", n, ")"));
     }
     *out = static_cast<int>(n);
   }
 
-  void Uint64(const TomlValue& table, const std::string& path, const std::string& key,
-              uint64_t* out) {
+  void Uint64(const TomlValue& table, const std::string& path, const std::string& key, uint64_t* out) {
     const TomlValue* v = Find(table, key);
     if (v == nullptr) return;
     if (!v->is_integer() || v->as_integer() < 0) {
@@ -85,8 +83,7 @@ class Reader {
     *out = static_cast<uint64_t>(v->as_integer());
   }
 
-  const TomlValue* Table(const TomlValue& table, const std::string& path,
-                         const std::string& key) {
+  const TomlValue* Table(const TomlValue& table, const std::string& path, const std::string& key) {
     const TomlValue* v = Find(table, key);
     if (v == nullptr) return nullptr;
     if (!v->is_table()) {
@@ -111,12 +108,9 @@ std::string ResolvePath(const std::string& prefix, const std::string& path) {
   return prefix + (prefix.back() == '/' ? "" : "/") + path;
 }
 
-void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key,
-                    const std::string& secret) {
+void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key, const std::string& secret) {
   if (secret.size() < kMinSecretLen) {
-    r->Fail(where, key,
-            absl::StrCat("must be at least ", kMinSecretLen, " characters (got ",
-                         secret.size(), ")"));
+    r->Fail(where, key, absl::StrCat("must be at least ", kMinSecretLen, " characters (got ", secret.size(), ")"));
   }
   for (char c : secret) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -126,16 +120,79 @@ void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key,
   }
 }
 
-void ValidateAddr(Reader* r, const TomlValue* where, const std::string& key,
-                  const std::string& addr) {
+// One PEM of [server.auth_tls_cert] from `<name>_file` or `<name>_data`,
+// checked with OpenSSL: a certificate, or (is_key) a private key.
+void ReadPem(Reader* r, const TomlValue& t, const std::string& prefix, const std::string& name, bool is_key,
+             std::string* pem, std::string* source) {
+  const std::string path = "server.auth_tls_cert";
+  std::string file, data;
+  r->String(t, path, name + "_file", &file);
+  r->String(t, path, name + "_data", &data);
+  if (r->failed() || (file.empty() && data.empty())) return;
+  if (!file.empty() && !data.empty()) {
+    r->Fail(r->Find(t, name + "_data"), path + "." + name + "_data",
+            "set either " + name + "_file or " + name + "_data");
+    return;
+  }
+  const std::string key = path + "." + name + (file.empty() ? "_data" : "_file");
+  const TomlValue* where = r->Find(t, name + (file.empty() ? "_data" : "_file"));
+  if (!file.empty()) {
+    const std::string resolved = ResolvePath(prefix, file);
+    std::ifstream in(resolved, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in || ss.str().empty()) {
+      r->Fail(where, key, "cannot read " + resolved);
+      return;
+    }
+    data = ss.str();
+    *source = resolved;
+  } else {
+    *source = "(inline)";
+  }
+  BIO* bio = BIO_new_mem_buf(data.data(), static_cast<int>(data.size()));
+  bool ok = false;
+  if (is_key) {
+    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    ok = k != nullptr;
+    EVP_PKEY_free(k);
+  } else {
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    ok = x != nullptr;
+    X509_free(x);
+  }
+  BIO_free(bio);
+  ERR_clear_error();
+  if (!ok) {
+    r->Fail(where, key, is_key ? "is not a PEM private key (unencrypted)" : "is not a PEM certificate");
+    return;
+  }
+  *pem = data;
+}
+
+// Whether `key_pem` is the private key of the first certificate in `cert_pem`.
+bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  const bool ok = x != nullptr && k != nullptr && X509_check_private_key(x, k) == 1;
+  X509_free(x);
+  EVP_PKEY_free(k);
+  BIO_free(cb);
+  BIO_free(kb);
+  ERR_clear_error();
+  return ok;
+}
+
+void ValidateAddr(Reader* r, const TomlValue* where, const std::string& key, const std::string& addr) {
   std::string host;
   int port = 0;
   Status s = SplitHostPort(addr, &host, &port);
   if (!s.ok()) r->Fail(where, key, std::string(s.message()));
 }
 
-void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key,
-                  bool legacy, Config* cfg) {
+void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key, bool legacy, Config* cfg) {
   const TomlValue* list = r->Find(cluster, key);
   if (list == nullptr) return;
   const std::string path = "cluster." + key;
@@ -160,8 +217,7 @@ void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key,
     if (r->failed()) return;
     if (member.addr.empty()) return r->Fail(&m, path + ".addr", "is required");
     ValidateAddr(r, r->Find(m, "addr"), path + ".addr", member.addr);
-    ValidateSecret(r, &m, legacy ? path + ".access_key.secret" : path + ".auth_secret_key",
-                   member.secret);
+    ValidateSecret(r, &m, legacy ? path + ".access_key.secret" : path + ".auth_secret_key", member.secret);
     for (const auto& other : cfg->masters) {
       if (other.addr == member.addr) {
         return r->Fail(r->Find(m, "addr"), path + ".addr", "duplicate member " + member.addr);
@@ -228,9 +284,12 @@ Status CheckText(const std::string& text, const std::string& source_name) {
     // code points above U+10FFFF).
     size_t n = 0;
     uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
+    if ((c & 0xe0) == 0xc0)
+      n = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+      n = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+      n = 3, cp = c & 0x07;
     bool ok = n > 0;
     for (size_t k = 1; ok && k <= n; k++) {
       if (i + k >= text.size()) {
@@ -253,8 +312,7 @@ Status CheckText(const std::string& text, const std::string& source_name) {
 
 }  // namespace
 
-StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name,
-                             const std::string& prefix) {
+StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name, const std::string& prefix) {
   if (Status s = CheckText(text, source_name); !s.ok()) return s;
   TomlValue root;
   try {
@@ -288,12 +346,32 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   std::string auth_secret_key;
   const TomlValue* secret_where = nullptr;
   if (const TomlValue* s = r.Table(root, "", "server")) {
-    r.CheckKeys(*s, "server", {"bind", "auth_secret_key", "http_port", "access_key"});
+    r.CheckKeys(*s, "server", {"bind", "auth_secret_key", "http_port", "access_key", "auth_tls_cert"});
     r.String(*s, "server", "bind", &cfg.bind);
     if (!r.failed()) ValidateAddr(&r, r.Find(*s, "bind"), "server.bind", cfg.bind);
     r.String(*s, "server", "auth_secret_key", &auth_secret_key);
     secret_where = r.Find(*s, "auth_secret_key");
     r.Int(*s, "server", "http_port", 0, 65535, &cfg.http_port);
+    if (const TomlValue* t = r.Table(*s, "server", "auth_tls_cert")) {
+      r.CheckKeys(*t, "server.auth_tls_cert",
+                  {"server_cert_file", "server_cert_data", "server_key_file", "server_key_data", "ca_cert_file",
+                   "ca_cert_data"});
+      TlsConfig& tls = cfg.tls;
+      ReadPem(&r, *t, prefix, "server_cert", false, &tls.cert_pem, &tls.cert_source);
+      ReadPem(&r, *t, prefix, "server_key", true, &tls.key_pem, &tls.key_source);
+      ReadPem(&r, *t, prefix, "ca_cert", false, &tls.ca_pem, &tls.ca_source);
+      if (!r.failed() && tls.cert_pem.empty() != tls.key_pem.empty()) {
+        r.Fail(t, "server.auth_tls_cert",
+               "needs both a certificate (server_cert_file or _data) and its key (server_key_file or _data)");
+      }
+      if (!r.failed() && tls.cert_pem.empty() && !tls.ca_pem.empty()) {
+        r.Fail(t, "server.auth_tls_cert", "a ca_cert needs the server's own certificate and key too");
+      }
+      if (!r.failed() && tls.enabled() && !KeyMatchesCert(tls.cert_pem, tls.key_pem)) {
+        r.Fail(r.Find(*t, tls.key_source == "(inline)" ? "server_key_data" : "server_key_file"),
+               "server.auth_tls_cert.server_key", "is not the private key of the server certificate");
+      }
+    }
     if (const TomlValue* ak = r.Table(*s, "server", "access_key")) {
       r.CheckKeys(*ak, "server.access_key", {"id", "secret"});
       std::string id;
@@ -324,8 +402,7 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   }
 
   if (const TomlValue* s = r.Table(root, "", "performance")) {
-    r.CheckKeys(*s, "performance",
-                {"write_buffer_size", "block_cache_size", "max_table_size", "max_open_files"});
+    r.CheckKeys(*s, "performance", {"write_buffer_size", "block_cache_size", "max_table_size", "max_open_files"});
     r.Int(*s, "performance", "write_buffer_size", 1, 1024, &cfg.write_buffer_size_mib);
     r.Int(*s, "performance", "block_cache_size", 0, 65536, &cfg.block_cache_size_mib);
     r.Int(*s, "performance", "max_table_size", 1, 1024, &cfg.max_table_size_mib);
@@ -353,25 +430,29 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   }
 
   if (const TomlValue* s = r.Table(root, "", "cluster")) {
-    r.CheckKeys(*s, "cluster", {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms",
-                                "log_keep_entries", "snapshot_rate_mib"});
+    r.CheckKeys(
+        *s, "cluster",
+        {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries", "snapshot_rate_mib"});
     r.Int(*s, "cluster", "heartbeat_ms", 10, 10000, &cfg.heartbeat_ms);
     r.Int(*s, "cluster", "election_timeout_ms", 100, 60000, &cfg.election_timeout_ms);
     r.Int(*s, "cluster", "log_keep_entries", 100, 100000000, &cfg.log_keep_entries);
     r.Int(*s, "cluster", "snapshot_rate_mib", 1, 10000, &cfg.snapshot_rate_mib);
     if (!r.failed() && cfg.election_timeout_ms < 3 * cfg.heartbeat_ms) {
       r.Fail(r.Find(*s, "election_timeout_ms"), "cluster.election_timeout_ms",
-             absl::StrCat("must be at least 3 x cluster.heartbeat_ms (got ", cfg.election_timeout_ms,
-                          " and ", cfg.heartbeat_ms, ")"));
+             absl::StrCat("must be at least 3 x cluster.heartbeat_ms (got ", cfg.election_timeout_ms, " and ",
+                          cfg.heartbeat_ms, ")"));
     }
     ParseMembers(&r, *s, "masters", /*legacy=*/false, &cfg);
     ParseMembers(&r, *s, "main_nodes", /*legacy=*/true, &cfg);
     if (!r.failed() && cfg.masters.size() > kMaxMasters) {
-      r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ",
-                                                 cfg.masters.size(), ")"));
+      r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ", cfg.masters.size(), ")"));
     }
   }
 
+  if (!r.failed() && cfg.tls.enabled() && cfg.tls.ca_pem.empty() && cfg.ClusterMode()) {
+    r.Fail(nullptr, "server.auth_tls_cert.ca_cert_file",
+           "is required in cluster mode with TLS: the masters verify each other's certificates against it");
+  }
   if (r.failed()) return absl::InvalidArgumentError(r.error());
   cfg.data_directory = ResolvePath(prefix, cfg.data_directory);
   cfg.log_file = ResolvePath(prefix, cfg.log_file);
@@ -404,8 +485,23 @@ std::string Config::ToToml() const {
     << "[server]\n"
     << "bind = " << q(bind) << "\n"
     << "auth_secret_key = " << q(MaskSecret(root_secret)) << "\n"
-    << "http_port = " << http_port << "\n\n"
-    << "[server.access_key]\n"
+    << "http_port = " << http_port << "\n\n";
+  if (tls.enabled()) {
+    auto pem = [&](const char* name, const std::string& src) {
+      if (src.empty()) return;
+      if (src == "(inline)") {
+        o << name << "_data = \"(inline PEM)\"\n";
+      } else {
+        o << name << "_file = " << q(src) << "\n";
+      }
+    };
+    o << "[server.auth_tls_cert]\n";
+    pem("server_cert", tls.cert_source);
+    pem("server_key", tls.key_source);
+    pem("ca_cert", tls.ca_source);
+    o << "\n";
+  }
+  o << "[server.access_key]\n"
     << "id = " << q(root_key_id) << "\n\n"
     << "[performance]\n"
     << "write_buffer_size = " << write_buffer_size_mib << "\n"
@@ -428,6 +524,13 @@ std::string Config::ToToml() const {
       << "auth_secret_key = " << q(MaskSecret(m.secret)) << "\n";
   }
   return o.str();
+}
+
+bool Config::ClusterMode() const {
+  for (const auto& m : masters) {
+    if (m.addr != bind) return true;
+  }
+  return false;
 }
 
 }  // namespace kvgo

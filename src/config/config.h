@@ -24,6 +24,18 @@ struct ClusterMember {
   std::string secret;         // its auth_secret_key (>= 20 characters)
 };
 
+// [server.auth_tls_cert] (the kvgo-server 1.x section): TLS on the gRPC
+// port, and mutual TLS between the masters when a CA is given. Each PEM
+// comes from *_file (read at load; relative to the prefix) or *_data.
+struct TlsConfig {
+  std::string cert_pem;  // this server's certificate (chain)
+  std::string key_pem;   // its private key
+  std::string ca_pem;    // the CA that signed every master's certificate
+  // Where each came from, for --check-config: a path or "(inline)".
+  std::string cert_source, key_source, ca_source;
+  bool enabled() const { return !cert_pem.empty(); }
+};
+
 struct Config {
   // Where the config came from and the prefix that relative paths use.
   std::string source;
@@ -39,6 +51,7 @@ struct Config {
   std::string root_secret;
   // /metrics, /livez, /readyz on the bind host; 0 = no HTTP listener.
   int http_port = 9101;
+  TlsConfig tls;
 
   // [performance], sizes in MiB as in the seed README
   int write_buffer_size_mib = 8;
@@ -68,13 +81,14 @@ struct Config {
 
   // The effective configuration as TOML, secrets masked, for --check-config.
   std::string ToToml() const;
+  // Whether the masters list another node than this one (cluster mode).
+  bool ClusterMode() const;
 };
 
 // Parses and validates TOML `text`. `source_name` is used in messages;
 // relative paths resolve against `prefix`. On error returns
 // InvalidArgument whose message names the file, line and key.
-StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name,
-                             const std::string& prefix);
+StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_name, const std::string& prefix);
 
 // Reads `path` and calls ParseConfig. NotFound if the file cannot be read.
 StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix);

@@ -113,9 +113,10 @@ secret = "secret-of-node-2-is-long-enough"
 }
 
 TEST(Config, RelativePathsResolveAgainstPrefix) {
-  auto c = ParseConfig("[storage]\ndata_directory = \"d/x\"\n[server]\nauth_secret_key = "
-                       "\"0123456789012345678901\"\n[log]\nfile = \"var/log/kvgo.log\"\n",
-                       "t", "/opt/kvgo");
+  auto c = ParseConfig(
+      "[storage]\ndata_directory = \"d/x\"\n[server]\nauth_secret_key = "
+      "\"0123456789012345678901\"\n[log]\nfile = \"var/log/kvgo.log\"\n",
+      "t", "/opt/kvgo");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->data_directory, "/opt/kvgo/d/x");
   EXPECT_EQ(c->log_file, "/opt/kvgo/var/log/kvgo.log");
@@ -148,15 +149,14 @@ TEST(Config, BadValues) {
   EXPECT_NE(ParseError(s + "bind = \"127.0.0.1\"\n").find("server.bind"), std::string::npos);
   EXPECT_NE(ParseError(s + "bind = \"127.0.0.1:99999\"\n").find("valid port"), std::string::npos);
   EXPECT_NE(ParseError(s + "bind = 9100\n").find("server.bind: must be a string"), std::string::npos);
-  EXPECT_NE(ParseError(s + "[performance]\nwrite_buffer_size = 0\n").find("performance.write_buffer_size: must be between"),
-            std::string::npos);
-  EXPECT_NE(ParseError(s + "[performance]\nmax_open_files = \"x\"\n").find("must be an integer"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseError(s + "[performance]\nwrite_buffer_size = 0\n").find("performance.write_buffer_size: must be between"),
+      std::string::npos);
+  EXPECT_NE(ParseError(s + "[performance]\nmax_open_files = \"x\"\n").find("must be an integer"), std::string::npos);
   EXPECT_NE(ParseError(s + "[feature]\ntable_compress_name = \"zstd\"\n").find("feature.table_compress_name"),
             std::string::npos);
   EXPECT_NE(ParseError(s + "[log]\nlevel = \"loud\"\n").find("log.level"), std::string::npos);
-  EXPECT_NE(ParseError(s + "[storage]\ndata_directory = \"\"\n").find("must not be empty"),
-            std::string::npos);
+  EXPECT_NE(ParseError(s + "[storage]\ndata_directory = \"\"\n").find("must not be empty"), std::string::npos);
   EXPECT_NE(ParseError("storage = 1\n").find("storage: must be a section"), std::string::npos);
   EXPECT_NE(ParseError("[server\n").find("invalid TOML"), std::string::npos);
 }
@@ -170,8 +170,9 @@ TEST(Config, ConflictingSecrets) {
 
 TEST(Config, ClusterValidation) {
   const std::string s = "[server]\nauth_secret_key = \"0123456789012345678901\"\n";
-  const std::string m = "[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\nauth_secret_key = "
-                        "\"0123456789012345678901\"\n";
+  const std::string m =
+      "[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\nauth_secret_key = "
+      "\"0123456789012345678901\"\n";
   EXPECT_NE(ParseError(s + m + m).find("duplicate member"), std::string::npos);
   EXPECT_NE(ParseError(s + "[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\nauth_secret_key = \"x\"\n")
                 .find("cluster.masters.auth_secret_key"),
@@ -230,6 +231,99 @@ TEST(Config, NonUtf8AndControlCharactersAreRefusedWithTheLine) {
   EXPECT_FALSE(ParseConfig("# \xed\xa0\x80 surrogate\n", "t.conf", "/p").ok());
   EXPECT_FALSE(ParseConfig("# \xc0\xaf overlong\n", "t.conf", "/p").ok());
   EXPECT_FALSE(ParseConfig("# truncated \xe2\x82", "t.conf", "/p").ok());
+}
+
+// [server.auth_tls_cert]: a self-signed test certificate (P-256, for
+// 127.0.0.1, valid until 2126), its key, and a key that is not its key.
+constexpr char kTestCert[] = R"(-----BEGIN CERTIFICATE-----
+MIIBnjCCAUSgAwIBAgIUdszbuZkJ7PO+kBD7J/zBfmeeqI0wCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQa3Znby1jb25maWctdGVzdDAgFw0yNjExMjQwODUwMzVaGA8y
+MTI2MTAzMTA4NTAzNVowGzEZMBcGA1UEAwwQa3Znby1jb25maWctdGVzdDBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABAmS9BOo7npuUm6QpCCDYlzlxDZkY4KtLNf4
+/m1/u6dxbOwYJDF9PJCn5wdOOjxdrAKvwXAKwhlFkDtR6ECC+Z6jZDBiMB0GA1Ud
+DgQWBBSnOfbqKEWNNzFsOBStkan5wKezrzAfBgNVHSMEGDAWgBSnOfbqKEWNNzFs
+OBStkan5wKezrzAPBgNVHRMBAf8EBTADAQH/MA8GA1UdEQQIMAaHBH8AAAEwCgYI
+KoZIzj0EAwIDSAAwRQIhAMl7/IBeyttcQE66VrAz/0gnGyyjrCAUjTDDMFQ2+3EZ
+AiA76b+oLrJy4DPIQYvu/l5w9QWVwJC+JjxnM1PqJU5zqQ==
+-----END CERTIFICATE-----
+)";
+constexpr char kTestKey[] = R"(-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjQqfTbX6ZtVGc6G5
+O2Q7Kdq/1pDbRcjHj324iWxXMvGhRANCAAQJkvQTqO56blJukKQgg2Jc5cQ2ZGOC
+rSzX+P5tf7uncWzsGCQxfTyQp+cHTjo8XawCr8FwCsIZRZA7UehAgvme
+-----END PRIVATE KEY-----
+)";
+constexpr char kOtherKey[] = R"(-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgnyqa07Jso0qi3Sy0
+z8+w4USi6lIdIbqn+/idy9mcmbmhRANCAAS3OURz8CBYBskvF982xN4k1CFu4FG6
+pnyorJAGxUk/mqQe0DedrBS0xASOShVYvq3ZMhmWclRZQ14vTsuBWsd2
+-----END PRIVATE KEY-----
+)";
+
+std::string TlsConfig(const std::string& tls_section, const std::string& extra = "") {
+  return std::string("[storage]\ndata_directory = \"d\"\n[server]\nauth_secret_key = \"0123456789abcdefghij\"\n") +
+         extra + "[server.auth_tls_cert]\n" + tls_section;
+}
+
+std::string TempFile(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+TEST(Config, TlsFromInlineDataAndFromFiles) {
+  auto c = ParseConfig(TlsConfig(std::string("server_cert_data = \"\"\"") + kTestCert +
+                                 "\"\"\"\nserver_key_data = \"\"\"" + kTestKey + "\"\"\"\n"),
+                       "t.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->tls.enabled());
+  EXPECT_EQ(c->tls.cert_pem, kTestCert);
+  EXPECT_TRUE(c->tls.ca_pem.empty());
+  EXPECT_EQ(c->ToToml().find("BEGIN"), std::string::npos) << "--check-config must not print key material";
+
+  const std::string crt = TempFile("kvgo-tls.crt", kTestCert), key = TempFile("kvgo-tls.key", kTestKey);
+  c = ParseConfig(TlsConfig("server_cert_file = \"" + crt + "\"\nserver_key_file = \"" + key + "\"\nca_cert_file = \"" +
+                            crt + "\"\n"),
+                  "t.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls.key_pem, kTestKey);
+  EXPECT_EQ(c->tls.ca_pem, kTestCert);
+  EXPECT_NE(c->ToToml().find("server_key_file = \"" + key + "\""), std::string::npos) << c->ToToml();
+}
+
+TEST(Config, TlsBadInputNamesTheKey) {
+  const std::string crt = TempFile("kvgo-tls2.crt", kTestCert), key = TempFile("kvgo-tls2.key", kTestKey);
+  const std::string other = TempFile("kvgo-tls2-other.key", kOtherKey);
+  const std::string junk = TempFile("kvgo-tls2.junk", "not a certificate\n");
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"" + crt + "\"\n")).find("needs both a certificate"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"/nonexistent/x.crt\"\nserver_key_file = \"" + key + "\"\n"))
+                .find("server.auth_tls_cert.server_cert_file: cannot read /nonexistent/x.crt"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"" + junk + "\"\nserver_key_file = \"" + key + "\"\n"))
+                .find("server.auth_tls_cert.server_cert_file: is not a PEM certificate"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"" + crt + "\"\nserver_key_file = \"" + crt + "\"\n"))
+                .find("is not a PEM private key"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"" + crt + "\"\nserver_key_file = \"" + other + "\"\n"))
+                .find("is not the private key of the server certificate"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_cert_file = \"" + crt + "\"\nserver_cert_data = \"x\"\n"))
+                .find("set either server_cert_file or server_cert_data"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("ca_cert_file = \"" + crt + "\"\n")).find("needs the server's own certificate"),
+            std::string::npos);
+  EXPECT_NE(ParseError(TlsConfig("server_key_passphrase = \"x\"\n")).find("server_key_passphrase"), std::string::npos);
+  // A cluster with TLS needs the CA that the masters' certificates share.
+  std::string text =
+      "[storage]\ndata_directory = \"d\"\n[server]\nauth_secret_key = \"0123456789abcdefghij\"\n"
+      "bind = \"127.0.0.1:9100\"\n[server.auth_tls_cert]\nserver_cert_file = \"" +
+      crt + "\"\nserver_key_file = \"" + key +
+      "\"\n[[cluster.masters]]\naddr = \"127.0.0.1:9100\"\n"
+      "auth_secret_key = \"0123456789abcdefghij\"\n[[cluster.masters]]\naddr = \"127.0.0.2:9100\"\n"
+      "auth_secret_key = \"0123456789abcdefghij\"\n";
+  EXPECT_NE(ParseError(text).find("ca_cert_file: is required in cluster mode"), std::string::npos);
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "replication/replicator.h"
 
-#include "common/failpoint.h"
-
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "common/failpoint.h"
 #include "storage/keys.h"
 
 namespace kvgo::replication {
@@ -83,9 +82,10 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   me.secret = config.root_secret;
   me.key_id = config.root_key_id;
   const uint64_t cluster_id = ClusterIdOf(addrs);
-  r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members);
+  r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members, config.tls.enabled());
+  const auto creds = PeerCredentials(config.tls);
   for (const auto& m : members) {
-    if (m.id != me.id) r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get());
+    if (m.id != me.id) r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get(), creds);
   }
 
   consensus::Config cc;

@@ -41,10 +41,17 @@ void PeerIdentity::Sign(grpc::ClientContext* ctx) const {
 
 StatusOr<consensus::NodeId> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx) const {
   const std::string peer = ctx->peer();
+  if (require_client_cert_) {
+    auto auth = ctx->auth_context();
+    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+      return absl::PermissionDeniedError("peer " + peer +
+                                         " presented no client certificate signed by our "
+                                         "server.auth_tls_cert CA (mutual TLS between masters)");
+    }
+  }
   if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
     return absl::PermissionDeniedError("peer " + peer + " belongs to another cluster (cluster id " +
-                                       Meta(ctx, kClusterHeader) + ", ours " +
-                                       absl::StrCat(absl::Hex(cluster_id_)) +
+                                       Meta(ctx, kClusterHeader) + ", ours " + absl::StrCat(absl::Hex(cluster_id_)) +
                                        "; the [[cluster.masters]] lists differ)");
   }
   uint32_t id = 0;
@@ -81,7 +88,16 @@ void PeerIdentity::SetSecrets(const std::vector<Member>& members, const std::str
   self_.secret = own_secret;
 }
 
-PeerClient::PeerClient(Member peer, const PeerIdentity* identity)
+std::shared_ptr<grpc::ChannelCredentials> PeerCredentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = tls.ca_pem;
+  opts.pem_private_key = tls.key_pem;
+  opts.pem_cert_chain = tls.cert_pem;
+  return grpc::SslCredentials(opts);
+}
+
+PeerClient::PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds)
     : peer_(std::move(peer)), identity_(identity) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -93,7 +109,7 @@ PeerClient::PeerClient(Member peer, const PeerIdentity* identity)
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(peer_.addr, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(peer_.addr, creds, args);
   stub_ = peer::pb::Peer::NewStub(channel_);
   sender_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kvgo-peer-send");
@@ -215,8 +231,7 @@ void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout,
 
 }  // namespace
 
-void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout,
-                         ForwardDone done) {
+void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout, ForwardDone done) {
   StartUnary<storage::pb::Command, peer::pb::ForwardReply>(
       identity_, timeout, cmd, std::move(done),
       [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->Forward(ctx, req, reply, std::move(cb)); });
@@ -225,7 +240,9 @@ void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseco
 void PeerClient::ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done) {
   StartUnary<peer::pb::ReadIndexRequest, peer::pb::ReadIndexReply>(
       identity_, timeout, peer::pb::ReadIndexRequest(), std::move(done),
-      [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->ReadIndex(ctx, req, reply, std::move(cb)); });
+      [this](auto* ctx, auto* req, auto* reply, auto cb) {
+        stub_->async()->ReadIndex(ctx, req, reply, std::move(cb));
+      });
 }
 
 }  // namespace kvgo::replication

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "config/config.h"
 #include "consensus/paxos.h"
 #include "peer.grpc.pb.h"
 #include "replication/codec.h"
@@ -45,8 +46,13 @@ consensus::NodeId NodeIdOf(const std::string& addr);
 
 class PeerIdentity {
  public:
-  PeerIdentity(Member self, uint64_t cluster_id, std::vector<Member> members)
-      : self_(std::move(self)), cluster_id_(cluster_id), members_(std::move(members)) {}
+  // `require_client_cert`: mutual TLS; Verify refuses a call whose TLS
+  // connection presented no certificate that verified against the CA.
+  PeerIdentity(Member self, uint64_t cluster_id, std::vector<Member> members, bool require_client_cert = false)
+      : self_(std::move(self)),
+        cluster_id_(cluster_id),
+        members_(std::move(members)),
+        require_client_cert_(require_client_cert) {}
 
   // Adds this node's credentials to an outgoing call.
   void Sign(grpc::ClientContext* ctx) const;
@@ -65,11 +71,19 @@ class PeerIdentity {
   Member self_;
   const uint64_t cluster_id_;
   std::vector<Member> members_;
+  const bool require_client_cert_;
 };
+
+// How this node dials its peers: plaintext, or (with a TLS config, which
+// then has a CA) TLS that verifies the peer against the CA and presents
+// this node's certificate.
+std::shared_ptr<grpc::ChannelCredentials> PeerCredentials(const TlsConfig& tls);
 
 class PeerClient {
  public:
-  PeerClient(Member peer, const PeerIdentity* identity);
+  // `creds`: plaintext, or TLS with this node's certificate as the client
+  // certificate (PeerCredentials).
+  PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds);
   ~PeerClient();  // Stop()s
 
   // Queues `m` for sending; drops it if the queue is full.

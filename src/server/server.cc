@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +17,19 @@ namespace kvgo::server {
 namespace {
 
 constexpr size_t kMaxPurgeBatch = 1000;
+
+// Plaintext (what the kvgo SDK speaks by default), or TLS with this
+// server's certificate. With a CA, a client certificate is asked for and,
+// if sent, must verify against it: the masters present theirs (the peer
+// service refuses calls without one), SDK clients send none.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions opts(tls.ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  opts.pem_root_certs = tls.ca_pem;
+  opts.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return grpc::SslServerCredentials(opts);
+}
 
 std::string NodeId(const std::string& addr) {
   unsigned char d[SHA256_DIGEST_LENGTH];
@@ -116,7 +130,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.bind, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.bind, ServerCredentials(config.tls), &s->port_);
   // Refuse a port another process holds (gRPC sets SO_REUSEPORT otherwise,
   // and two servers would silently share the port).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -138,8 +152,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     int unused = 0;
     if (Status hs = SplitHostPort(config.bind, &host, &unused); !hs.ok()) return hs;
     Server* raw = s.get();
-    auto http = metrics::HttpServer::Start(host, config.http_port, s->metrics_.get(),
-                                           [raw] { return raw->ready(); });
+    auto http = metrics::HttpServer::Start(host, config.http_port, s->metrics_.get(), [raw] { return raw->ready(); });
     if (!http.ok()) {
       s->Shutdown(std::chrono::milliseconds(0));
       return http.status();
@@ -151,8 +164,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     pthread_setname_np(pthread_self(), "kvgo-ttl-purge");
     srv->PurgeLoop();
   });
-  spdlog::info("kvgo-server {} serving on {} (data {}){}", KVGO_VERSION, config.bind,
-               config.data_directory,
+  spdlog::info("kvgo-server {} serving on {} (data {}){}", KVGO_VERSION, config.bind, config.data_directory,
                s->http_ ? " metrics on http port " + std::to_string(s->http_->port()) : "");
   return s;
 }
@@ -215,6 +227,10 @@ std::vector<std::string> Server::Reload(const Config& config) {
   if (config.max_open_files != config_.max_open_files) restart.push_back("performance.max_open_files");
   if (config.table_compress_name != config_.table_compress_name) restart.push_back("feature.table_compress_name");
   if (config.log_file != config_.log_file) restart.push_back("log.file");
+  if (config.tls.cert_pem != config_.tls.cert_pem || config.tls.key_pem != config_.tls.key_pem ||
+      config.tls.ca_pem != config_.tls.ca_pem) {
+    restart.push_back("server.auth_tls_cert");
+  }
   bool members_changed = config.masters.size() != config_.masters.size();
   for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
     members_changed = config.masters[i].addr != config_.masters[i].addr;
@@ -266,8 +282,7 @@ void Server::PurgeLoop() {
     for (;;) {
       storage::pb::Command cmd;
       cmd.set_now_ms(static_cast<uint64_t>(clock_->NowMs()));
-      *cmd.mutable_purge() =
-          storage::CollectExpired(*store_, catalog_->Tables(), cmd.now_ms(), kMaxPurgeBatch);
+      *cmd.mutable_purge() = storage::CollectExpired(*store_, catalog_->Tables(), cmd.now_ms(), kMaxPurgeBatch);
       const int count = cmd.purge().targets_size();
       if (count == 0) break;
       auto res = log_->Execute(std::move(cmd));
@@ -299,8 +314,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     if (service_->in_flight() > 0) {
-      spdlog::warn("{} requests still running after {} ms; cancelling them",
-                   service_->in_flight(), grace.count());
+      spdlog::warn("{} requests still running after {} ms; cancelling them", service_->in_flight(), grace.count());
     }
     // The command log answers what it still holds (forwarded writes and
     // reads from peers too) before gRPC waits for every call to finish.

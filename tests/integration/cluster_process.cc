@@ -53,8 +53,9 @@ ClusterProcess::ClusterProcess(const std::string& name, ClusterOptions options) 
   for (int i = 0; i < n; i++) {
     std::string conf = "[storage]\ndata_directory = \"" + nodes_[i]->prefix() + "/var/data-0" + std::to_string(i + 1) +
                        "\"\n\n[server]\nbind = \"" + nodes_[i]->addr() + "\"\nauth_secret_key = \"" +
-                       nodes_[i]->secret() + "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) +
-                       "\n\n[cluster]\n" + timing + options.cluster_toml + "\n";
+                       nodes_[i]->secret() + "\"\nhttp_port = " + std::to_string(nodes_[i]->http_port()) + "\n" +
+                       (options.server_toml.count(i) ? options.server_toml[i] + "\n" : std::string()) +
+                       "\n[cluster]\n" + timing + options.cluster_toml + "\n";
     for (int j = 0; j < n; j++) {
       if (options.legacy_spelling) {
         conf += "\n[[cluster.main_nodes]]\naddr = \"" + nodes_[j]->addr() +

@@ -34,6 +34,9 @@ struct ClusterOptions {
   bool legacy_spelling = false;  // [[cluster.main_nodes]] (kvgo-server 1.x)
   // Run kvgo-server-failpoints (ServerProcess::UseFailpoints) on every node.
   bool failpoints = false;
+  // Node index -> TOML appended to its [server] section (subtables such as
+  // [server.auth_tls_cert] too).
+  std::map<int, std::string> server_toml;
 };
 
 class ClusterProcess {

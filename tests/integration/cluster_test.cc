@@ -28,7 +28,7 @@ class Cluster : public ClusterProcess {
  public:
   explicit Cluster(const std::string& name, const std::string& cluster_toml = "",
                    std::map<int, std::string> own_secret = {}, bool legacy_spelling = false)
-      : ClusterProcess(name, ClusterOptions{3, cluster_toml, std::move(own_secret), legacy_spelling, false}) {}
+      : ClusterProcess(name, ClusterOptions{3, cluster_toml, std::move(own_secret), legacy_spelling, false, {}}) {}
   void StartAll() { ASSERT_TRUE(ClusterProcess::StartAll()); }
 };
 

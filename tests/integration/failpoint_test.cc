@@ -168,7 +168,7 @@ TEST(Failpoints, SlowDiskStallsWritesButNotReads) {
 // Three nodes; the leader (then the next leader, ...) crashes at each point
 // of the replication path. Writers go through the other nodes.
 TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {
-  ClusterProcess c("fp-cluster", ClusterOptions{3, "", {}, false, true});
+  ClusterProcess c("fp-cluster", ClusterOptions{3, "", {}, false, true, {}});
   ASSERT_TRUE(c.StartAll());
   std::vector<std::string> acked;
   for (const std::string fp : {"paxos.persist.before", "paxos.persist.after", "apply.before", "apply.after"}) {
@@ -197,7 +197,7 @@ TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {
 // A follower crashes right after persisting what it accepted (its ack
 // never left), and right before.
 TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
-  ClusterProcess c("fp-follower", ClusterOptions{3, "", {}, false, true});
+  ClusterProcess c("fp-follower", ClusterOptions{3, "", {}, false, true, {}});
   ASSERT_TRUE(c.StartAll());
   std::vector<std::string> acked;
   for (const std::string fp : {"paxos.persist.after", "paxos.persist.before"}) {
@@ -225,7 +225,7 @@ TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
 // mid-install: another leader sends it again, the half-installed node
 // wipes its partial copy at restart and gets a whole one.
 TEST(Failpoints, ClusterCrashesDuringSnapshotSendAndInstall) {
-  ClusterProcess c("fp-snap", ClusterOptions{3, "log_keep_entries = 100\n", {}, false, true});
+  ClusterProcess c("fp-snap", ClusterOptions{3, "log_keep_entries = 100\n", {}, false, true, {}});
   ASSERT_TRUE(c.StartAll());
   const int leader = c.Leader();
   ASSERT_GE(leader, 0);

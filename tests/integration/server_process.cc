@@ -212,6 +212,7 @@ std::unique_ptr<client::Client> ServerProcess::NewClient(const std::string& secr
   client::ClientOptions o;
   o.addr = addr();
   o.secret = secret.empty() ? secret_ : secret;
+  o.tls_root_pem = tls_root_pem_;
   return std::make_unique<client::Client>(o);
 }
 

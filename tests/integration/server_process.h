@@ -72,6 +72,9 @@ class ServerProcess {
   int WaitExit(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
 
+  // From now on NewClient (and WaitReady) speak TLS trusting `pem` (the
+  // server's certificate or its CA).
+  void SetTlsRoot(const std::string& pem) { tls_root_pem_ = pem; }
   // A client signing with `secret` ("" = this server's own secret).
   std::unique_ptr<client::Client> NewClient(const std::string& secret = "") const;
   std::string Log() const;
@@ -93,6 +96,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   uid_t uid_ = 0;  // 0 = as the test
   bool failpoints_ = false;
+  std::string tls_root_pem_;
 };
 
 }  // namespace kvgo::testing

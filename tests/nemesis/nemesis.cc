@@ -312,7 +312,7 @@ RunResult Run(const Options& o) {
   RunResult out;
   out.seed = o.seed;
   testing::ClusterProcess cluster("nemesis-" + std::to_string(o.seed) + "-",
-                                  testing::ClusterOptions{o.nodes, "", {}, false, false});
+                                  testing::ClusterOptions{o.nodes, "", {}, false, false, {}});
   const int keys = std::max(8, o.ops / 40);
   Recorder rec;
   std::atomic<int> next{0};
