@@ -335,9 +335,10 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   if (r.failed()) return absl::InvalidArgumentError(r.error());
 
   if (const TomlValue* s = r.Table(root, "", "storage")) {
-    r.CheckKeys(*s, "storage", {"data_directory", "quota_bytes"});
+    r.CheckKeys(*s, "storage", {"data_directory", "quota_bytes", "min_free_bytes"});
     r.String(*s, "storage", "data_directory", &cfg.data_directory);
     r.Uint64(*s, "storage", "quota_bytes", &cfg.quota_bytes);
+    r.Uint64(*s, "storage", "min_free_bytes", &cfg.min_free_bytes);
     if (!r.failed() && cfg.data_directory.empty()) {
       r.Fail(r.Find(*s, "data_directory"), "storage.data_directory", "must not be empty");
     }
@@ -481,7 +482,8 @@ std::string Config::ToToml() const {
   o << "# effective configuration of " << source << " (prefix " << prefix << ")\n"
     << "[storage]\n"
     << "data_directory = " << q(data_directory) << "\n"
-    << "quota_bytes = " << quota_bytes << "\n\n"
+    << "quota_bytes = " << quota_bytes << "\n"
+    << "min_free_bytes = " << min_free_bytes << "\n\n"
     << "[server]\n"
     << "bind = " << q(bind) << "\n"
     << "auth_secret_key = " << q(MaskSecret(root_secret)) << "\n"

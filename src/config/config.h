@@ -44,6 +44,11 @@ struct Config {
   // [storage]
   std::string data_directory;  // absolute after loading
   uint64_t quota_bytes = 0;    // 0 = no quota
+  // Free space the data directory's filesystem keeps: below it writes other
+  // than deletes are refused (below a quarter of it, deletes too), so that
+  // LevelDB never runs out of space mid-write; they resume by themselves
+  // when space is freed. 0 = no check.
+  uint64_t min_free_bytes = 64ull << 20;
 
   // [server]
   std::string bind = "127.0.0.1:9100";

@@ -11,9 +11,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "auth/token.h"
 #include "common/checksum.h"
 #include "common/kvspec.h"
-#include "auth/token.h"
 #include "server/sys_metrics.h"
 #include "server/validate.h"
 #include "storage.pb.h"
@@ -62,8 +62,7 @@ std::chrono::steady_clock::time_point Deadline(const grpc::CallbackServerContext
   auto left = d > now_sys ? d - now_sys : std::chrono::system_clock::duration::zero();
   // gRPC reports "no deadline" as a far-future time point.
   if (left > std::chrono::hours(24)) left = std::chrono::hours(24);
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+  return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
 }
 
 // A server-generated item value: 0x02 then JSON (docs/wire-api.md 3.1).
@@ -79,8 +78,8 @@ json AccessKeyJson(const hooto::hauth::v1::AccessKey& k, bool mask) {
   if (!k.id().empty()) j["id"] = k.id();
   if (!k.secret().empty()) {
     const std::string& s = k.secret();
-    j["secret"] = !mask ? s : (s.size() > 8 ? s.substr(0, 4) + "********" + s.substr(s.size() - 4)
-                                            : std::string("********"));
+    j["secret"] =
+        !mask ? s : (s.size() > 8 ? s.substr(0, 4) + "********" + s.substr(s.size() - 4) : std::string("********"));
   }
   if (!k.user().empty()) j["user"] = k.user();
   if (k.status() != 0) j["status"] = k.status();
@@ -139,17 +138,13 @@ bool PublicService::Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc) {
 }
 
 template <typename Response>
-void PublicService::Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call,
-                           const Response& response) const {
+void PublicService::Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call, const Response& response) const {
   if (ctx_.metrics) {
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
-    ctx_.metrics->ObserveRequest(call.rpc, response.status(), secs, call.request_bytes,
-                                 response.ByteSizeLong());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
+    ctx_.metrics->ObserveRequest(call.rpc, response.status(), secs, call.request_bytes, response.ByteSizeLong());
     const std::string& m = response.message();
     if (response.status() == kvspec::kStatusClientError && absl::StartsWith(m, kDenied)) {
-      ctx_.metrics->CountAuthFailure(m.size() > sizeof(kDenied) + 2 ? m.substr(sizeof(kDenied) + 2)
-                                                                    : "permission");
+      ctx_.metrics->CountAuthFailure(m.size() > sizeof(kDenied) + 2 ? m.substr(sizeof(kDenied) + 2) : "permission");
     }
   }
   reactor->Finish(grpc::Status::OK);
@@ -168,14 +163,13 @@ StatusOr<auth::Principal> PublicService::Authenticate(grpc::CallbackServerContex
   return ctx_.keyring->Authenticate(token, ctx_.clock->NowMs());
 }
 
-bool PublicService::AllowTable(const auth::Principal& p, const std::string& table_as_sent,
-                               bool write, std::string* denied) const {
+bool PublicService::AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,
+                               std::string* denied) const {
   if (table_as_sent == kvspec::kSysTable && !HasPermission(*p, auth::kPermSysAll)) {
     *denied = kDenied;
     return false;
   }
-  Status s = auth::Authorize(*p, write ? auth::kPermTableWrite : auth::kPermTableRead,
-                             table_as_sent);
+  Status s = auth::Authorize(*p, write ? auth::kPermTableWrite : auth::kPermTableRead, table_as_sent);
   if (!s.ok()) {
     *denied = absl::StrCat(kDenied, " : ", s.message());
     return false;
@@ -183,8 +177,8 @@ bool PublicService::AllowTable(const auth::Principal& p, const std::string& tabl
   return true;
 }
 
-bool PublicService::AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table,
-                                   bool write, grpc::ServerUnaryReactor* reactor, const CallInfo& call,
+bool PublicService::AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table, bool write,
+                                   grpc::ServerUnaryReactor* reactor, const CallInfo& call,
                                    kv::ObjectResult* response) {
   auto p = Authenticate(context);
   std::string denied;
@@ -200,15 +194,13 @@ bool PublicService::AdmitTableCall(grpc::CallbackServerContext* context, const s
   return false;
 }
 
-void PublicService::DoQuery(const kv::ObjectReader& reader,
-                            std::chrono::steady_clock::time_point deadline,
+void PublicService::DoQuery(const kv::ObjectReader& reader, std::chrono::steady_clock::time_point deadline,
                             ResultCallback done) const {
   const uint64_t mode = reader.mode();
-  const bool log_range = (mode & (kvspec::kReadModeKey | kvspec::kReadModeKeyRange)) == 0 &&
-                         (mode & kvspec::kReadModeLogRange) != 0;
+  const bool log_range =
+      (mode & (kvspec::kReadModeKey | kvspec::kReadModeKeyRange)) == 0 && (mode & kvspec::kReadModeLogRange) != 0;
   if (log_range && reader.wait_time() > 0) {
-    auto table = ctx_.catalog->FindTable(reader.table_name().empty() ? kvspec::kMainTable
-                                                                     : reader.table_name());
+    auto table = ctx_.catalog->FindTable(reader.table_name().empty() ? kvspec::kMainTable : reader.table_name());
     if (table && ctx_.catalog->LogVersion(table->id()) <= reader.log_offset()) {
       const kv::ObjectReader now = reader;
       const int64_t wait = std::min<int64_t>(reader.wait_time(), kvspec::kWaitTimeMaxMs);
@@ -224,8 +216,7 @@ void PublicService::DoQuery(const kv::ObjectReader& reader,
   done(ctx_.query->Query(reader));
 }
 
-grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* context,
-                                               const kv::ObjectReader* request,
+grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* context, const kv::ObjectReader* request,
                                                kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kQuery, std::chrono::steady_clock::now(), request->ByteSizeLong()};
@@ -253,8 +244,7 @@ void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsC
   cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
   for (auto& w : writers) *cmd.mutable_write()->add_writers() = std::move(w);
   const size_t n = cmd.write().writers_size();
-  ctx_.log->Submit(std::move(cmd), [n, done = std::move(done)](
-                                             StatusOr<storage::pb::CommandResult> res) {
+  ctx_.log->Submit(std::move(cmd), [n, done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
     std::vector<kv::ObjectResult> out;
     if (!res.ok()) {
       out.assign(n, ServerError(std::string(res.status().message())));
@@ -265,8 +255,7 @@ void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsC
   });
 }
 
-grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* context,
-                                                const kv::ObjectWriter* request,
+grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* context, const kv::ObjectWriter* request,
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
@@ -303,8 +292,7 @@ struct PublicService::BatchState {
 };
 
 grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext* context,
-                                                     const kv::BatchRequest* request,
-                                                     kv::BatchResult* response) {
+                                                     const kv::BatchRequest* request, kv::BatchResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kBatchCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
   if (!Enter(reactor, call.rpc)) return reactor;
@@ -324,8 +312,7 @@ grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext
       Finish(reactor, call, *response);
       return reactor;
     }
-    if (!item.has_reader() && item.has_writer() &&
-        !AllowTable(*p, item.writer().table_name(), true, &denied)) {
+    if (!item.has_reader() && item.has_writer() && !AllowTable(*p, item.writer().table_name(), true, &denied)) {
       response->set_status(kvspec::kStatusClientError);
       response->set_message(kDenied);
       Finish(reactor, call, *response);
@@ -407,8 +394,7 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
   Finish(st->reactor, st->call, *st->response);
 }
 
-grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* context,
-                                                const kv::SysCmdRequest* request,
+grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* context, const kv::SysCmdRequest* request,
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kSysCmd, std::chrono::steady_clock::now(), request->ByteSizeLong()};
@@ -472,9 +458,26 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
 }
 
 bool PublicService::AdmitQuota(const kv::ObjectWriter& w, kv::ObjectResult* out) const {
-  if (ctx_.quota_bytes == 0) return true;
-  if ((w.mode() & (kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly)) != 0) return true;
+  const bool is_delete = (w.mode() & (kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly)) != 0;
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (ctx_.min_free_bytes > 0) {
+    // statvfs every 50 ms at most: at 10 MB/s of writes the check lags by
+    // 0.5 MB, far inside the reserve.
+    if (now - free_at_ns_.load() > 50000000) {
+      free_at_ns_ = now;
+      free_ = ctx_.store->FreeBytes();
+    }
+    const uint64_t free = free_.load();
+    const uint64_t floor = is_delete ? ctx_.min_free_bytes / 4 : ctx_.min_free_bytes;
+    if (free < floor) {
+      *out = ServerError(absl::StrCat(
+          "disk nearly full: ", free, " bytes free on the data directory's filesystem, ",
+          is_delete ? "a quarter of " : "", "[storage] min_free_bytes is ", ctx_.min_free_bytes, "; free space (",
+          is_delete ? "remove other files" : "delete keys or remove other files", ") and writes resume by themselves"));
+      return false;
+    }
+  }
+  if (ctx_.quota_bytes == 0 || is_delete) return true;
   if (now - usage_at_ns_.load() > 1000000000) {
     usage_at_ns_ = now;
     usage_ = ctx_.store->DiskUsage();
@@ -488,15 +491,12 @@ bool PublicService::AdmitQuota(const kv::ObjectWriter& w, kv::ObjectResult* out)
 }
 
 void PublicService::Execute(storage::pb::Command cmd, ResultCallback done) const {
-  ctx_.log->Submit(std::move(cmd), [done = std::move(done)](
-                                             StatusOr<storage::pb::CommandResult> res) {
-    done(res.ok() ? std::move(*res->mutable_results(0))
-                  : ServerError(std::string(res.status().message())));
+  ctx_.log->Submit(std::move(cmd), [done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
+    done(res.ok() ? std::move(*res->mutable_results(0)) : ServerError(std::string(res.status().message())));
   });
 }
 
-void PublicService::TableSet(const auth::Principal& p, const std::string& body,
-                             ResultCallback done) const {
+void PublicService::TableSet(const auth::Principal& p, const std::string& body, ResultCallback done) const {
   kv::TableSetRequest req;
   if (!req.ParseFromString(body)) {
     return done(ClientError("proto: cannot parse invalid wire-format data"));
@@ -544,8 +544,7 @@ void PublicService::AccessKeySet(const std::string& body, ResultCallback done) c
   auto* c = cmd.mutable_access_key_set();
   if (key.id().empty()) {
     key.set_id(RandomString(16, "0123456789abcdef"));
-    key.set_secret(RandomString(
-        40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
+    key.set_secret(RandomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
     c->set_create(true);
   } else {
     if (ctx_.keyring->Find(key.id()) == nullptr) return done(ClientError("access key not found"));
@@ -597,15 +596,18 @@ void PublicService::SysStatus(kv::ObjectResult* out) const {
     tables.push_back({{"name", t.name()}, {"db_size", size}});
   }
   caps["disk"] = {{"use", disk_use}, {"max", disk_max}};
-  json node = {{"id", ctx_.node_id},       {"addr", ctx_.node_addr},
-               {"version", KVGO_VERSION},  {"uptime", ctx_.started_unix_s},
-               {"updated", now_s},         {"caps", caps}};
+  json node = {{"id", ctx_.node_id},      {"addr", ctx_.node_addr},
+               {"version", KVGO_VERSION}, {"uptime", ctx_.started_unix_s},
+               {"updated", now_s},        {"caps", caps}};
   json status = {{"id", ctx_.node_id}, {"nodes", json::array({node})}, {"tables", tables}};
   if (ctx_.cluster) {
     // Not in the original's SysStatus; SDKs ignore unknown JSON fields.
     const metrics::ClusterView cv = ctx_.cluster();
-    status["cluster"] = {{"members", cv.members},  {"role", cv.role},       {"leader", cv.leader_addr},
-                         {"commit", cv.commit},    {"applied", cv.applied}};
+    status["cluster"] = {{"members", cv.members},
+                         {"role", cv.role},
+                         {"leader", cv.leader_addr},
+                         {"commit", cv.commit},
+                         {"applied", cv.applied}};
   }
   out->set_status(kvspec::kStatusOK);
   kv::ObjectItem* item = out->add_items();

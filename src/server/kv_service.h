@@ -42,6 +42,8 @@ struct ServiceContext {
   // [storage] quota_bytes: past it, writes other than deletes are refused
   // (0 = no quota).
   uint64_t quota_bytes = 0;
+  // [storage] min_free_bytes (0 = no check).
+  uint64_t min_free_bytes = 0;
   // The replication view for SysStatus (may be empty: no "cluster" field).
   std::function<metrics::ClusterView()> cluster;
 };
@@ -51,8 +53,7 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   // REQUIRES: every pointer in ctx outlives the service.
   explicit PublicService(ServiceContext ctx) : ctx_(std::move(ctx)) {}
 
-  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context,
-                                  const lynkdb::kvspec::v2::ObjectReader* request,
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context, const lynkdb::kvspec::v2::ObjectReader* request,
                                   lynkdb::kvspec::v2::ObjectResult* response) override;
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
                                    const lynkdb::kvspec::v2::ObjectWriter* request,
@@ -81,8 +82,7 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   // Answers the call (its response already filled), records its metrics
   // and counts it out.
   template <typename Response>
-  void Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call,
-              const Response& response) const;
+  void Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call, const Response& response) const;
 
   struct BatchState;
   using ResultCallback = std::function<void(lynkdb::kvspec::v2::ObjectResult)>;
@@ -95,16 +95,14 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
                       grpc::ServerUnaryReactor* reactor, const CallInfo& call,
                       lynkdb::kvspec::v2::ObjectResult* response);
   // Authorisation of one table access; on denial fills the message.
-  bool AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,
-                  std::string* denied) const;
+  bool AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write, std::string* denied) const;
   // Answers `reader`; a LogRange long-poll calls `done` later, from the
   // LogWaiters thread. `done` may run before this returns.
-  void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader,
-               std::chrono::steady_clock::time_point deadline, ResultCallback done) const;
+  void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader, std::chrono::steady_clock::time_point deadline,
+               ResultCallback done) const;
   // Applies validated writers as one atomic command; `done` gets one result
   // each, on the command log's thread.
-  void ApplyWriters(std::vector<lynkdb::kvspec::v2::ObjectWriter> writers,
-                    ResultsCallback done) const;
+  void ApplyWriters(std::vector<lynkdb::kvspec::v2::ObjectWriter> writers, ResultsCallback done) const;
   void RunBatch(std::shared_ptr<BatchState> st, int from) const;
 
   // Commands that change state answer through `done`; the others inline.
@@ -114,8 +112,9 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   void AccessKeyList(const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
   void SysStatus(lynkdb::kvspec::v2::ObjectResult* out) const;
   void Execute(storage::pb::Command cmd, ResultCallback done) const;
-  // False (with the error in *out) if the quota is exceeded and `w` is not
-  // a delete.
+  // False (with the error in *out) if the data directory's filesystem has
+  // less than min_free_bytes free (a delete: a quarter of it), or the quota
+  // is exceeded and `w` is not a delete.
   bool AdmitQuota(const lynkdb::kvspec::v2::ObjectWriter& w, lynkdb::kvspec::v2::ObjectResult* out) const;
 
   ServiceContext ctx_;
@@ -124,6 +123,8 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
   // The data directory's size, measured at most once a second.
   mutable std::atomic<uint64_t> usage_{0};
   mutable std::atomic<int64_t> usage_at_ns_{0};
+  mutable std::atomic<uint64_t> free_{UINT64_MAX};
+  mutable std::atomic<int64_t> free_at_ns_{0};
 };
 
 }  // namespace kvgo::server

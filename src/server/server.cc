@@ -125,6 +125,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.started_unix_s = s->clock_->NowMs() / 1000;
   ctx.cluster = [raw = s.get()] { return raw->ClusterState(); };
   ctx.quota_bytes = config.quota_bytes;
+  ctx.min_free_bytes = config.min_free_bytes;
   s->service_ = std::make_unique<PublicService>(ctx);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -221,6 +222,7 @@ std::vector<std::string> Server::Reload(const Config& config) {
   if (config.http_port != config_.http_port) restart.push_back("server.http_port");
   if (config.data_directory != config_.data_directory) restart.push_back("storage.data_directory");
   if (config.quota_bytes != config_.quota_bytes) restart.push_back("storage.quota_bytes");
+  if (config.min_free_bytes != config_.min_free_bytes) restart.push_back("storage.min_free_bytes");
   if (config.write_buffer_size_mib != config_.write_buffer_size_mib) restart.push_back("performance.write_buffer_size");
   if (config.block_cache_size_mib != config_.block_cache_size_mib) restart.push_back("performance.block_cache_size");
   if (config.max_table_size_mib != config_.max_table_size_mib) restart.push_back("performance.max_table_size");

@@ -1,14 +1,16 @@
 #include "storage/store.h"
 
-#include "storage/failpoint_env.h"
+#include <sys/statvfs.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "storage/failpoint_env.h"
 
 namespace kvgo::storage {
 
@@ -59,8 +61,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.data_directory, ec);
   if (ec) {
-    return absl::UnavailableError("cannot create data directory " + options.data_directory +
-                                  ": " + ec.message());
+    return absl::UnavailableError("cannot create data directory " + options.data_directory + ": " + ec.message());
   }
   std::unique_ptr<Store> store(new Store());
   store->directory_ = options.data_directory;
@@ -87,8 +88,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     } else if (s.IsCorruption()) {
       hint = CorruptionHint(options.data_directory);
     }
-    return absl::Status(FromLevelDB(s).code(), "cannot open LevelDB in " + options.data_directory +
-                                                   ": " + s.ToString() + hint);
+    return absl::Status(FromLevelDB(s).code(),
+                        "cannot open LevelDB in " + options.data_directory + ": " + s.ToString() + hint);
   }
   store->db_.reset(db);
   return store;
@@ -96,8 +97,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Store::~Store() = default;
 
-Status Store::Get(const std::string& key, std::string* value,
-                  const leveldb::Snapshot* snapshot) const {
+Status Store::Get(const std::string& key, std::string* value, const leveldb::Snapshot* snapshot) const {
   leveldb::ReadOptions ro;
   ro.snapshot = snapshot;
   return FromLevelDB(db_->Get(ro, key, value));
@@ -136,6 +136,12 @@ uint64_t Store::DiskUsage() const {
     if (it->is_regular_file(fec)) total += it->file_size(fec);
   }
   return total;
+}
+
+uint64_t Store::FreeBytes() const {
+  struct statvfs st {};
+  if (statvfs(directory_.c_str(), &st) != 0) return UINT64_MAX;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 }  // namespace kvgo::storage

@@ -36,8 +36,7 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Point read. NotFound if absent; other errors are storage errors.
-  Status Get(const std::string& key, std::string* value,
-             const leveldb::Snapshot* snapshot = nullptr) const;
+  Status Get(const std::string& key, std::string* value, const leveldb::Snapshot* snapshot = nullptr) const;
   // An iterator over a consistent view (snapshot may be null = now).
   std::unique_ptr<leveldb::Iterator> NewIterator(const leveldb::Snapshot* snapshot = nullptr) const;
   // Writes `batch` and fsyncs the write-ahead log before returning.
@@ -51,6 +50,9 @@ class Store {
   // Bytes of the files in the data directory (LevelDB's tables, logs and
   // manifest): what [storage] quota_bytes limits.
   uint64_t DiskUsage() const;
+  // Bytes available to this process on the data directory's filesystem
+  // (statvfs), or UINT64_MAX if that cannot be told.
+  uint64_t FreeBytes() const;
 
   // Bytes held by the block cache.
   size_t BlockCacheUsage() const { return cache_->TotalCharge(); }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -258,6 +260,89 @@ TEST(Process, QuotaRefusesWritesButNotDeletesOrReads) {
   ASSERT_TRUE(c->Query(client::NewKeyReader("q0"), &r).ok());
   EXPECT_EQ(r.status(), kvspec::kStatusNotFound);
   EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
+// A disk that fills up: a 32 MiB tmpfs (in a mount namespace of the
+// server's own, so nothing is mounted on the host) with [storage]
+// min_free_bytes = 8 MiB. Writes are refused with a clear status before
+// LevelDB could run out of space, reads and deletes go on, nothing is
+// lost, and writes resume once space is freed, without a restart.
+TEST(Process, DiskNearlyFullRefusesWritesAndResumesWhenSpaceIsFreed) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  ServerProcess p("diskfull");
+  std::string cfg = p.DefaultConfig();
+  cfg.replace(cfg.find("\n\n[server]"), 10, "\nmin_free_bytes = 8388608\n\n[server]");
+  p.WriteConfig(cfg + "\n[performance]\nwrite_buffer_size = 1\nmax_table_size = 1\n");
+  const std::string var = p.prefix() + "/var";
+  std::filesystem::create_directories(var);
+  p.StartArgv({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+               "mount -t tmpfs -o size=32m kvgo-diskfull " + var + " && exec " + ServerBinary() + " --config " +
+                   p.prefix() + "/etc/kvgo-server.conf"});
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  // The tmpfs as the server sees it, through its mount namespace.
+  const std::string seen = "/proc/" + std::to_string(p.pid()) + "/root" + var;
+  struct statvfs st {};
+  ASSERT_EQ(statvfs(seen.c_str(), &st), 0);
+  const uint64_t free0 = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  ASSERT_GT(free0, 24u << 20) << "the data directory is not on the 32 MiB tmpfs";
+  ASSERT_LT(free0, 33u << 20) << "the data directory is not on the 32 MiB tmpfs";
+  // Leave about 12 MiB: 4 MiB above the reserve.
+  std::ofstream(seen + "/ballast") << std::string(free0 - (12u << 20), 'b');
+
+  auto c = p.NewClient();
+  // Values snappy cannot shrink.
+  auto value_of = [](const std::string& key) {
+    std::mt19937_64 rng(std::hash<std::string>()(key));
+    std::string v(8 * 1024, ' ');
+    for (auto& ch : v) ch = static_cast<char>(rng());
+    return v;
+  };
+  lynkdb::kvspec::v2::ObjectResult r;
+  std::vector<std::string> written;
+  std::string refusal;
+  for (int i = 0; i < 4000 && refusal.empty(); i++) {
+    const std::string key = "f" + std::to_string(i);
+    ASSERT_TRUE(c->Commit(client::NewWriter(key, value_of(key)), &r).ok());
+    if (r.status() == kvspec::kStatusOK) {
+      written.push_back(key);
+    } else {
+      refusal = r.message();
+      EXPECT_EQ(r.status(), kvspec::kStatusServerError);
+    }
+  }
+  ASSERT_FALSE(refusal.empty()) << "32 MB written with 12 MiB free";
+  EXPECT_NE(refusal.find("disk nearly full"), std::string::npos) << refusal;
+  EXPECT_GT(written.size(), 100u);
+  // Reads and deletes go on.
+  ASSERT_TRUE(c->Query(client::NewKeyReader(written.back()), &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK);
+  lynkdb::kvspec::v2::ObjectWriter del;
+  del.set_mode(kvspec::kWriteModeDelete);
+  del.mutable_meta()->set_key(written.front());
+  ASSERT_TRUE(c->Commit(del, &r).ok());
+  EXPECT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+  written.erase(written.begin());
+
+  // Space freed: writes resume by themselves.
+  ASSERT_EQ(std::remove((seen + "/ballast").c_str()), 0);
+  bool resumed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!resumed && std::chrono::steady_clock::now() < deadline) {
+    resumed = c->Commit(client::NewWriter("after", "space"), &r).ok() && r.status() == kvspec::kStatusOK;
+    if (!resumed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(resumed) << r.message();
+  // Every acknowledged write is there, and LevelDB never failed a write.
+  size_t missing = 0;
+  for (const auto& key : written) {
+    if (!c->Query(client::NewKeyReader(key), &r).ok() || r.status() != kvspec::kStatusOK ||
+        client::ValueString(r.items(0)) != value_of(key)) {
+      missing++;
+    }
+  }
+  EXPECT_EQ(missing, 0u);
+  EXPECT_EQ(p.Log().find("storage write failed"), std::string::npos) << p.Log();
+  EXPECT_EQ(p.Stop(SIGTERM), 0) << p.Log();
 }
 
 // A damaged data file at startup: the server refuses to start, names the
