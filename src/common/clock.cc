@@ -2,19 +2,21 @@
 
 #include <chrono>
 
+#include "common/failpoint.h"
+
 namespace kvgo {
 namespace {
 
 class RealClock : public Clock {
  public:
   int64_t NowMs() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
+    // Test builds: a wall-clock jump (the nemesis's clock fault).
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+               .count() +
+           KVGO_FAILPOINT_VALUE("clock.wall_offset_ms");
   }
   int64_t MonotonicMs() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
 };

@@ -23,8 +23,9 @@ namespace {
 
 struct Action {
   bool crash = false;
-  int nth = 0;       // crash: at this hit (0 = the first)
-  int sleep_ms = 0;  // sleep: at every hit
+  int nth = 0;          // crash: at this hit (0 = the first)
+  int sleep_ms = 0;     // sleep: at every hit
+  long long value = 0;  // value: what Value() returns
   int hits = 0;
 };
 
@@ -60,6 +61,8 @@ void Parse(const std::string& spec, std::map<std::string, Action>* out) {
           if (action.size() > 6 && action[5] == '@') a.nth = std::atoi(action.c_str() + 6);
         } else if (action.rfind("sleep:", 0) == 0) {
           a.sleep_ms = std::atoi(action.c_str() + 6);
+        } else if (action.rfind("value:", 0) == 0) {
+          a.value = std::atoll(action.c_str() + 6);
         } else {
           std::fprintf(stderr, "failpoint %s: unknown action '%s' ignored\n", name.c_str(), action.c_str());
           continue;
@@ -113,6 +116,13 @@ void Hit(const char* name) {
     sleep_ms = a.sleep_ms;
   }
   if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+}
+
+long long Value(const char* name) {
+  std::lock_guard lock(mu);
+  Refresh();
+  auto it = armed.find(name);
+  return it == armed.end() ? 0 : it->second.value;
 }
 
 }  // namespace kvgo::failpoint

@@ -14,6 +14,7 @@
 //   crash      SIGKILL this process at the first hit (like kill -9)
 //   crash@N    ... at the N-th hit
 //   sleep:MS   sleep MS milliseconds at every hit
+//   value:N    KVGO_FAILPOINT_VALUE(name) returns N (otherwise 0)
 // Before crashing it writes "failpoint NAME: crash" to stderr.
 //
 // The failpoints (docs/testing.md lists what each test does with them):
@@ -27,14 +28,20 @@
 //   leveldb.table.write  a write to a table file (memtable flush or
 //       compaction)
 //   disk.fsync           every fsync LevelDB does (slow-disk tests)
+//   clock.wall_offset_ms (a value) added to the wall clock, SystemClock()
+//       ->NowMs(): a clock jump; the monotonic clock is never affected
 #pragma once
 
 #ifdef KVGO_FAILPOINTS
 namespace kvgo::failpoint {
 // Runs the action armed for `name`, if any.
 void Hit(const char* name);
+// The value armed for `name` (value:N), or 0.
+long long Value(const char* name);
 }  // namespace kvgo::failpoint
 #define KVGO_FAILPOINT(name) ::kvgo::failpoint::Hit(name)
+#define KVGO_FAILPOINT_VALUE(name) ::kvgo::failpoint::Value(name)
 #else
 #define KVGO_FAILPOINT(name) static_cast<void>(0)
+#define KVGO_FAILPOINT_VALUE(name) 0
 #endif

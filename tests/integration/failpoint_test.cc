@@ -165,6 +165,37 @@ TEST(Failpoints, SlowDiskStallsWritesButNotReads) {
   EXPECT_TRUE(PutOk(*c, "slow-c", "c"));
 }
 
+// A wall-clock jump (clock.wall_offset_ms, what the nemesis's clock fault
+// uses) reaches the server: an hour ahead, every client token is outside
+// its +-600 s window; back in place, they pass again.
+TEST(Failpoints, WallClockJumpReachesTheServer) {
+  ServerProcess s("fp-clock");
+  s.UseFailpoints();
+  s.Start();
+  ASSERT_TRUE(s.WaitReady()) << s.Log();
+  auto c = s.NewClient();
+  ASSERT_TRUE(PutOk(*c, "clock", "before"));
+  s.ArmFailpoints("clock.wall_offset_ms=value:3600000");
+  kv::ObjectResult r;
+  const auto deadline = Clock::now() + seconds(5);
+  bool denied = false;
+  while (!denied && Clock::now() < deadline) {
+    r.Clear();
+    ASSERT_TRUE(c->Query(client::NewKeyReader("clock"), &r).ok());
+    denied = r.status() == kvspec::kStatusClientError;
+    if (!denied) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(denied) << r.message();
+  EXPECT_NE(r.message().find("Access Denied"), std::string::npos) << r.message();
+  s.ArmFailpoints("");
+  bool ok = false;
+  for (int i = 0; i < 100 && !ok; i++) {
+    ok = PutOk(*c, "clock", "after");
+    if (!ok) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(ok) << "tokens still refused after the clock came back";
+}
+
 // Three nodes; the leader (then the next leader, ...) crashes at each point
 // of the replication path. Writers go through the other nodes.
 TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {

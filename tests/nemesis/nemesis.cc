@@ -351,8 +351,9 @@ RunResult Run(const Options& o) {
       }
       const auto hold = milliseconds(400 + (r >> 24) % 1600);
       auto& n = cluster.node(victim);
-      // k: kill, p: pause, s: slow disk, n: network partition (twice as likely).
-      const std::string kinds = o.partitions ? "kpsnn" : "kps";
+      // k: kill, p: pause, s: slow disk, c: wall-clock jump, n: network
+      // partition (twice as likely).
+      const std::string kinds = o.partitions ? "kpscnn" : "kpsc";
       const char kind = kinds[(r >> 40) % kinds.size()];
       const long long now = static_cast<long long>(NowNs());
       if (kind == 'k') {
@@ -369,6 +370,16 @@ RunResult Run(const Options& o) {
                      static_cast<long long>(hold.count())));
         n.ArmFailpoints("disk.fsync=sleep:" + std::to_string(ms));
         out.slow_disks++;
+        std::this_thread::sleep_for(hold);
+        n.ArmFailpoints("");
+      } else if (kind == 'c') {
+        // Within the tokens' +-600 s window, so clients and peers still
+        // authenticate: leases and reads must not care.
+        const long long jump = (static_cast<long long>((r >> 48) % 300) + 1) * 1000 * ((r >> 60) % 2 ? 1 : -1);
+        rec.Note(Fmt("%lld fault: node %d's wall clock jumps %+lld s for %lld ms", now, victim + 1, jump / 1000,
+                     static_cast<long long>(hold.count())));
+        n.ArmFailpoints("clock.wall_offset_ms=value:" + std::to_string(jump));
+        out.clock_jumps++;
         std::this_thread::sleep_for(hold);
         n.ArmFailpoints("");
       } else if (kind == 'p') {

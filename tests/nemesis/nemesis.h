@@ -4,6 +4,7 @@
 // operations collide, and a fault schedule (kill -9 and restart of any
 // node including the leader, SIGSTOP/SIGCONT pauses, a slow disk (the
 // disk.fsync failpoint of kvgo-server-failpoints, which every node runs),
+// a wall-clock jump of up to +-300 s (clock.wall_offset_ms),
 // and network partitions: a minority cut off both ways or one way,
 // network.h), all drawn from one seed. Every operation's invocation, completion and result is
 // recorded (a write that fails or times out is "unknown": it may have taken
@@ -50,6 +51,7 @@ struct RunResult {
   int pauses = 0;
   int partitions = 0;
   int slow_disks = 0;
+  int clock_jumps = 0;
   bool linearizable = true;
   std::string bad_key;  // the first key whose history is not linearizable
   int lost = 0;         // keys whose final state contradicts the history, or nodes that differ
