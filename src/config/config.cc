@@ -120,6 +120,10 @@ void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key, c
   }
 }
 
+// OpenSSL's passphrase callback: an encrypted key fails to load instead of
+// prompting on the terminal.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
 // One PEM of [server.auth_tls_cert] from `<name>_file` or `<name>_data`,
 // checked with OpenSSL: a certificate, or (is_key) a private key.
 void ReadPem(Reader* r, const TomlValue& t, const std::string& prefix, const std::string& name, bool is_key,
@@ -153,7 +157,7 @@ void ReadPem(Reader* r, const TomlValue& t, const std::string& prefix, const std
   BIO* bio = BIO_new_mem_buf(data.data(), static_cast<int>(data.size()));
   bool ok = false;
   if (is_key) {
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
     ok = k != nullptr;
     EVP_PKEY_free(k);
   } else {
@@ -175,7 +179,7 @@ bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
   BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
   BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
   X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-  EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, NoPassphrase, nullptr);
   const bool ok = x != nullptr && k != nullptr && X509_check_private_key(x, k) == 1;
   X509_free(x);
   EVP_PKEY_free(k);
@@ -334,10 +338,12 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   }
   if (r.failed()) return absl::InvalidArgumentError(r.error());
 
+  bool min_free_set = false;
   if (const TomlValue* s = r.Table(root, "", "storage")) {
     r.CheckKeys(*s, "storage", {"data_directory", "quota_bytes", "min_free_bytes"});
     r.String(*s, "storage", "data_directory", &cfg.data_directory);
     r.Uint64(*s, "storage", "quota_bytes", &cfg.quota_bytes);
+    if (r.Find(*s, "min_free_bytes") != nullptr) min_free_set = true;
     r.Uint64(*s, "storage", "min_free_bytes", &cfg.min_free_bytes);
     if (!r.failed() && cfg.data_directory.empty()) {
       r.Fail(r.Find(*s, "data_directory"), "storage.data_directory", "must not be empty");
@@ -455,6 +461,9 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
            "is required in cluster mode with TLS: the masters verify each other's certificates against it");
   }
   if (r.failed()) return absl::InvalidArgumentError(r.error());
+  if (!min_free_set) {
+    cfg.min_free_bytes = (2ull * cfg.write_buffer_size_mib + 25ull * cfg.max_table_size_mib) << 20;
+  }
   cfg.data_directory = ResolvePath(prefix, cfg.data_directory);
   cfg.log_file = ResolvePath(prefix, cfg.log_file);
   return cfg;

@@ -47,8 +47,10 @@ struct Config {
   // Free space the data directory's filesystem keeps: below it writes other
   // than deletes are refused (below a quarter of it, deletes too), so that
   // LevelDB never runs out of space mid-write; they resume by themselves
-  // when space is freed. 0 = no check.
-  uint64_t min_free_bytes = 64ull << 20;
+  // when space is freed. 0 = no check. Default: room for a memtable flush
+  // and LevelDB's largest compaction, 2 x write_buffer_size + 25 x
+  // max_table_size (216 MiB at the default sizes).
+  uint64_t min_free_bytes = 0;
 
   // [server]
   std::string bind = "127.0.0.1:9100";

@@ -271,6 +271,23 @@ std::string TempFile(const std::string& name, const std::string& content) {
   return path;
 }
 
+TEST(Config, MinFreeBytesDefaultsToRoomForAFlushAndACompaction) {
+  auto c = ParseConfig(kSeedSingle, "t.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->min_free_bytes, (2u * 8 + 25u * 8) << 20);
+  c = ParseConfig(std::string(kSeedSingle) + "[performance]\nwrite_buffer_size = 4\nmax_table_size = 2\n", "t.conf",
+                  "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->min_free_bytes, (2u * 4 + 25u * 2) << 20);
+  c = ParseConfig(std::string(kSeedSingle) + "[storage]\nmin_free_bytes = 0\n", "t.conf", "/p");
+  EXPECT_FALSE(c.ok()) << "a second [storage] table";
+  auto d = ParseConfig(
+      "[storage]\ndata_directory = \"d\"\nmin_free_bytes = 0\n[server]\nauth_secret_key = \"0123456789abcdefghij\"\n",
+      "t.conf", "/p");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->min_free_bytes, 0u);
+}
+
 TEST(Config, TlsFromInlineDataAndFromFiles) {
   auto c = ParseConfig(TlsConfig(std::string("server_cert_data = \"\"\"") + kTestCert +
                                  "\"\"\"\nserver_key_data = \"\"\"" + kTestKey + "\"\"\"\n"),

@@ -448,7 +448,8 @@ void Replicator::Dispatch(Proposal p) {
       if (held_.size() >= kMaxBatch) FlushHeld(true);
       return;
     }
-    const uint64_t id = ++next_proposal_id_;
+    uint64_t id = 0;
+    while (id == 0) id = proposal_ids_();  // 0 = no id
     p.cmd.set_proposal_id(id);
     const Slot slot = node_->Propose(p.cmd.SerializeAsString());
     if (slot == 0) return p.done(absl::UnavailableError("not the leader"));
@@ -462,6 +463,7 @@ void Replicator::Dispatch(Proposal p) {
   const NodeId leader = node_->leader();
   PeerClient* client = leader != 0 && leader != self ? Client(leader) : nullptr;
   if (client == nullptr || !client->reachable() || p.bounced) {
+    if (p.bounced) p.retry_after = Clock::now() + tick_;  // let this node learn of the new leader
     p.bounced = false;
     // No leader, or no connection to it (it died, restarts or is cut off): a
     // forward now would fail before reaching it, or worse, reach it with
@@ -544,7 +546,13 @@ void Replicator::RetryParked() {
   // Dispatch parks them again, or refuses them once parked_until passed.
   std::vector<Proposal> parked;
   parked.swap(parked_);
-  for (auto& p : parked) Dispatch(std::move(p));
+  for (auto& p : parked) {
+    if (p.retry_after > now && p.parked_until > now) {
+      parked_.push_back(std::move(p));
+    } else {
+      Dispatch(std::move(p));
+    }
+  }
 }
 
 void Replicator::HandleReady() {

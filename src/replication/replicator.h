@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -112,6 +113,7 @@ class Replicator final : public storage::CommandLog {
     bool forwarded = false;  // from a follower: never forward again
     bool held = false;       // went through the leader's batching once
     bool bounced = false;    // refused by a node that no longer leads: wait a tick
+    Deadline retry_after{};  // parked: not dispatched again before this
   };
   struct LeaderRead {
     std::function<void(Status, consensus::Slot)> done;
@@ -159,7 +161,11 @@ class Replicator final : public storage::CommandLog {
   int64_t ticks_ = 0;                             // under apply_mu_
   std::chrono::milliseconds tick_{100};
   std::chrono::milliseconds park_limit_{3000};
-  uint64_t next_proposal_id_ = 0;  // driver thread only
+  // Ids of this process's proposals: random 64-bit values, so that another
+  // leader's command, or an earlier incarnation's, chosen in a slot this
+  // node proposed to is never mistaken for this node's own (whose client
+  // would then hear OK for a write that was not applied).
+  std::mt19937_64 proposal_ids_{std::random_device{}()};  // driver thread only
 
   // Driver-thread state.
   std::map<consensus::Slot, Proposal> proposed_;       // by slot, this node leading

@@ -129,8 +129,10 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
   if (uid_ != 0) {
     // Everything under the prefix (data, logs) belongs to the node's user.
     if (lchown(prefix_.c_str(), uid_, uid_) != 0) std::perror("lchown");
-    for (const auto& e : std::filesystem::recursive_directory_iterator(prefix_)) {
-      if (lchown(e.path().c_str(), uid_, uid_) != 0) std::perror("lchown");
+    std::error_code ec;  // files may come and go meanwhile (a stopped node's LOG rotation)
+    for (auto it = std::filesystem::recursive_directory_iterator(prefix_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (lchown(it->path().c_str(), uid_, uid_) != 0) std::perror("lchown");
     }
   }
   // Everything the child needs is made before fork(): between fork and

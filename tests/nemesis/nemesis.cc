@@ -400,16 +400,18 @@ RunResult Run(const Options& o) {
                      : way == 1 ? "cannot send to"
                                 : "cannot receive from",
                      static_cast<long long>(hold.count())));
+        bool ok = true;
         for (int m : minority) {
           for (int i = 0; i < cluster.size(); i++) {
             if (std::find(minority.begin(), minority.end(), i) != minority.end()) continue;
-            if (way != 2) partitions.Block(m, i);
-            if (way != 1) partitions.Block(i, m);
+            if (way != 2) ok = partitions.Block(m, i) && ok;
+            if (way != 1) ok = partitions.Block(i, m) && ok;
           }
         }
         out.partitions++;
         std::this_thread::sleep_for(hold);
-        partitions.Heal();
+        ok = partitions.Heal() && ok;
+        if (!ok && out.error.empty()) out.error = "nft failed to install or remove a partition";
       }
       out.faults++;
       rec.Note(Fmt("%lld fault healed: node %d", static_cast<long long>(NowNs()), victim + 1));
