@@ -215,14 +215,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (const std::string path = absl::GetFlag(FLAGS_tls_cert); !path.empty()) {
-    std::ifstream in(path);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    if (!in || pem.str().empty()) {
+    if (!kvgo::client::LoadTlsRoot(path, &base)) {
       std::cerr << "kvgo-bench: cannot read --tls_cert " << path << "\n";
       return 2;
     }
-    base.tls_root_pem = pem.str();
   }
   {
     kvgo::client::Client probe(base);

@@ -191,8 +191,7 @@ int Cli::Get(const std::vector<std::string>& a, const CliOptions& o) {
   kv::ObjectResult rs;
   grpc::Status st = client_->Query(r, &rs);
   if (!st.ok() || rs.status() != kvspec::kStatusOK || rs.items_size() == 0) {
-    return Fail(st, rs.items_size() == 0 && rs.status() == kvspec::kStatusOK ? kvspec::kStatusNotFound
-                                                                                : rs.status(),
+    return Fail(st, rs.items_size() == 0 && rs.status() == kvspec::kStatusOK ? kvspec::kStatusNotFound : rs.status(),
                 rs.message());
   }
   const auto& item = rs.items(0);
@@ -298,8 +297,8 @@ int Cli::Scan(const std::vector<std::string>& a, const CliOptions& o) {
     if (rs.items_size() == 0 || !rs.next()) break;
     r.set_key_offset(rs.items(rs.items_size() - 1).meta().key());
     const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    progress.Update(-1, std::to_string(n) + " keys, " +
-                            std::to_string(static_cast<int64_t>(n / std::max(secs, 1e-3))) + " keys/s");
+    progress.Update(
+        -1, std::to_string(n) + " keys, " + std::to_string(static_cast<int64_t>(n / std::max(secs, 1e-3))) + " keys/s");
   }
   progress.Done();
   const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
@@ -440,9 +439,8 @@ int Cli::Load(const std::vector<std::string>& a, const CliOptions& o) {
   if (o.json) {
     out_ << json{{"loaded", loaded}, {"failed", failed}, {"bytes", bytes}, {"seconds", secs}}.dump() << "\n";
   } else {
-    out_ << "loaded " << loaded << " keys (" << bytes << " bytes) in " << std::fixed
-         << std::setprecision(2) << secs << " s, " << static_cast<int64_t>(loaded / std::max(secs, 1e-3))
-         << " keys/s; " << failed << " failed\n";
+    out_ << "loaded " << loaded << " keys (" << bytes << " bytes) in " << std::fixed << std::setprecision(2) << secs
+         << " s, " << static_cast<int64_t>(loaded / std::max(secs, 1e-3)) << " keys/s; " << failed << " failed\n";
   }
   if (!first_error.empty()) err_ << "first error: " << first_error << "\n";
   return ok ? kExitOk : (loaded == 0 && failed == 0 ? kExitError : kExitRefused);
@@ -455,16 +453,20 @@ int Cli::Table(const std::vector<std::string>& a, const CliOptions& o) {
     req.set_method("TableList");
     grpc::Status st = client_->SysCmd(req, &rs);
     if (!st.ok() || rs.status() != kvspec::kStatusOK) return Fail(st, rs.status(), rs.message());
-    if (!o.json) out_ << std::left << std::setw(24) << "NAME" << std::setw(8) << "ID" << std::setw(14) << "SIZE" << "DESC\n";
+    if (!o.json)
+      out_ << std::left << std::setw(24) << "NAME" << std::setw(8) << "ID" << std::setw(14) << "SIZE"
+           << "DESC\n";
     for (const auto& item : rs.items()) {
       json j = ParseJsonValue(item);
       const std::string name = j.value("name", "");
       const uint64_t size = j.contains("status") ? j["status"].value("db_size", uint64_t{0}) : 0;
       if (o.json) {
-        out_ << json{{"name", name}, {"id", item.meta().incr_id()}, {"desc", j.value("desc", "")}, {"db_size", size}}.dump() << "\n";
+        out_ << json{{"name", name}, {"id", item.meta().incr_id()}, {"desc", j.value("desc", "")}, {"db_size", size}}
+                    .dump()
+             << "\n";
       } else {
-        out_ << std::left << std::setw(24) << name << std::setw(8) << item.meta().incr_id() << std::setw(14)
-             << size << j.value("desc", "") << "\n";
+        out_ << std::left << std::setw(24) << name << std::setw(8) << item.meta().incr_id() << std::setw(14) << size
+             << j.value("desc", "") << "\n";
       }
     }
     return kExitOk;
@@ -504,8 +506,8 @@ int Cli::Key(const std::vector<std::string>& a, const CliOptions& o) {
       for (const auto& s : j.value("scopes", json::array())) {
         scopes += (scopes.empty() ? "" : " ") + s.value("name", "") + "=" + s.value("value", "");
       }
-      out_ << std::left << std::setw(18) << j.value("id", "") << std::setw(44) << j.value("secret", "")
-           << std::setw(12) << roles << scopes << "\n";
+      out_ << std::left << std::setw(18) << j.value("id", "") << std::setw(44) << j.value("secret", "") << std::setw(12)
+           << roles << scopes << "\n";
     }
     return kExitOk;
   }
@@ -542,14 +544,14 @@ int Cli::Status(const CliOptions& o) {
   }
   if (j.contains("cluster") && j["cluster"].is_object()) {
     const json& c = j["cluster"];
-    out_ << "cluster " << c.value("members", 0) << " member(s), this node " << c.value("role", "")
-         << ", leader " << (c.value("leader", "").empty() ? "unknown" : c.value("leader", "")) << ", applied "
+    out_ << "cluster " << c.value("members", 0) << " member(s), this node " << c.value("role", "") << ", leader "
+         << (c.value("leader", "").empty() ? "unknown" : c.value("leader", "")) << ", applied "
          << c.value("applied", uint64_t{0}) << " of " << c.value("commit", uint64_t{0}) << " committed\n";
   }
   for (const auto& n : j.value("nodes", json::array())) {
     const auto caps = n.value("caps", json::object());
-    out_ << "node " << n.value("id", "") << " " << n.value("addr", "") << " version "
-         << n.value("version", "") << " up since " << n.value("uptime", int64_t{0}) << "\n"
+    out_ << "node " << n.value("id", "") << " " << n.value("addr", "") << " version " << n.value("version", "")
+         << " up since " << n.value("uptime", int64_t{0}) << "\n"
          << "  memory " << caps.value("mem", json::object()).value("use", int64_t{0}) / 1048576 << " MiB"
          << ", disk " << caps.value("disk", json::object()).value("use", int64_t{0}) / 1048576 << " MiB of "
          << caps.value("disk", json::object()).value("max", int64_t{0}) / 1073741824 << " GiB, "
@@ -573,12 +575,17 @@ int Cli::Check(const CliOptions& o) {
   }
   std::sort(ms.begin(), ms.end());
   if (o.json) {
-    out_ << json{{"addr", client_->options().addr}, {"auth", "ok"}, {"latency_ms_min", ms.front()},
-                 {"latency_ms_median", ms[ms.size() / 2]}, {"latency_ms_max", ms.back()}}.dump() << "\n";
+    out_ << json{{"addr", client_->options().addr},
+                 {"auth", "ok"},
+                 {"latency_ms_min", ms.front()},
+                 {"latency_ms_median", ms[ms.size() / 2]},
+                 {"latency_ms_max", ms.back()}}
+                .dump()
+         << "\n";
   } else {
     out_ << "OK " << client_->options().addr << ": authenticated as " << client_->options().key_id
-         << ", latency min/median/max " << std::fixed << std::setprecision(2) << ms.front() << "/"
-         << ms[ms.size() / 2] << "/" << ms.back() << " ms\n";
+         << ", latency min/median/max " << std::fixed << std::setprecision(2) << ms.front() << "/" << ms[ms.size() / 2]
+         << "/" << ms.back() << " ms\n";
   }
   return kExitOk;
 }

@@ -37,7 +37,7 @@ struct CliOptions {
   std::string id;             // key set: the key id to update ("" = new)
   std::string role = "client";
   std::string tables = "*";
-  bool progress = false;      // draw progress bars (stderr is a terminal)
+  bool progress = false;  // draw progress bars (stderr is a terminal)
 };
 
 enum ExitCode { kExitOk = 0, kExitNotFound = 1, kExitUsage = 2, kExitError = 3, kExitRefused = 4 };

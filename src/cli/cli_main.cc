@@ -6,9 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -155,7 +153,8 @@ int main(int argc, char** argv) {
   kvgo::client::ClientOptions co;
   co.addr = "127.0.0.1:9100";
   if (const std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
-    auto cfg = kvgo::LoadConfig(path, "/");
+    // Relative paths (TLS files) resolve as the server resolves them.
+    auto cfg = kvgo::LoadConfig(path, kvgo::cli::InstallPrefix(argv[0]));
     if (!cfg.ok()) {
       std::cerr << "kvgo-cli: " << cfg.status().message() << "\n";
       return kvgo::cli::kExitUsage;
@@ -179,14 +178,10 @@ int main(int argc, char** argv) {
   std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
   if (tls_cert.empty()) tls_cert = env("KVGO_TLS_CERT");
   if (!tls_cert.empty()) {
-    std::ifstream in(tls_cert);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    if (!in || pem.str().empty()) {
+    if (!kvgo::client::LoadTlsRoot(tls_cert, &co)) {
       std::cerr << "kvgo-cli: cannot read --tls_cert " << tls_cert << "\n";
       return kvgo::cli::kExitUsage;
     }
-    co.tls_root_pem = pem.str();
   }
   co.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   if (co.secret.empty()) {

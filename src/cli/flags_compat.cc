@@ -1,5 +1,7 @@
 #include "cli/flags_compat.h"
 
+#include <filesystem>
+
 namespace kvgo::cli {
 
 std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
@@ -18,6 +20,13 @@ std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
     out.push_back(std::move(a));
   }
   return out;
+}
+
+std::string InstallPrefix(const char* argv0) {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) exe = std::filesystem::absolute(argv0, ec);
+  return exe.parent_path().parent_path().lexically_normal().string();
 }
 
 }  // namespace kvgo::cli

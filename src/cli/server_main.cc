@@ -16,8 +16,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/flags_compat.h"
 #include "cli/sd_notify.h"
 #include "config/config.h"
@@ -30,13 +30,6 @@ ABSL_FLAG(bool, check_config, false,
           "validate the config, print the effective configuration and exit (0 valid, 2 invalid)");
 
 namespace {
-
-std::string Prefix(const char* argv0) {
-  std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) exe = std::filesystem::absolute(argv0, ec);
-  return exe.parent_path().parent_path().lexically_normal().string();
-}
 
 void SetupLogging(const kvgo::Config& cfg) {
   std::shared_ptr<spdlog::logger> logger;
@@ -67,7 +60,7 @@ int main(int argc, char** argv) {
   for (auto& a : args) cargs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
 
-  const std::string prefix = Prefix(argv[0]);
+  const std::string prefix = kvgo::cli::InstallPrefix(argv[0]);
   std::string path = absl::GetFlag(FLAGS_config);
   if (path.empty()) path = prefix + "/etc/kvgo-server.conf";
   auto cfg = kvgo::LoadConfig(path, prefix);

@@ -1,5 +1,7 @@
 #include "client/client.h"
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "auth/token.h"
@@ -26,6 +28,15 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
   channel_ = grpc::CreateCustomChannel(options_.addr, Credentials(), args);
   stub_ = kv::Public::NewStub(channel_);
+}
+
+bool LoadTlsRoot(const std::string& path, ClientOptions* options) {
+  std::ifstream in(path);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  if (!in || pem.str().empty()) return false;
+  options->tls_root_pem = pem.str();
+  return true;
 }
 
 std::shared_ptr<grpc::ChannelCredentials> Client::Credentials() const {

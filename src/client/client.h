@@ -59,6 +59,10 @@ class Client {
   std::unique_ptr<lynkdb::kvspec::v2::Public::Stub> stub_;
 };
 
+// Reads the PEM file `path` (the server's certificate or its CA) into
+// options->tls_root_pem; false if it cannot be read or is empty.
+bool LoadTlsRoot(const std::string& path, ClientOptions* options);
+
 // Builders mirroring the Go SDK's request shapes.
 // NewWriter(key, value): value is stored as the SDK stores strings: a 0x00
 // type byte then the bytes; data.check is filled.

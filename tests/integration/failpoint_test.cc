@@ -102,6 +102,13 @@ void ExpectCrashAt(ServerProcess& node, const std::string& name, milliseconds ti
   EXPECT_NE(node.Log().find("failpoint " + name + ": crash"), std::string::npos) << node.Log();
 }
 
+// Disarms every failpoint of `node` and starts it again.
+void RestartDisarmed(ServerProcess& node) {
+  node.ArmFailpoints("");
+  node.Start();
+  ASSERT_TRUE(node.WaitReady()) << node.Log();
+}
+
 void ExpectIdentical(ClusterProcess& c) {
   ASSERT_TRUE(c.WaitConverged(milliseconds(60000)));
   std::string first;
@@ -129,9 +136,7 @@ TEST(Failpoints, SingleNodeCrashesAroundGroupCommitAndTableWrites) {
     s.ArmFailpoints(fp + (fp == "leveldb.table.write" ? "=crash" : "=crash@20"));
     ExpectCrashAt(s, fp);
     auto acked = load.Stop();
-    s.ArmFailpoints("");
-    s.Start();
-    ASSERT_TRUE(s.WaitReady()) << s.Log();
+    ASSERT_NO_FATAL_FAILURE(RestartDisarmed(s));
     EXPECT_EQ(Missing(s, acked), 0u) << "of " << acked.size() << " acknowledged writes";
     std::printf("%s: crashed after %zu acknowledged writes, all present after restart\n", fp.c_str(), acked.size());
   }
@@ -217,9 +222,7 @@ TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {
     EXPECT_TRUE(load.WaitMore(50)) << "writes did not resume after the leader crashed";
     auto mine = load.Stop();
     acked.insert(acked.end(), mine.begin(), mine.end());
-    c.node(leader).ArmFailpoints("");
-    c.node(leader).Start();
-    ASSERT_TRUE(c.node(leader).WaitReady()) << c.node(leader).Log();
+    ASSERT_NO_FATAL_FAILURE(RestartDisarmed(c.node(leader)));
   }
   ExpectIdentical(c);
   for (int i = 0; i < 3; i++) EXPECT_EQ(Missing(c.node(i), acked), 0u) << "node " << i + 1;
@@ -241,9 +244,7 @@ TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
     c.node(follower).ArmFailpoints(fp + "=crash@10");
     ExpectCrashAt(c.node(follower), fp);
     EXPECT_TRUE(load.WaitMore(50));
-    c.node(follower).ArmFailpoints("");
-    c.node(follower).Start();
-    ASSERT_TRUE(c.node(follower).WaitReady()) << c.node(follower).Log();
+    ASSERT_NO_FATAL_FAILURE(RestartDisarmed(c.node(follower)));
     EXPECT_TRUE(load.WaitMore(50));
     auto mine = load.Stop();
     acked.insert(acked.end(), mine.begin(), mine.end());
@@ -286,9 +287,7 @@ TEST(Failpoints, ClusterCrashesDuringSnapshotSendAndInstall) {
   c.node(lagging).Start();
   ExpectCrashAt(c.node(leader), "snapshot.send", milliseconds(30000));
   // The third node leads now and sends the lagging one a whole snapshot.
-  c.node(leader).ArmFailpoints("");
-  c.node(leader).Start();
-  ASSERT_TRUE(c.node(leader).WaitReady()) << c.node(leader).Log();
+  ASSERT_NO_FATAL_FAILURE(RestartDisarmed(c.node(leader)));
   ExpectIdentical(c);
   EXPECT_GE(c.Metric(lagging, "kvgo_cluster_snapshots_received_total"), 1) << c.node(lagging).Log();
 
@@ -302,9 +301,7 @@ TEST(Failpoints, ClusterCrashesDuringSnapshotSendAndInstall) {
   c.node(lagging2).ArmFailpoints("snapshot.install=crash@2");
   c.node(lagging2).Start();
   ExpectCrashAt(c.node(lagging2), "snapshot.install", milliseconds(30000));
-  c.node(lagging2).ArmFailpoints("");
-  c.node(lagging2).Start();
-  ASSERT_TRUE(c.node(lagging2).WaitReady()) << c.node(lagging2).Log();
+  ASSERT_NO_FATAL_FAILURE(RestartDisarmed(c.node(lagging2)));
   ExpectIdentical(c);
   EXPECT_NE(c.node(lagging2).Log().find("a snapshot install was interrupted: wiping"), std::string::npos)
       << c.node(lagging2).Log();
