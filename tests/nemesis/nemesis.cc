@@ -51,6 +51,18 @@ struct Recorder {
     std::lock_guard lock(mu);
     log.push_back(line);
   }
+  // Every read that returned `value` must have returned the same version.
+  std::map<std::string, uint64_t> versions;  // GUARDED_BY(mu)
+  int version_conflicts = 0;                 // GUARDED_BY(mu)
+  void SeeVersion(const std::string& value, uint64_t version) {
+    std::lock_guard lock(mu);
+    auto [it, fresh] = versions.emplace(value, version);
+    if (!fresh && it->second != version) {
+      version_conflicts++;
+      log.push_back("value '" + value + "' read with version " + std::to_string(version) + " and earlier with " +
+                    std::to_string(it->second));
+    }
+  }
 };
 
 std::string Fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
@@ -126,8 +138,13 @@ class Worker {
     return op;
   }
 
-  void RecordRead(sim::Operation op, const char* what) {
+  // `version`: the meta.version the read returned with the value (0 when
+  // absent). Every write has a unique value and gets a unique version, so a
+  // value seen with two different versions is a violation by itself.
+  void RecordRead(sim::Operation op, const char* what, uint64_t version) {
     seen_[op.key] = op.value;
+    seen_version_[op.key] = version;
+    if (!op.value.empty()) rec_->SeeVersion(op.value, version);
     rec_->Add(op, Fmt("%lld c%d n%d %s %s -> '%s'", static_cast<long long>(op.invoke), c_, node_ + 1, what,
                       op.key.c_str(), op.value.c_str()));
   }
@@ -138,12 +155,14 @@ class Worker {
     grpc::Status st = clients_[node_]->Query(client::NewKeyReader(key), &res);
     op.response = NowNs();
     if (!st.ok()) return;  // a failed read has no effect: not recorded
+    uint64_t version = 0;
     if (res.status() == kvspec::kStatusOK && res.items_size() == 1) {
       op.value = client::ValueString(res.items(0));
+      version = res.items(0).meta().version();
     } else if (res.status() != kvspec::kStatusNotFound) {
       return;
     }
-    RecordRead(op, "get");
+    RecordRead(op, "get", version);
   }
 
   // A forward range scan (kvspec 4.2: offset < k < cutset + 0xFF), read as
@@ -158,7 +177,11 @@ class Worker {
     if (!st.ok() || res.next()) return;
     if (res.status() != kvspec::kStatusOK && res.status() != kvspec::kStatusNotFound) return;
     std::map<std::string, std::string> got;
-    for (const auto& item : res.items()) got[item.meta().key()] = client::ValueString(item);
+    std::map<std::string, uint64_t> got_version;
+    for (const auto& item : res.items()) {
+      got[item.meta().key()] = client::ValueString(item);
+      got_version[item.meta().key()] = item.meta().version();
+    }
     const std::string upper = cutset + "\xff";
     for (int k = 0; k < keys_; k++) {
       const std::string key = KeyName(static_cast<uint64_t>(k));
@@ -175,11 +198,12 @@ class Worker {
       op.invoke = invoke;
       op.response = response;
       op.value = got.count(key) ? got[key] : "";
-      RecordRead(op, "scan");
+      RecordRead(op, "scan", got.count(key) ? got_version[key] : 0);
     }
   }
 
-  kv::ObjectWriter Writer(sim::Operation* op) {
+  // `by_version` (may be null): set when a CAS went by prev_version.
+  kv::ObjectWriter Writer(sim::Operation* op, bool* by_version = nullptr) {
     kv::ObjectWriter w;
     if (op->value.empty()) {
       w.set_mode(kvspec::kWriteModeDelete);
@@ -189,10 +213,19 @@ class Worker {
     w = client::NewWriter(op->key, op->value);
     if (op->effect == sim::Operation::Effect::kCreate) w.set_mode(kvspec::kWriteModeCreate);
     if (op->effect == sim::Operation::Effect::kCas) {
-      // Expect what this client saw last (or an older value of ours).
+      // Expect what this client saw last (or an older value of ours), by
+      // version (prev_version) every other time, else by checksum
+      // (prev_data_check). Values and versions are both unique per write, so
+      // either way the register must hold exactly that write's value.
       auto it = seen_.find(op->key);
-      op->expected = it != seen_.end() && !it->second.empty() ? it->second : "s" + std::to_string(o_.seed) + "-0";
-      w.set_prev_data_check(client::NewWriter(op->key, op->expected).data().check());
+      const bool seen = it != seen_.end() && !it->second.empty();
+      op->expected = seen ? it->second : "s" + std::to_string(o_.seed) + "-0";
+      if (seen && seen_version_[op->key] > 0 && cas_count_++ % 2 == 0) {
+        w.set_prev_version(seen_version_[op->key]);
+        if (by_version != nullptr) *by_version = true;
+      } else {
+        w.set_prev_data_check(client::NewWriter(op->key, op->expected).data().check());
+      }
     }
     return w;
   }
@@ -237,12 +270,14 @@ class Worker {
     op.write = true;
     op.value = value;
     op.effect = effect;
-    kv::ObjectWriter w = Writer(&op);
+    bool by_version = false;
+    kv::ObjectWriter w = Writer(&op, &by_version);
     kv::ObjectResult res;
     grpc::Status st = clients_[node_]->Commit(w, &res);
     const bool ok = st.ok() && res.status() == kvspec::kStatusOK;
     const bool refused = st.ok() && effect == sim::Operation::Effect::kCas &&
-                         res.status() == kvspec::kStatusClientError && res.message() == "invalid prev_data_check";
+                         res.status() == kvspec::kStatusClientError &&
+                         res.message() == (by_version ? "invalid prev_version" : "invalid prev_data_check");
     Finish(op, ok, refused, st.ok() ? res.message() : st.error_message(),
            !ok && !refused && NotApplied(st, res.message()));
   }
@@ -285,7 +320,9 @@ class Worker {
   testing::ClusterProcess& cluster_;
   Recorder* rec_;
   std::vector<std::unique_ptr<client::Client>> clients_;
-  std::map<std::string, std::string> seen_;  // key -> the value this client saw last
+  std::map<std::string, std::string> seen_;       // key -> the value this client saw last
+  std::map<std::string, uint64_t> seen_version_;  // key -> its version then
+  int cas_count_ = 0;
   int node_ = 0;
 };
 
@@ -489,6 +526,7 @@ RunResult Run(const Options& o) {
     }
   }
 
+  out.lost += rec.version_conflicts;
   // Per key: the history must be linearizable; with the final reads added
   // it must stay so (otherwise an acknowledged write was lost, or a value
   // came back that no write explains).

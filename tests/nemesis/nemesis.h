@@ -1,6 +1,6 @@
 // The nemesis: a real N-node cluster (127.0.0.1 ... 127.0.0.N), several
 // concurrent clients doing gets, range scans, puts, deletes, CAS
-// (prev_data_check), creates and batches over a small key space so that
+// (prev_version or prev_data_check), creates and batches over a small key space so that
 // operations collide, and a fault schedule (kill -9 and restart of any
 // node including the leader, SIGSTOP/SIGCONT pauses, a slow disk (the
 // disk.fsync failpoint of kvgo-server-failpoints, which every node runs),
