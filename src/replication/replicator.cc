@@ -610,14 +610,18 @@ void Replicator::HandleReady() {
     rd.messages.clear();
   }
   if (batch.ApproximateSize() > 12) {
-    // Always synced: acceptor state must be on disk before the messages
-    // that depend on it leave; and applied data too, because LevelDB does
-    // not sync an old log file when it switches to a new one, so after a
-    // power loss an unsynced write could be lost while a later synced one
-    // (with a higher applied slot) survives.
+    // Acceptor state (promise, accepted entries) is synced: it must be on
+    // disk before the messages that depend on it leave. Applied entries
+    // alone are not: they are chosen, hence on a majority's disks, and
+    // LevelDB's writes reach the disk in order (storage/env.h), so a power
+    // loss can only take a suffix of them, with the applied slot that goes
+    // with them; the restarted node applies them again from its log.
+    // (Log compaction is synced, so no entry is dropped before its effects
+    // are durable.)
+    const bool sync = rd.hard_state.has_value() || !rd.entries.empty();
     KVGO_FAILPOINT("paxos.persist.before");
     const auto t0 = Clock::now();
-    Status s = store_->WriteSync(&batch);
+    Status s = sync ? store_->WriteSync(&batch) : store_->Write(&batch);
     if (s.ok() && observer_) {
       observer_(rd.entries.size() + rd.committed.size(), std::chrono::duration<double>(Clock::now() - t0).count());
     }

@@ -9,6 +9,7 @@
 #include "common/kvspec.h"
 #include "storage/catalog.h"
 #include "storage/committer.h"
+#include "storage/env.h"
 #include "storage/query.h"
 #include "storage/state_machine.h"
 #include "storage/store.h"
@@ -477,6 +478,34 @@ TEST_F(EngineTest, ConcurrentWritersShareGroups) {
   EXPECT_LT(s.groups, s.commands);  // some fsyncs were shared
   // Every version is unique: the log holds exactly one entry per key.
   EXPECT_EQ(e->Log(0, 100000).items_size(), kThreads * kPerThread);
+}
+
+// Unsynced writes (cluster mode's applied entries) rely on LevelDB's writes
+// reaching the disk in order: the write-ahead log LevelDB switches away
+// from must be synced as it is closed (storage/env.h).
+TEST(StoreEnvTest, SwitchedAwayWriteAheadLogsAreSyncedAndUnsyncedWritesSurviveReopen) {
+  const std::string dir = ::testing::TempDir() + "/kvgo-env-test";
+  std::filesystem::remove_all(dir);
+  const uint64_t before = WalSyncsOnClose();
+  {
+    StoreOptions o;
+    o.data_directory = dir;
+    o.write_buffer_size = 64 << 10;  // a new log every ~64 KiB
+    auto store = Store::Open(o).value();
+    const std::string value(1000, 'x');
+    for (int i = 0; i < 1000; i++) {
+      leveldb::WriteBatch b;
+      b.Put("k" + std::to_string(i), value);
+      ASSERT_TRUE(store->Write(&b).ok());
+    }
+    // ~1 MB through 64 KiB memtables: LevelDB switched logs many times.
+    EXPECT_GE(WalSyncsOnClose() - before, 5u);
+  }
+  auto store = Store::Open(StoreOptions{dir}).value();
+  std::string v;
+  for (int i = 0; i < 1000; i += 97) ASSERT_TRUE(store->Get("k" + std::to_string(i), &v).ok()) << i;
+  ASSERT_TRUE(store->Get("k999", &v).ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

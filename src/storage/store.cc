@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "storage/failpoint_env.h"
+#include "storage/env.h"
 
 namespace kvgo::storage {
 
@@ -77,7 +77,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   o.block_cache = store->cache_.get();
   o.filter_policy = store->filter_.get();
   o.compression = options.snappy ? leveldb::kSnappyCompression : leveldb::kNoCompression;
-  if (leveldb::Env* env = FailpointEnv()) o.env = env;  // test builds only
+  o.env = StorageEnv();
 
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(o, options.data_directory, &db);
@@ -114,6 +114,8 @@ Status Store::WriteSync(leveldb::WriteBatch* batch) {
   wo.sync = true;
   return FromLevelDB(db_->Write(wo, batch));
 }
+
+Status Store::Write(leveldb::WriteBatch* batch) { return FromLevelDB(db_->Write(leveldb::WriteOptions(), batch)); }
 
 uint64_t Store::ApproximateSize(const std::string& start, const std::string& limit) const {
   leveldb::Range r(start, limit);

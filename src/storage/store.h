@@ -41,6 +41,10 @@ class Store {
   std::unique_ptr<leveldb::Iterator> NewIterator(const leveldb::Snapshot* snapshot = nullptr) const;
   // Writes `batch` and fsyncs the write-ahead log before returning.
   Status WriteSync(leveldb::WriteBatch* batch);
+  // Writes `batch` without an fsync: a power loss may lose it, but only
+  // together with every later write (the next synced write makes it
+  // durable; storage/env.h).
+  Status Write(leveldb::WriteBatch* batch);
 
   // Approximate bytes on disk of [start, limit).
   uint64_t ApproximateSize(const std::string& start, const std::string& limit) const;

@@ -1,17 +1,18 @@
-#include "storage/failpoint_env.h"
-
-#include "common/failpoint.h"
-
-#ifdef KVGO_FAILPOINTS
+#include "storage/env.h"
 
 #include <leveldb/env.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+
+#include "common/failpoint.h"
 
 namespace kvgo::storage {
 
 namespace {
+
+std::atomic<uint64_t> wal_syncs_on_close{0};
 
 bool EndsWith(const std::string& s, const char* suffix) {
   const std::string x(suffix);
@@ -20,12 +21,27 @@ bool EndsWith(const std::string& s, const char* suffix) {
 
 class File : public leveldb::WritableFile {
  public:
-  File(leveldb::WritableFile* base, bool table) : base_(base), table_(table) {}
+  File(leveldb::WritableFile* base, bool table, bool wal) : base_(base), table_(table), wal_(wal) {}
+  ~File() override {
+    // LevelDB deletes its current log without Close() when the DB closes.
+    if (wal_ && !closed_ && base_->Sync().ok()) wal_syncs_on_close++;
+  }
   leveldb::Status Append(const leveldb::Slice& data) override {
     if (table_) KVGO_FAILPOINT("leveldb.table.write");
     return base_->Append(data);
   }
-  leveldb::Status Close() override { return base_->Close(); }
+  leveldb::Status Close() override {
+    closed_ = true;
+    if (wal_) {
+      leveldb::Status s = Sync();
+      if (!s.ok()) {
+        base_->Close();
+        return s;
+      }
+      wal_syncs_on_close++;
+    }
+    return base_->Close();
+  }
   leveldb::Status Flush() override { return base_->Flush(); }
   leveldb::Status Sync() override {
     KVGO_FAILPOINT("disk.fsync");
@@ -35,6 +51,8 @@ class File : public leveldb::WritableFile {
  private:
   std::unique_ptr<leveldb::WritableFile> base_;
   const bool table_;
+  const bool wal_;
+  bool closed_ = false;
 };
 
 class Env : public leveldb::EnvWrapper {
@@ -42,29 +60,28 @@ class Env : public leveldb::EnvWrapper {
   Env() : EnvWrapper(leveldb::Env::Default()) {}
   leveldb::Status NewWritableFile(const std::string& name, leveldb::WritableFile** out) override {
     leveldb::Status s = target()->NewWritableFile(name, out);
-    if (s.ok()) *out = new File(*out, EndsWith(name, ".ldb"));
+    if (s.ok()) *out = Wrap(name, *out);
     return s;
   }
   leveldb::Status NewAppendableFile(const std::string& name, leveldb::WritableFile** out) override {
     leveldb::Status s = target()->NewAppendableFile(name, out);
-    if (s.ok()) *out = new File(*out, EndsWith(name, ".ldb"));
+    if (s.ok()) *out = Wrap(name, *out);
     return s;
+  }
+
+ private:
+  static leveldb::WritableFile* Wrap(const std::string& name, leveldb::WritableFile* base) {
+    return new File(base, EndsWith(name, ".ldb"), EndsWith(name, ".log"));
   }
 };
 
 }  // namespace
 
-leveldb::Env* FailpointEnv() {
-  static Env* env = new Env();  // never destroyed: LevelDB's threads use it
+uint64_t WalSyncsOnClose() { return wal_syncs_on_close.load(); }
+
+leveldb::Env* StorageEnv() {
+  static Env* env = new Env();
   return env;
 }
 
 }  // namespace kvgo::storage
-
-#else
-
-namespace kvgo::storage {
-leveldb::Env* FailpointEnv() { return nullptr; }
-}  // namespace kvgo::storage
-
-#endif
