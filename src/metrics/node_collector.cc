@@ -48,10 +48,9 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   // LevelDB: files per level, and the compaction table of "leveldb.stats":
   // Level Files Size(MB) Time(sec) Read(MB) Write(MB)
   MetricFamily files = Family("kvgo_leveldb_files", "LevelDB table files per level", MetricType::Gauge);
-  MetricFamily level_bytes =
-      Family("kvgo_leveldb_level_bytes", "LevelDB table bytes per level", MetricType::Gauge);
-  MetricFamily comp_time = Family("kvgo_leveldb_compaction_seconds_total",
-                                  "Time spent compacting into each level", MetricType::Counter);
+  MetricFamily level_bytes = Family("kvgo_leveldb_level_bytes", "LevelDB table bytes per level", MetricType::Gauge);
+  MetricFamily comp_time =
+      Family("kvgo_leveldb_compaction_seconds_total", "Time spent compacting into each level", MetricType::Counter);
   MetricFamily comp_read = Family("kvgo_leveldb_compaction_read_bytes_total",
                                   "Bytes read by compactions into each level", MetricType::Counter);
   MetricFamily comp_write = Family("kvgo_leveldb_compaction_written_bytes_total",
@@ -79,8 +78,8 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   out.push_back(std::move(comp_read));
   out.push_back(std::move(comp_write));
   const std::string mem = store_->Property("leveldb.approximate-memory-usage");
-  out.push_back(Gauge("kvgo_leveldb_memory_bytes", "LevelDB memtable and cache memory",
-                      mem.empty() ? 0 : std::stod(mem)));
+  out.push_back(
+      Gauge("kvgo_leveldb_memory_bytes", "LevelDB memtable and cache memory", mem.empty() ? 0 : std::stod(mem)));
   out.push_back(Gauge("kvgo_block_cache_bytes", "Bytes held by the LevelDB block cache",
                       static_cast<double>(store_->BlockCacheUsage())));
 
@@ -100,8 +99,7 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   std::ifstream statm("/proc/self/statm");
   double pages = 0, rss = 0;
   if (statm >> pages >> rss) {
-    out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes",
-                        rss * sysconf(_SC_PAGESIZE)));
+    out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes", rss * sysconf(_SC_PAGESIZE)));
   }
   double fds = 0;
   for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
@@ -120,10 +118,10 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   out.push_back(Gauge("kvgo_cluster_leader_known", "1 if this node knows a leader", cv.leader_known ? 1 : 0));
   out.push_back(Gauge("kvgo_cluster_ballot_round", "Round of the highest ballot this node promised",
                       static_cast<double>(cv.ballot_round)));
-  out.push_back(Gauge("kvgo_cluster_commit_index", "Highest log index known committed",
-                      static_cast<double>(cv.commit)));
-  out.push_back(Gauge("kvgo_cluster_applied_index", "Highest log index applied to the store",
-                      static_cast<double>(cv.applied)));
+  out.push_back(
+      Gauge("kvgo_cluster_commit_index", "Highest log index known committed", static_cast<double>(cv.commit)));
+  out.push_back(
+      Gauge("kvgo_cluster_applied_index", "Highest log index applied to the store", static_cast<double>(cv.applied)));
   out.push_back(Gauge("kvgo_cluster_compacted_index", "Log entries up to here were dropped (snapshot boundary)",
                       static_cast<double>(cv.compacted)));
   auto counter = [&](const char* name, const char* help, uint64_t v) {
@@ -132,16 +130,18 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
     out.push_back(std::move(f));
   };
   counter("kvgo_cluster_leader_changes_total", "Leader changes seen", cv.leader_changes);
-  counter("kvgo_commands_applied_total",
-          "Commands applied to the store (writes, table and key changes, purges)", cv.commands);
+  counter("kvgo_commands_applied_total", "Commands applied to the store (writes, table and key changes, purges)",
+          cv.commands);
   counter("kvgo_cluster_proposals_forwarded_total", "Writes this node forwarded to the leader", cv.forwarded);
+  counter("kvgo_cluster_forward_calls_total", "Calls that carried the forwarded writes to the leader (one per batch)",
+          cv.forward_calls);
   counter("kvgo_cluster_snapshots_sent_total", "Snapshots streamed to lagging peers", cv.snapshots_sent);
   counter("kvgo_cluster_snapshots_received_total", "Snapshots installed from the leader", cv.snapshots_received);
-  MetricFamily connected = Family("kvgo_cluster_peer_connected", "1 if the message stream to the peer is up",
-                                  MetricType::Gauge);
-  MetricFamily dropped = Family("kvgo_cluster_peer_messages_dropped_total",
-                                "Consensus messages to the peer dropped (queue full or peer unreachable)",
-                                MetricType::Counter);
+  MetricFamily connected =
+      Family("kvgo_cluster_peer_connected", "1 if the message stream to the peer is up", MetricType::Gauge);
+  MetricFamily dropped =
+      Family("kvgo_cluster_peer_messages_dropped_total",
+             "Consensus messages to the peer dropped (queue full or peer unreachable)", MetricType::Counter);
   for (const auto& p : cv.peers) {
     AddValue(&connected, p.connected ? 1 : 0, {{"peer", p.addr}});
     AddValue(&dropped, static_cast<double>(p.dropped), {{"peer", p.addr}});

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <memory>
+
 namespace kvgo::replication {
 
 namespace {
@@ -112,13 +115,12 @@ grpc::ServerReadReactor<peer::pb::Message>* PeerService::Messages(grpc::Callback
   return new MessagesReactor(r_, Admit(ctx));
 }
 
-grpc::ServerReadReactor<peer::pb::SnapshotChunk>* PeerService::InstallSnapshot(
-    grpc::CallbackServerContext* ctx, peer::pb::SnapshotReply* response) {
+grpc::ServerReadReactor<peer::pb::SnapshotChunk>* PeerService::InstallSnapshot(grpc::CallbackServerContext* ctx,
+                                                                               peer::pb::SnapshotReply* response) {
   return new SnapshotReactor(r_, Admit(ctx), response);
 }
 
-grpc::ServerUnaryReactor* PeerService::Forward(grpc::CallbackServerContext* ctx,
-                                               const storage::pb::Command* request,
+grpc::ServerUnaryReactor* PeerService::Forward(grpc::CallbackServerContext* ctx, const storage::pb::Command* request,
                                                peer::pb::ForwardReply* response) {
   auto* reactor = ctx->DefaultReactor();
   if (auto id = Admit(ctx); !id.ok()) {
@@ -132,8 +134,33 @@ grpc::ServerUnaryReactor* PeerService::Forward(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-grpc::ServerUnaryReactor* PeerService::ReadIndex(grpc::CallbackServerContext* ctx,
-                                                 const peer::pb::ReadIndexRequest*,
+grpc::ServerUnaryReactor* PeerService::ForwardBatch(grpc::CallbackServerContext* ctx,
+                                                    const peer::pb::ForwardBatchRequest* request,
+                                                    peer::pb::ForwardBatchReply* response) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auto id = Admit(ctx); !id.ok()) {
+    reactor->Finish(Denied(id.status()));
+    return reactor;
+  }
+  const int n = request->commands_size();
+  if (n == 0) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Sized up front: each command's answer fills its own element, from
+  // whichever thread answers it; the last one finishes the call.
+  for (int i = 0; i < n; i++) response->add_replies();
+  auto remaining = std::make_shared<std::atomic<int>>(n);
+  for (int i = 0; i < n; i++) {
+    r_->SubmitForwarded(request->commands(i), [reactor, response, remaining, i](peer::pb::ForwardReply reply) {
+      *response->mutable_replies(i) = std::move(reply);
+      if (remaining->fetch_sub(1, std::memory_order_acq_rel) == 1) reactor->Finish(grpc::Status::OK);
+    });
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PeerService::ReadIndex(grpc::CallbackServerContext* ctx, const peer::pb::ReadIndexRequest*,
                                                  peer::pb::ReadIndexReply* response) {
   auto* reactor = ctx->DefaultReactor();
   if (auto id = Admit(ctx); !id.ok()) {

@@ -25,11 +25,12 @@ class PeerService final : public peer::pb::Peer::CallbackService {
                                                        peer::pb::StreamEnd* response) override;
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const storage::pb::Command* request,
                                     peer::pb::ForwardReply* response) override;
-  grpc::ServerUnaryReactor* ReadIndex(grpc::CallbackServerContext* ctx,
-                                      const peer::pb::ReadIndexRequest* request,
+  grpc::ServerUnaryReactor* ForwardBatch(grpc::CallbackServerContext* ctx, const peer::pb::ForwardBatchRequest* request,
+                                         peer::pb::ForwardBatchReply* response) override;
+  grpc::ServerUnaryReactor* ReadIndex(grpc::CallbackServerContext* ctx, const peer::pb::ReadIndexRequest* request,
                                       peer::pb::ReadIndexReply* response) override;
-  grpc::ServerReadReactor<peer::pb::SnapshotChunk>* InstallSnapshot(
-      grpc::CallbackServerContext* ctx, peer::pb::SnapshotReply* response) override;
+  grpc::ServerReadReactor<peer::pb::SnapshotChunk>* InstallSnapshot(grpc::CallbackServerContext* ctx,
+                                                                    peer::pb::SnapshotReply* response) override;
 
   // Calls refused by authentication, for metrics and tests.
   uint64_t refused() const { return refused_.load(); }

@@ -158,6 +158,10 @@ void Replicator::Stop() {
   parked_.clear();
   for (auto& p : held_) p.done(down);
   held_.clear();
+  for (auto& [leader, batch] : forwards_) {
+    for (auto& p : batch) p.done(down);
+  }
+  forwards_.clear();
   for (auto& [id, batch] : reads_) {
     for (auto& rd : batch) rd.done(down, 0);
   }
@@ -389,6 +393,7 @@ void Replicator::Run() {
                      std::chrono::duration_cast<std::chrono::seconds>(kInstallStall).count());
         AbortInstallLocked();
       }
+      FlushForwards();
       continue;
     }
     // Ticks first: after a stall, a message that arrived meanwhile must not
@@ -413,6 +418,7 @@ void Replicator::Run() {
     FlushHeld(false);
     while (node_->HasReady()) HandleReady();
     RetryParked();
+    FlushForwards();
     CompactIfNeeded();
     Publish();
   }
@@ -486,29 +492,89 @@ void Replicator::Dispatch(Proposal p) {
     status_.forwarded++;
   }
   if (p.parked_until == Deadline{}) p.parked_until = Clock::now() + park_limit_;
-  const storage::pb::Command cmd = p.cmd;
-  client->Forward(
-      cmd, kForwardTimeout,
-      [gate = forward_gate_, p = std::move(p), addr = client->member().addr](
-          grpc::Status st, const peer::pb::ForwardReply& reply) mutable {
-        if (!st.ok()) {
-          return p.done(absl::DeadlineExceededError("forwarding the write to the leader " + addr + " failed (" +
-                                                    st.error_message() + "); its outcome is unknown"));
+  // Sent by FlushForwards at the end of this driver iteration, together
+  // with the other writes for the same leader.
+  forwards_[leader].push_back(std::move(p));
+}
+
+void Replicator::FlushForwards() {
+  for (auto& [leader, batch] : forwards_) {
+    if (batch.empty()) continue;
+    PeerClient* client = Client(leader);
+    std::vector<Proposal> ps;
+    ps.swap(batch);
+    if (client == nullptr) {  // cannot happen (Dispatch checked); never drop a write
+      for (auto& p : ps) Dispatch(std::move(p));
+      continue;
+    }
+    const std::string addr = client->member().addr;
+    if (ps.size() == 1 || !batch_forwarding_.load()) {
+      for (auto& p : ps) {
+        {
+          std::lock_guard lock(mu_);
+          status_.forward_calls++;
         }
-        if (reply.error().empty()) return p.done(reply.result());
-        if (reply.unknown()) return p.done(absl::DeadlineExceededError(reply.error()));
-        // Certainly not applied (that node no longer leads):
-        // try the leader this node learns of next, within the
-        // same time limit as a parked write.
-        if (Clock::now() < p.parked_until) {
-          std::unique_lock lock(gate->mu);
-          if (gate->r != nullptr) {
-            p.bounced = true;
-            return gate->r->Post(std::move(p));
+        const storage::pb::Command cmd = p.cmd;
+        client->Forward(cmd, kForwardTimeout,
+                        [gate = forward_gate_, p = std::move(p), addr](grpc::Status st,
+                                                                       const peer::pb::ForwardReply& reply) mutable {
+                          FinishForward(gate, std::move(p), addr, st, reply);
+                        });
+      }
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      status_.forward_calls++;
+    }
+    peer::pb::ForwardBatchRequest req;
+    for (const auto& p : ps) *req.add_commands() = p.cmd;
+    auto shared = std::make_shared<std::vector<Proposal>>(std::move(ps));
+    client->ForwardBatch(
+        std::move(req), kForwardTimeout,
+        [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
+          if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+            // A leader of an older version (during a rolling upgrade): the
+            // call did nothing. Forward these writes, and all later ones,
+            // one call each.
+            std::unique_lock lock(gate->mu);
+            if (gate->r != nullptr) {
+              gate->r->batch_forwarding_ = false;
+              for (auto& p : *shared) gate->r->Post(std::move(p));
+              return;
+            }
           }
-        }
-        p.done(absl::UnavailableError(reply.error()));
-      });
+          if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
+            st = grpc::Status(grpc::StatusCode::INTERNAL, "the leader answered " +
+                                                              std::to_string(reply.replies_size()) + " of " +
+                                                              std::to_string(shared->size()) + " forwarded writes");
+          }
+          for (size_t i = 0; i < shared->size(); i++) {
+            FinishForward(gate, std::move((*shared)[i]), addr, st,
+                          st.ok() ? reply.replies(static_cast<int>(i)) : peer::pb::ForwardReply());
+          }
+        });
+  }
+}
+
+void Replicator::FinishForward(const std::shared_ptr<ForwardGate>& gate, Proposal p, const std::string& addr,
+                               const grpc::Status& st, const peer::pb::ForwardReply& reply) {
+  if (!st.ok()) {
+    return p.done(absl::DeadlineExceededError("forwarding the write to the leader " + addr + " failed (" +
+                                              st.error_message() + "); its outcome is unknown"));
+  }
+  if (reply.error().empty()) return p.done(reply.result());
+  if (reply.unknown()) return p.done(absl::DeadlineExceededError(reply.error()));
+  // Certainly not applied (that node no longer leads): try the leader this
+  // node learns of next, within the same time limit as a parked write.
+  if (Clock::now() < p.parked_until) {
+    std::unique_lock lock(gate->mu);
+    if (gate->r != nullptr) {
+      p.bounced = true;
+      return gate->r->Post(std::move(p));
+    }
+  }
+  p.done(absl::UnavailableError(reply.error()));
 }
 
 void Replicator::FlushHeld(bool force) {

@@ -48,6 +48,7 @@ struct ReplicatorStatus {
   uint64_t applied = 0;
   uint64_t compacted = 0;
   uint64_t forwarded = 0;
+  uint64_t forward_calls = 0;  // Forward/ForwardBatch calls that carried them
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
   uint64_t leader_changes = 0;
@@ -136,6 +137,9 @@ class Replicator final : public storage::CommandLog {
   void Dispatch(Proposal p);  // route a write: propose, forward or park
   void RetryParked();
   void FlushHeld(bool force);
+  // Sends the writes Dispatch queued for the leader: one ForwardBatch call
+  // per leader and driver iteration (one Forward call for a single write).
+  void FlushForwards();
   void CompactIfNeeded();
   void StartSnapshot(consensus::NodeId peer);
   void SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot);
@@ -197,6 +201,13 @@ class Replicator final : public storage::CommandLog {
     Replicator* r = nullptr;  // GUARDED_BY(mu)
   };
   std::shared_ptr<ForwardGate> forward_gate_ = std::make_shared<ForwardGate>();
+  // A forwarded write's outcome, from the leader's reply (any thread).
+  static void FinishForward(const std::shared_ptr<ForwardGate>& gate, Proposal p, const std::string& addr,
+                            const grpc::Status& st, const peer::pb::ForwardReply& reply);
+  // Writes to forward, by leader (driver thread; sent by FlushForwards).
+  std::map<consensus::NodeId, std::vector<Proposal>> forwards_;
+  // False once a leader did not know ForwardBatch (an older version).
+  std::atomic<bool> batch_forwarding_{true};
   std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads_;  // GUARDED_BY(mu_)
   ReplicatorStatus status_;                                                   // GUARDED_BY(mu_)
 

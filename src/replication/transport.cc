@@ -216,12 +216,12 @@ struct UnaryCall {
 };
 
 template <typename Request, typename Reply, typename Invoke>
-void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout, const Request& req,
+void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout, Request req,
                 std::function<void(grpc::Status, const Reply&)> done, Invoke invoke) {
   auto* call = new UnaryCall<Request, Reply>;
   identity->Sign(&call->ctx);
   call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  call->req = req;
+  call->req = std::move(req);
   call->done = std::move(done);
   invoke(&call->ctx, &call->req, &call->reply, [call](grpc::Status s) {
     call->done(s, call->reply);
@@ -235,6 +235,14 @@ void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseco
   StartUnary<storage::pb::Command, peer::pb::ForwardReply>(
       identity_, timeout, cmd, std::move(done),
       [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->Forward(ctx, req, reply, std::move(cb)); });
+}
+
+void PeerClient::ForwardBatch(peer::pb::ForwardBatchRequest req, std::chrono::milliseconds timeout,
+                              ForwardBatchDone done) {
+  StartUnary<peer::pb::ForwardBatchRequest, peer::pb::ForwardBatchReply>(
+      identity_, timeout, std::move(req), std::move(done), [this](auto* ctx, auto* req, auto* reply, auto cb) {
+        stub_->async()->ForwardBatch(ctx, req, reply, std::move(cb));
+      });
 }
 
 void PeerClient::ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done) {

@@ -91,6 +91,8 @@ class PeerClient {
 
   using ForwardDone = std::function<void(grpc::Status, const peer::pb::ForwardReply&)>;
   void Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout, ForwardDone done);
+  using ForwardBatchDone = std::function<void(grpc::Status, const peer::pb::ForwardBatchReply&)>;
+  void ForwardBatch(peer::pb::ForwardBatchRequest req, std::chrono::milliseconds timeout, ForwardBatchDone done);
   using ReadIndexDone = std::function<void(grpc::Status, const peer::pb::ReadIndexReply&)>;
   void ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done);
 

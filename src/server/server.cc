@@ -195,6 +195,7 @@ metrics::ClusterView Server::ClusterState() const {
   v.leader_changes = rs.leader_changes;
   v.commands = rs.applied;
   v.forwarded = rs.forwarded;
+  v.forward_calls = rs.forward_calls;
   v.snapshots_sent = rs.snapshots_sent;
   v.snapshots_received = rs.snapshots_received;
   for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});
