@@ -688,7 +688,7 @@ void Replicator::HandleReady() {
     KVGO_FAILPOINT("paxos.persist.before");
     const auto t0 = Clock::now();
     Status s = sync ? store_->WriteSync(&batch) : store_->Write(&batch);
-    if (s.ok() && observer_) {
+    if (s.ok() && observer_ && sync) {  // the fsync metrics count synced writes only
       observer_(rd.entries.size() + rd.committed.size(), std::chrono::duration<double>(Clock::now() - t0).count());
     }
     if (!s.ok()) {
