@@ -158,7 +158,7 @@ void Replicator::Stop() {
   parked_.clear();
   for (auto& p : held_) p.done(down);
   held_.clear();
-  for (auto& [leader, batch] : forwards_) {
+  for (auto& [client, batch] : forwards_) {
     for (auto& p : batch) p.done(down);
   }
   forwards_.clear();
@@ -494,19 +494,14 @@ void Replicator::Dispatch(Proposal p) {
   if (p.parked_until == Deadline{}) p.parked_until = Clock::now() + park_limit_;
   // Sent by FlushForwards at the end of this driver iteration, together
   // with the other writes for the same leader.
-  forwards_[leader].push_back(std::move(p));
+  forwards_[client].push_back(std::move(p));
 }
 
 void Replicator::FlushForwards() {
-  for (auto& [leader, batch] : forwards_) {
+  for (auto& [client, batch] : forwards_) {
     if (batch.empty()) continue;
-    PeerClient* client = Client(leader);
     std::vector<Proposal> ps;
     ps.swap(batch);
-    if (client == nullptr) {  // cannot happen (Dispatch checked); never drop a write
-      for (auto& p : ps) Dispatch(std::move(p));
-      continue;
-    }
     const std::string addr = client->member().addr;
     if (ps.size() == 1 || !batch_forwarding_.load()) {
       for (auto& p : ps) {

@@ -204,8 +204,9 @@ class Replicator final : public storage::CommandLog {
   // A forwarded write's outcome, from the leader's reply (any thread).
   static void FinishForward(const std::shared_ptr<ForwardGate>& gate, Proposal p, const std::string& addr,
                             const grpc::Status& st, const peer::pb::ForwardReply& reply);
-  // Writes to forward, by leader (driver thread; sent by FlushForwards).
-  std::map<consensus::NodeId, std::vector<Proposal>> forwards_;
+  // Writes to forward, by the leader's client (driver thread; sent by
+  // FlushForwards). The clients live as long as this object.
+  std::map<PeerClient*, std::vector<Proposal>> forwards_;
   // False once a leader did not know ForwardBatch (an older version).
   std::atomic<bool> batch_forwarding_{true};
   std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads_;  // GUARDED_BY(mu_)

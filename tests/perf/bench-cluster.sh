@@ -98,7 +98,8 @@ for r in $(seq 1 "$REPS"); do
     if [[ $via == follower ]]; then
       for i in 1 2 3; do [[ "127.0.0.$i:9300" != "$l" ]] && addr="127.0.0.$i:9300" && break; done
     fi
-    bench "3-nodes-via-$via" "$addr" "$(secret "${addr:8:1}")" --seconds 5 >>"$RESULTS"
+    # Every master accepts the other masters' secrets as root.
+    bench "3-nodes-via-$via" "$addr" "$(secret 1)" --seconds 5 >>"$RESULTS"
     stop
   done
   echo "repetition $r of $REPS done" >&2
