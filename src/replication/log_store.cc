@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "replication/codec.h"
 #include "storage/keys.h"
 
@@ -10,6 +12,10 @@ namespace kvgo::replication {
 namespace {
 
 std::string Key(char sub) { return std::string{kPaxosSpace, sub}; }
+
+// Keys of the log as versions before the WAL kept it in LevelDB.
+const std::string kLegacyHardState = Key(0x01);
+const std::string kLegacyEntries = Key(0x02);  // + slot (8 bytes, big-endian)
 
 std::string U64(uint64_t v) {
   std::string s;
@@ -26,77 +32,123 @@ StatusOr<uint64_t> GetU64(storage::Store* store, const std::string& key) {
   return storage::keys::GetBig64(v);
 }
 
-}  // namespace
-
-std::string PaxosLogStore::EntryKey(consensus::Slot slot) { return Key(0x02) + U64(slot); }
-std::string PaxosLogStore::AppliedKey() { return Key(0x04); }
-
-void PaxosLogStore::PutHardState(const consensus::HardState& hs, leveldb::WriteBatch* b) {
+Wal::Record HardStateRecord(const consensus::HardState& hs) {
   peer::pb::HardState p;
   p.mutable_promised()->set_round(hs.promised.round);
   p.mutable_promised()->set_node(hs.promised.node);
-  b->Put(Key(0x01), p.SerializeAsString());
+  return {PaxosLogStore::kHardStateRecord, 0, p.SerializeAsString()};
 }
 
-void PaxosLogStore::PutEntry(const consensus::Entry& e, leveldb::WriteBatch* b) {
-  peer::pb::Entry p;
-  ToProto(e, &p);
-  b->Put(EntryKey(e.slot), p.SerializeAsString());
-}
+}  // namespace
 
-void PaxosLogStore::PutApplied(consensus::Slot slot, leveldb::WriteBatch* b) {
-  b->Put(AppliedKey(), U64(slot));
-}
+std::string PaxosLogStore::AppliedKey() { return Key(0x04); }
 
-void PaxosLogStore::PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b) {
-  b->Put(Key(0x03), U64(slot));
-}
-
+void PaxosLogStore::PutApplied(consensus::Slot slot, leveldb::WriteBatch* b) { b->Put(AppliedKey(), U64(slot)); }
+void PaxosLogStore::PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b) { b->Put(Key(0x03), U64(slot)); }
 void PaxosLogStore::PutInstalling(leveldb::WriteBatch* b) { b->Put(Key(0x05), ""); }
 void PaxosLogStore::ClearInstalling(leveldb::WriteBatch* b) { b->Delete(Key(0x05)); }
 
-void PaxosLogStore::DeleteEntries(consensus::Slot from, consensus::Slot upto,
-                                  leveldb::WriteBatch* b) const {
-  auto it = store_->NewIterator();
-  const std::string end = EntryKey(upto) + std::string(1, '\0');
-  for (it->Seek(EntryKey(from + 1)); it->Valid() && it->key().ToString() < end; it->Next()) {
-    b->Delete(it->key());
-  }
+StatusOr<std::unique_ptr<PaxosLogStore>> PaxosLogStore::Open(storage::Store* store, Wal::Options options) {
+  std::unique_ptr<PaxosLogStore> log(new PaxosLogStore(store, store->directory() + "/paxos", options));
+  if (Status s = log->MigrateFromLevelDB(); !s.ok()) return s;
+  return log;
 }
 
-Status PaxosLogStore::WipeData() {
-  leveldb::WriteBatch b;
-  auto it = store_->NewIterator();
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (!IsLogKey(it->key().ToString())) b.Delete(it->key());
-  }
-  if (!it->status().ok()) return absl::DataLossError(it->status().ToString());
-  // The entries go too: they may be older than the interrupted snapshot.
-  const std::string entries = Key(0x02);
-  for (it->Seek(entries); it->Valid() && it->key().starts_with(entries); it->Next()) b.Delete(it->key());
-  b.Delete(Key(0x03));
-  b.Delete(Key(0x04));
-  ClearInstalling(&b);
-  return store_->WriteSync(&b);
-}
-
-StatusOr<consensus::Restored> PaxosLogStore::Load() {
+Status PaxosLogStore::MigrateFromLevelDB() {
+  std::vector<Wal::Record> records;
   std::string v;
-  Status s = store_->Get(Key(0x05), &v);
+  Status s = store_->Get(kLegacyHardState, &v);
   if (s.ok()) {
-    spdlog::warn("a snapshot install was interrupted: wiping this node's data (its Paxos promise is kept); "
-                 "the leader will send a new snapshot");
-    if (Status w = WipeData(); !w.ok()) return w;
+    records.push_back({kHardStateRecord, 0, v});
   } else if (!absl::IsNotFound(s)) {
     return s;
   }
+  auto it = store_->NewIterator();
+  for (it->Seek(kLegacyEntries); it->Valid() && it->key().starts_with(kLegacyEntries); it->Next()) {
+    const std::string key = it->key().ToString();
+    if (key.size() != kLegacyEntries.size() + 8) return absl::DataLossError("corrupt Paxos log key in LevelDB");
+    records.push_back(
+        {kEntryRecord, storage::keys::GetBig64(key.substr(kLegacyEntries.size())), it->value().ToString()});
+  }
+  if (!it->status().ok()) return absl::DataLossError(it->status().ToString());
+  if (records.empty()) return absl::OkStatus();
 
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) {
+    // Written aside and renamed into place: a crash leaves either no WAL
+    // (and the LevelDB copy) or the whole WAL.
+    const std::string tmp = dir_ + ".new";
+    std::filesystem::remove_all(tmp, ec);
+    {
+      std::vector<Wal::Record> none;
+      auto w = Wal::Open(tmp, options_, &none);
+      if (!w.ok()) return w.status();
+      if (Status a = (*w)->Rotate({}); !a.ok()) return a;
+      if (Status a = (*w)->Append(records); !a.ok()) return a;
+    }
+    std::filesystem::rename(tmp, dir_, ec);
+    if (ec) return absl::UnavailableError("cannot rename " + tmp + " to " + dir_ + ": " + ec.message());
+    if (Status d = SyncDirectory(store_->directory()); !d.ok()) return d;
+    spdlog::info("moved the Paxos log ({} records) from LevelDB into {}", records.size(), dir_);
+  }
+  // The WAL has them (now, or since a run that stopped before this).
+  leveldb::WriteBatch b;
+  b.Delete(kLegacyHardState);
+  for (const auto& r : records) {
+    if (r.type == kEntryRecord) b.Delete(kLegacyEntries + U64(r.tag));
+  }
+  return store_->WriteSync(&b);
+}
+
+std::vector<Wal::Record> PaxosLogStore::Head() const {
+  if (!hard_state_) return {};
+  return {HardStateRecord(*hard_state_)};
+}
+
+StatusOr<consensus::Restored> PaxosLogStore::Load() {
+  wal_.reset();
+  hard_state_.reset();
+  std::vector<Wal::Record> records;
+  auto w = Wal::Open(dir_, options_, &records);
+  if (!w.ok()) return w.status();
   consensus::Restored r;
-  s = store_->Get(Key(0x01), &v);
+  for (auto& rec : records) {
+    switch (rec.type) {
+      case kHardStateRecord: {
+        peer::pb::HardState hs;
+        if (!hs.ParseFromString(rec.payload)) return absl::DataLossError("corrupt Paxos hard state in " + dir_);
+        r.hard_state.promised = {hs.promised().round(), hs.promised().node()};
+        hard_state_ = r.hard_state;
+        break;
+      }
+      case kEntryRecord: {
+        peer::pb::Entry e;
+        if (!e.ParseFromString(rec.payload)) return absl::DataLossError("corrupt Paxos log entry in " + dir_);
+        r.entries[e.slot()] = FromProto(e);
+        break;
+      }
+      case kResetRecord:
+        r.entries.clear();
+        break;
+      default:
+        return absl::DataLossError("unknown Paxos WAL record type " + std::to_string(rec.type) + " in " + dir_ +
+                                   " (written by a newer version?)");
+    }
+    std::string().swap(rec.payload);
+  }
+  records.clear();
+  wal_ = std::move(*w);
+  // Appends go to a new segment that starts with the promise.
+  if (Status s = wal_->Rotate(Head()); !s.ok()) return s;
+
+  std::string v;
+  Status s = store_->Get(Key(0x05), &v);
   if (s.ok()) {
-    peer::pb::HardState hs;
-    if (!hs.ParseFromString(v)) return absl::DataLossError("corrupt Paxos hard state");
-    r.hard_state.promised = {hs.promised().round(), hs.promised().node()};
+    spdlog::warn(
+        "a snapshot install was interrupted: wiping this node's data (its Paxos promise is kept); "
+        "the leader will send a new snapshot");
+    if (Status wipe = WipeData(); !wipe.ok()) return wipe;
+    r.entries.clear();
   } else if (!absl::IsNotFound(s)) {
     return s;
   }
@@ -106,19 +158,54 @@ StatusOr<consensus::Restored> PaxosLogStore::Load() {
   if (!compacted.ok()) return compacted.status();
   r.applied = *applied;
   r.compacted = std::min(*compacted, r.applied);
+  for (auto e = r.entries.begin(); e != r.entries.end() && e->first <= r.compacted;) e = r.entries.erase(e);
+  return r;
+}
 
-  const std::string prefix = Key(0x02);
+Status PaxosLogStore::Persist(const std::optional<consensus::HardState>& hard_state,
+                              const std::vector<consensus::Entry>& entries) {
+  if (!hard_state && entries.empty()) return absl::OkStatus();
+  if (wal_->ShouldRotate()) {
+    if (Status s = wal_->Rotate(Head()); !s.ok()) return s;
+  }
+  std::vector<Wal::Record> records;
+  records.reserve(entries.size() + 1);
+  if (hard_state) {
+    hard_state_ = *hard_state;
+    records.push_back(HardStateRecord(*hard_state));
+  }
+  peer::pb::Entry p;
+  for (const auto& e : entries) {
+    p.Clear();
+    ToProto(e, &p);
+    records.push_back({kEntryRecord, e.slot, p.SerializeAsString()});
+  }
+  return wal_->Append(records);
+}
+
+Status PaxosLogStore::Compact(consensus::Slot upto) {
+  leveldb::WriteBatch b;
+  PutCompacted(upto, &b);
+  if (Status s = store_->WriteSync(&b); !s.ok()) return s;
+  return wal_->DropThrough(upto);
+}
+
+Status PaxosLogStore::WipeData() {
+  // The WAL first: if the process dies before the KV data is gone, the
+  // install marker is still there and the next start wipes again.
+  std::vector<Wal::Record> head = Head();
+  head.push_back({kResetRecord, 0, ""});
+  if (Status s = wal_->StartOver(head); !s.ok()) return s;
+  leveldb::WriteBatch b;
   auto it = store_->NewIterator();
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    peer::pb::Entry e;
-    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("corrupt Paxos log entry");
-    }
-    if (e.slot() <= r.compacted) continue;
-    r.entries[e.slot()] = FromProto(e);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!IsLogKey(it->key().ToString())) b.Delete(it->key());
   }
   if (!it->status().ok()) return absl::DataLossError(it->status().ToString());
-  return r;
+  b.Delete(Key(0x03));
+  b.Delete(Key(0x04));
+  ClearInstalling(&b);
+  return store_->WriteSync(&b);
 }
 
 }  // namespace kvgo::replication

@@ -1,26 +1,43 @@
-// PaxosLogStore: the durable state of a node's Paxos acceptor, kept in the
-// node's LevelDB under the space tag 'p' (docs/on-disk-format.md), so that
-// the acceptor state, the chosen entries and the applied data go to disk in
-// one WriteBatch with one fsync:
+// PaxosLogStore: the durable state of a node's Paxos acceptor.
 //
-//   p 0x01              -> peer.pb.HardState (the promise)
-//   p 0x02 slot         -> peer.pb.Entry (accepted value of a slot)
-//   p 0x03              -> compacted slot (8 bytes): no entry <= it is kept
-//   p 0x04              -> applied slot (8 bytes), written with the data
-//   p 0x05              -> present while a snapshot installs (the KV data
-//                          is then incomplete and is wiped at startup)
+// The promise and the accepted entries live in a write-ahead log of their
+// own (Wal, in <data_directory>/paxos/), appended and fdatasync'd once per
+// driver round: an entry is written once and never compacted, and the KV
+// store holds only applied data. Records (docs/on-disk-format.md):
 //
-// The encoders append to a caller's batch; Load reads everything back.
-// Thread-compatible: the Replicator's driver thread is the only writer.
+//   type 1, tag 0     peer.pb.HardState (the promise; the latest wins)
+//   type 2, tag slot  peer.pb.Entry (accepted value of a slot; the latest
+//                     record of a slot wins)
+//   type 3, tag 0     reset: forget every entry recorded before it
+//
+// Every segment begins with the promise in force when it was started, so
+// that dropping older segments never loses it.
+//
+// What goes with the applied data, in the node's LevelDB under the space
+// tag 'p', written in the same batch as the data it describes:
+//
+//   p 0x03  -> compacted slot (8 bytes): no entry <= it is kept
+//   p 0x04  -> applied slot (8 bytes)
+//   p 0x05  -> present while a snapshot installs (the KV data is then
+//              incomplete and is wiped at startup)
+//
+// Versions before the WAL kept the promise (p 0x01) and the entries
+// (p 0x02 slot) in LevelDB; Open moves them into the WAL once.
+//
+// Thread-compatible: the Replicator's driver thread is the only user once
+// the server runs.
 #pragma once
 
 #include <leveldb/write_batch.h>
 
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "consensus/paxos.h"
-#include "peer.pb.h"
+#include "replication/wal.h"
 #include "storage/store.h"
 
 namespace kvgo::replication {
@@ -29,35 +46,61 @@ inline constexpr char kPaxosSpace = 'p';
 
 class PaxosLogStore {
  public:
-  explicit PaxosLogStore(storage::Store* store) : store_(store) {}
+  // The log of the node whose KV store is `store`, in
+  // <store->directory()>/paxos. Moves a log kept in LevelDB by an older
+  // version into the WAL first. Load() must be called before anything else.
+  static StatusOr<std::unique_ptr<PaxosLogStore>> Open(storage::Store* store, Wal::Options options = {});
 
-  // What a restarted node had. If a snapshot install was interrupted, the
+  // (Re)reads what the node had. If a snapshot install was interrupted, the
   // KV data is wiped first (keeping the promise): the node then restarts
   // empty and is caught up by the leader.
   StatusOr<consensus::Restored> Load();
 
-  static void PutHardState(const consensus::HardState& hs, leveldb::WriteBatch* b);
-  static void PutEntry(const consensus::Entry& e, leveldb::WriteBatch* b);
-  static void PutApplied(consensus::Slot slot, leveldb::WriteBatch* b);
-  static void PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b);
-  // Deletes the entries in (from, upto].
-  void DeleteEntries(consensus::Slot from, consensus::Slot upto, leveldb::WriteBatch* b) const;
-  static void PutInstalling(leveldb::WriteBatch* b);
-  static void ClearInstalling(leveldb::WriteBatch* b);
+  // Appends the promise (if it changed) and the accepted entries to the
+  // WAL and fdatasyncs: on return they survive a crash or power loss.
+  Status Persist(const std::optional<consensus::HardState>& hard_state, const std::vector<consensus::Entry>& entries);
 
-  static std::string EntryKey(consensus::Slot slot);
-  static std::string AppliedKey();
-  // True for keys of the Paxos log store (never part of a KV snapshot).
-  static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
+  // Marks the entries up to `upto` (all applied) as compacted, in a synced
+  // LevelDB write that also makes every applied write before it durable,
+  // then deletes the WAL segments that hold nothing later.
+  Status Compact(consensus::Slot upto);
+  // Deletes the WAL segments holding nothing after `upto`, once the
+  // compacted slot `upto` is durable in the KV store (a snapshot install).
+  Status DropThrough(consensus::Slot upto) { return wal_->DropThrough(upto); }
 
   // Deletes every KV key, every log entry and the applied and compacted
-  // slots, keeping only the promise, in one synced write: the node is then
-  // as new (its state machine must write its initial records again).
+  // slots, keeping only the promise: the node is then as new (its state
+  // machine must write its initial records again).
   Status WipeData();
 
+  static void PutApplied(consensus::Slot slot, leveldb::WriteBatch* b);
+  static void PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b);
+  static void PutInstalling(leveldb::WriteBatch* b);
+  static void ClearInstalling(leveldb::WriteBatch* b);
+  static std::string AppliedKey();
+  // True for keys of the Paxos space (never part of a KV snapshot).
+  static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
+
+  // The WAL's size on disk and segment count (metrics, tests).
+  uint64_t wal_bytes() const { return wal_ ? wal_->bytes() : 0; }
+  size_t wal_segments() const { return wal_ ? wal_->segments() : 0; }
+
+  // Record types (exposed for tests).
+  static constexpr uint8_t kHardStateRecord = 1;
+  static constexpr uint8_t kEntryRecord = 2;
+  static constexpr uint8_t kResetRecord = 3;
+
  private:
+  PaxosLogStore(storage::Store* store, std::string dir, Wal::Options options)
+      : store_(store), dir_(std::move(dir)), options_(options) {}
+  Status MigrateFromLevelDB();
+  std::vector<Wal::Record> Head() const;  // what every segment starts with
 
   storage::Store* store_;
+  const std::string dir_;
+  const Wal::Options options_;
+  std::unique_ptr<Wal> wal_;
+  std::optional<consensus::HardState> hard_state_;  // the latest promise recorded
 };
 
 }  // namespace kvgo::replication

@@ -48,8 +48,9 @@ std::vector<Member> MembersOf(const Config& config) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, storage::Store* store,
-                                                        storage::StateMachine* sm, consensus::Restored restored,
-                                                        EffectsListener listener, GroupObserver observer) {
+                                                        storage::StateMachine* sm, std::unique_ptr<PaxosLogStore> log,
+                                                        consensus::Restored restored, EffectsListener listener,
+                                                        GroupObserver observer) {
   std::unique_ptr<Replicator> r(new Replicator());
   r->forward_gate_->r = r.get();
   r->config_ = config;
@@ -57,7 +58,7 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   r->sm_ = sm;
   r->listener_ = std::move(listener);
   r->observer_ = std::move(observer);
-  r->log_ = std::make_unique<PaxosLogStore>(store);
+  r->log_ = std::move(log);
   r->tick_ = std::chrono::milliseconds(config.heartbeat_ms);
   r->park_limit_ = std::chrono::milliseconds(2 * config.election_timeout_ms + 1000);
 
@@ -618,9 +619,7 @@ void Replicator::RetryParked() {
 
 void Replicator::HandleReady() {
   consensus::Ready rd = node_->GetReady();
-  leveldb::WriteBatch batch;
-  if (rd.hard_state) PaxosLogStore::PutHardState(*rd.hard_state, &batch);
-  for (const auto& e : rd.entries) PaxosLogStore::PutEntry(e, &batch);
+  leveldb::WriteBatch batch;  // the applied data, below
 
   std::vector<std::pair<Callback, StatusOr<storage::pb::CommandResult>>> answers;
   if (!rd.committed.empty()) KVGO_FAILPOINT("apply.before");
@@ -670,29 +669,37 @@ void Replicator::HandleReady() {
     }
     rd.messages.clear();
   }
-  if (batch.ApproximateSize() > 12) {
-    // Acceptor state (promise, accepted entries) is synced: it must be on
-    // disk before the messages that depend on it leave. Applied entries
-    // alone are not: they are chosen, hence on a majority's disks, and
-    // LevelDB's writes reach the disk in order (storage/env.h), so a power
-    // loss can only take a suffix of them, with the applied slot that goes
-    // with them; the restarted node applies them again from its log.
-    // (Log compaction is synced, so no entry is dropped before its effects
-    // are durable.)
-    const bool sync = rd.hard_state.has_value() || !rd.entries.empty();
+  if (rd.hard_state || !rd.entries.empty()) {
+    // Acceptor state (promise, accepted entries) goes to the WAL, synced:
+    // it must be on disk before the messages that depend on it leave, and
+    // before the applied data of the same Ready (a committed entry is then
+    // always in this node's log before its effects are in the KV store).
     KVGO_FAILPOINT("paxos.persist.before");
     const auto t0 = Clock::now();
-    Status s = sync ? store_->WriteSync(&batch) : store_->Write(&batch);
-    if (s.ok() && observer_ && sync) {  // the fsync metrics count synced writes only
-      observer_(rd.entries.size() + rd.committed.size(), std::chrono::duration<double>(Clock::now() - t0).count());
-    }
+    Status s = log_->Persist(rd.hard_state, rd.entries);
     if (!s.ok()) {
       // The acceptor's promise to its peers depends on this write: never
       // carry on after a failed one (docs/replication.md).
       spdlog::critical("writing the Paxos log failed: {}; stopping the process", std::string(s.message()));
       std::abort();
     }
+    if (observer_) observer_(rd.entries.size(), std::chrono::duration<double>(Clock::now() - t0).count());
     KVGO_FAILPOINT("paxos.persist.after");
+  }
+  if (batch.ApproximateSize() > 12) {
+    // Applied entries are not synced: they are chosen, hence on a
+    // majority's disks and in this node's WAL, and LevelDB's writes reach
+    // the disk in order (storage/env.h), so a power loss can only take a
+    // suffix of them, with the applied slot that goes with them; the
+    // restarted node applies them again from its log. (Log compaction
+    // syncs the KV store first, so no entry is dropped before its effects
+    // are durable.)
+    if (Status s = store_->Write(&batch); !s.ok()) {
+      // The other replicas applied these entries; carrying on without
+      // their effects would make this node's state differ for good.
+      spdlog::critical("writing applied data failed: {}; stopping the process", std::string(s.message()));
+      std::abort();
+    }
   }
   if (!rd.committed.empty()) {
     storage::StateMachine::Effects effects = sm_->Commit();
@@ -754,12 +761,9 @@ void Replicator::CompactIfNeeded() {
   const Slot compacted = node_->compacted();
   if (applied <= compacted + keep + keep / 4) return;
   const Slot upto = applied - keep;
-  // Every applied write was synced (HandleReady), so entries up to the
-  // applied slot may go.
-  leveldb::WriteBatch batch;
-  log_->DeleteEntries(compacted, upto, &batch);
-  PaxosLogStore::PutCompacted(upto, &batch);
-  if (Status s = store_->WriteSync(&batch); !s.ok()) {
+  // Compact syncs the KV store first (making every applied write before
+  // it durable), so entries up to the applied slot may go.
+  if (Status s = log_->Compact(upto); !s.ok()) {
     spdlog::warn("compacting the Paxos log failed (will retry): {}", std::string(s.message()));
     return;
   }
@@ -952,11 +956,14 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
     return store_->WriteSync(&batch);
   }
   {
-    log_->DeleteEntries(0, install_slot_, &batch);
     PaxosLogStore::PutApplied(install_slot_, &batch);
     PaxosLogStore::PutCompacted(install_slot_, &batch);
     PaxosLogStore::ClearInstalling(&batch);
     if (Status s = store_->WriteSync(&batch); !s.ok()) return s;
+    if (Status s = log_->DropThrough(install_slot_); !s.ok()) {
+      spdlog::warn("cannot delete old Paxos WAL segments (retried at the next compaction): {}",
+                   std::string(s.message()));
+    }
     auto effects = sm_->LoadEffects();
     if (!effects.ok()) return effects.status();
     if (listener_) listener_(*effects);

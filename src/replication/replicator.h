@@ -65,17 +65,19 @@ class Replicator final : public storage::CommandLog {
   // Called on the driver thread after each durable group of applied
   // entries (and after a snapshot install, with the whole state).
   using EffectsListener = std::function<void(const storage::StateMachine::Effects&)>;
-  // Called on the driver thread after each synced write with the number of
-  // log entries it persisted and the seconds the write and fsync took.
+  // Called on the driver thread after each synced WAL append with the
+  // number of log entries it persisted and the seconds the write and fsync
+  // took.
   using GroupObserver = std::function<void(size_t entries, double seconds)>;
 
   // Joins the cluster of config.masters as the member whose addr equals
   // config.bind. REQUIRES: store and sm outlive the Replicator.
-  // `restored` is PaxosLogStore::Load()'s result, read before the state
-  // machine was opened.
+  // `restored` is log->Load()'s result, read before the state machine was
+  // opened.
   static StatusOr<std::unique_ptr<Replicator>> Start(const Config& config, storage::Store* store,
-                                                     storage::StateMachine* sm, consensus::Restored restored,
-                                                     EffectsListener listener, GroupObserver observer = nullptr);
+                                                     storage::StateMachine* sm, std::unique_ptr<PaxosLogStore> log,
+                                                     consensus::Restored restored, EffectsListener listener,
+                                                     GroupObserver observer = nullptr);
   ~Replicator() override;  // Stop()s
 
   // storage::CommandLog

@@ -62,8 +62,12 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   bool cluster = false;
   for (const auto& m : config.masters) cluster = cluster || m.addr != config.bind;
   consensus::Restored restored;
+  std::unique_ptr<replication::PaxosLogStore> log;
   if (cluster) {
-    auto r = replication::PaxosLogStore(s->store_.get()).Load();
+    auto opened = replication::PaxosLogStore::Open(s->store_.get());
+    if (!opened.ok()) return opened.status();
+    log = std::move(*opened);
+    auto r = log->Load();
     if (!r.ok()) return r.status();
     restored = std::move(*r);
   }
@@ -87,7 +91,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   storage::Catalog* catalog = s->catalog_.get();
   if (cluster) {
     auto rep = replication::Replicator::Start(
-        config, s->store_.get(), s->sm_.get(), std::move(restored),
+        config, s->store_.get(), s->sm_.get(), std::move(log), std::move(restored),
         [catalog, keyring, waiters](const storage::StateMachine::Effects& e) {
           for (const auto& t : e.tables) catalog->PutTable(t);
           catalog->PutLogVersions(e.log_versions);

@@ -132,8 +132,8 @@ std::string Store::Property(const std::string& name) const {
 uint64_t Store::DiskUsage() const {
   uint64_t total = 0;
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(directory_, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator(directory_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code fec;
     if (it->is_regular_file(fec)) total += it->file_size(fec);
   }

@@ -51,8 +51,9 @@ class Store {
   // A LevelDB property ("leveldb.stats", ...), or "" if unknown.
   std::string Property(const std::string& name) const;
 
-  // Bytes of the files in the data directory (LevelDB's tables, logs and
-  // manifest): what [storage] quota_bytes limits.
+  // Bytes of the files in the data directory and below (LevelDB's tables,
+  // logs and manifest; in cluster mode the Paxos WAL in paxos/): what
+  // [storage] quota_bytes limits.
   uint64_t DiskUsage() const;
   // Bytes available to this process on the data directory's filesystem
   // (statvfs), or UINT64_MAX if that cannot be told.
