@@ -35,6 +35,7 @@ struct ClusterView {
   uint64_t commands = 0;  // commands applied since start
   uint64_t forwarded = 0;
   uint64_t forward_calls = 0;
+  uint64_t wal_bytes = 0;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
   struct Peer {

@@ -81,7 +81,8 @@ class PaxosLogStore {
   // True for keys of the Paxos space (never part of a KV snapshot).
   static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
 
-  // The WAL's size on disk and segment count (metrics, tests).
+  // The WAL's size on disk and segment count (metrics, tests); same thread
+  // as the other calls.
   uint64_t wal_bytes() const { return wal_ ? wal_->bytes() : 0; }
   size_t wal_segments() const { return wal_ ? wal_->segments() : 0; }
 

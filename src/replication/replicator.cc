@@ -801,6 +801,7 @@ void Replicator::Publish() {
   status_.commit = node_->commit();
   status_.applied = node_->applied();
   status_.compacted = node_->compacted();
+  status_.wal_bytes = log_->wal_bytes();
 }
 
 // ---------------------------------------------------------------- snapshots

@@ -47,6 +47,7 @@ struct ReplicatorStatus {
   uint64_t commit = 0;
   uint64_t applied = 0;
   uint64_t compacted = 0;
+  uint64_t wal_bytes = 0;  // the Paxos WAL's segments on disk
   uint64_t forwarded = 0;
   uint64_t forward_calls = 0;  // Forward/ForwardBatch calls that carried them
   uint64_t snapshots_sent = 0;

@@ -200,6 +200,7 @@ metrics::ClusterView Server::ClusterState() const {
   v.commands = rs.applied;
   v.forwarded = rs.forwarded;
   v.forward_calls = rs.forward_calls;
+  v.wal_bytes = rs.wal_bytes;
   v.snapshots_sent = rs.snapshots_sent;
   v.snapshots_received = rs.snapshots_received;
   for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});

@@ -322,6 +322,8 @@ TEST(ClusterTest, LaggingFollowerCatchesUpBySnapshotAndAllNodesEndIdentical) {
     }
   };
   compare(100000u + 300u);
+  // The log lives in the Paxos WAL (about 10 MB of entries went through it).
+  EXPECT_GT(c.Metric(leader, "kvgo_cluster_wal_bytes"), 1e6);
 
   // A node whose data directory is wiped is rebuilt from its peers.
   const int wiped = (leader + 2) % 3;
