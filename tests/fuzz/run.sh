@@ -17,7 +17,7 @@ CXX=clang++ cmake -S "$src/tests/fuzz" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebIn
   -DKVGO_SOURCE_DIR="$src" -DKVGO_GEN_DIR="$gen" >/dev/null
 cmake --build "$out" -j "$(nproc)" >/dev/null
 status=0
-for t in token config request peer; do
+for t in token config request peer wal; do
   corpus="$out/corpus/$t"
   mkdir -p "$corpus"
   cp -n "$src/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
