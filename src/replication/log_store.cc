@@ -74,11 +74,14 @@ Status PaxosLogStore::MigrateFromLevelDB() {
   if (records.empty()) return absl::OkStatus();
 
   std::error_code ec;
-  if (!std::filesystem::exists(dir_, ec)) {
+  const bool wal_exists = std::filesystem::exists(dir_, ec);
+  if (ec) return absl::UnavailableError("cannot stat " + dir_ + ": " + ec.message());
+  if (!wal_exists) {
     // Written aside and renamed into place: a crash leaves either no WAL
     // (and the LevelDB copy) or the whole WAL.
     const std::string tmp = dir_ + ".new";
     std::filesystem::remove_all(tmp, ec);
+    if (ec) return absl::UnavailableError("cannot remove " + tmp + ": " + ec.message());
     {
       std::vector<Wal::Record> none;
       auto w = Wal::Open(tmp, options_, &none);
@@ -90,6 +93,39 @@ Status PaxosLogStore::MigrateFromLevelDB() {
     if (ec) return absl::UnavailableError("cannot rename " + tmp + " to " + dir_ + ": " + ec.message());
     if (Status d = SyncDirectory(store_->directory()); !d.ok()) return d;
     spdlog::info("moved the Paxos log ({} records) from LevelDB into {}", records.size(), dir_);
+  } else {
+    // Both: a run stopped between the move and the delete below (the WAL
+    // holds the same records), or an older version ran on this directory
+    // after the move (its records are newer). Appending them is right in
+    // both cases: the later record of a slot wins, and the promise kept is
+    // the higher of the two, which no promise this node made exceeds.
+    std::vector<Wal::Record> existing;
+    auto w = Wal::Open(dir_, options_, &existing);
+    if (!w.ok()) return w.status();
+    consensus::HardState promise;
+    for (const auto& r : existing) {
+      if (r.type != kHardStateRecord) continue;
+      peer::pb::HardState hs;
+      if (!hs.ParseFromString(r.payload)) return absl::DataLossError("corrupt Paxos hard state in " + dir_);
+      promise.promised = {hs.promised().round(), hs.promised().node()};
+    }
+    std::vector<Wal::Record> entries;
+    for (auto& r : records) {
+      if (r.type == kEntryRecord) {
+        entries.push_back(r);
+        continue;
+      }
+      peer::pb::HardState hs;
+      if (!hs.ParseFromString(r.payload)) return absl::DataLossError("corrupt Paxos hard state in LevelDB");
+      const consensus::Ballot legacy{hs.promised().round(), hs.promised().node()};
+      if (promise.promised < legacy) promise.promised = legacy;
+    }
+    if (Status a = (*w)->Rotate({HardStateRecord(promise)}); !a.ok()) return a;
+    if (Status a = (*w)->Append(entries); !a.ok()) return a;
+    spdlog::warn(
+        "{} and a Paxos log in LevelDB both exist (an interrupted move, or an older version ran here): "
+        "added the LevelDB log's {} records to the WAL",
+        dir_, records.size());
   }
   // The WAL has them (now, or since a run that stopped before this).
   leveldb::WriteBatch b;
@@ -184,6 +220,12 @@ Status PaxosLogStore::Persist(const std::optional<consensus::HardState>& hard_st
 }
 
 Status PaxosLogStore::Compact(consensus::Slot upto) {
+  auto applied = GetU64(store_, AppliedKey());
+  if (!applied.ok()) return applied.status();
+  if (upto > *applied) {
+    return absl::FailedPreconditionError("cannot compact the Paxos log to slot " + std::to_string(upto) +
+                                         " beyond the applied slot " + std::to_string(*applied));
+  }
   leveldb::WriteBatch b;
   PutCompacted(upto, &b);
   if (Status s = store_->WriteSync(&b); !s.ok()) return s;

@@ -22,10 +22,12 @@
 //              incomplete and is wiped at startup)
 //
 // Versions before the WAL kept the promise (p 0x01) and the entries
-// (p 0x02 slot) in LevelDB; Open moves them into the WAL once.
+// (p 0x02 slot) in LevelDB; Open moves them into the WAL once. If both a
+// WAL and such keys exist and differ, an older version ran on this
+// directory after the move (a downgrade): its keys are the newer state, the
+// WAL is set aside as paxos.replaced-<time> and the keys moved again.
 //
-// Thread-compatible: the Replicator's driver thread is the only user once
-// the server runs.
+// Thread-compatible: the Replicator serializes every call (apply_mu_).
 #pragma once
 
 #include <leveldb/write_batch.h>
@@ -60,9 +62,10 @@ class PaxosLogStore {
   // WAL and fdatasyncs: on return they survive a crash or power loss.
   Status Persist(const std::optional<consensus::HardState>& hard_state, const std::vector<consensus::Entry>& entries);
 
-  // Marks the entries up to `upto` (all applied) as compacted, in a synced
-  // LevelDB write that also makes every applied write before it durable,
-  // then deletes the WAL segments that hold nothing later.
+  // Marks the entries up to `upto` as compacted, in a synced LevelDB write
+  // that also makes every applied write before it durable, then deletes the
+  // WAL segments that hold nothing later. FailedPrecondition if `upto` is
+  // beyond the applied slot.
   Status Compact(consensus::Slot upto);
   // Deletes the WAL segments holding nothing after `upto`, once the
   // compacted slot `upto` is durable in the KV store (a snapshot install).

@@ -114,9 +114,16 @@ Status Wal::SyncDir() const { return SyncDirectory(dir_); }
 
 StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options, std::vector<Record>* records) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  const bool created = std::filesystem::create_directories(dir, ec);
   if (ec) return absl::UnavailableError("cannot create " + dir + ": " + ec.message());
   std::unique_ptr<Wal> w(new Wal(dir, options));
+  if (created) {
+    // The new directory's entry must be durable before the first fsync'd
+    // record in it means anything.
+    if (Status s = w->SyncDir(); !s.ok()) return s;
+    const std::string parent = std::filesystem::path(dir).parent_path().string();
+    if (Status s = SyncDirectory(parent.empty() ? "." : parent); !s.ok()) return s;
+  }
 
   std::vector<uint64_t> seqs;
   for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -135,19 +142,24 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options
     Segment seg{seqs[i], 0, 0};
     size_t off = 0;
     std::string bad;
+    bool reaches_end = false;  // the bad record runs to (or past) the end of the file
     while (off < data.size()) {
       if (data.size() - off < kHeader) {
         bad = "a record header is cut short";
+        reaches_end = true;
         break;
       }
       const char* h = data.data() + off;
       const uint32_t len = Get32(h + 4);
-      if (len > kMaxPayload || data.size() - off - kHeader < len) {
+      const uint64_t end = off + kHeader + uint64_t{len};
+      if (len > kMaxPayload || end > data.size()) {
         bad = "a record is cut short or has a bad length";
+        reaches_end = true;
         break;
       }
       if (Crc(h + 8, h + kHeader, len) != Get32(h)) {
         bad = "a record's checksum does not match";
+        reaches_end = end == data.size();
         break;
       }
       Record r;
@@ -159,7 +171,13 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options
       off += kHeader + len;
     }
     if (!bad.empty()) {
-      if (!last) {
+      // A crash during the last Append leaves its records cut short, or
+      // the file extended with zeros (or stale bytes) where they were to
+      // go. A bad record followed by more data is damage to acknowledged
+      // records: refuse, rather than drop them.
+      const bool zeros =
+          std::all_of(data.begin() + static_cast<std::ptrdiff_t>(off), data.end(), [](char c) { return c == 0; });
+      if (!last || !(reaches_end || zeros)) {
         return absl::DataLossError("corrupt Paxos WAL segment " + path + " at offset " + std::to_string(off) + ": " +
                                    bad +
                                    ". Nothing was changed. Move this node's data directory away and restart it "

@@ -13,10 +13,13 @@
 // fdatasync before Append returns.
 //
 // A crash can leave the last segment with a torn record at its end: Open
-// cuts it off (it was never acknowledged). An invalid record anywhere else
-// is corruption, and Open fails with DataLoss naming the file and offset.
+// cuts it off (it was never acknowledged) if the bad record runs to the end
+// of the file or only zeros follow it. An invalid record anywhere else is
+// corruption, and Open fails with DataLoss naming the file and offset.
+// (A damaged length field in the last record of the last segment looks like
+// a torn write, as in etcd's WAL.)
 //
-// Thread-compatible: one thread (the Replicator's driver) uses a Wal.
+// Thread-compatible: the Replicator serializes every call (apply_mu_).
 #pragma once
 
 #include <cstdint>

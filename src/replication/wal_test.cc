@@ -133,6 +133,28 @@ TEST_F(WalTest, GarbageAfterTheLastRecordIsCutOffButNotInAnOlderSegment) {
   EXPECT_NE(w.status().message().find(first.filename().string()), std::string::npos) << w.status();
 }
 
+TEST_F(WalTest, DamageBeforeTheEndOfTheLastSegmentIsRefusedNotCut) {
+  {
+    std::vector<Wal::Record> none;
+    auto w = OpenWal(&none, 1 << 20);
+    ASSERT_TRUE(w->Rotate({}).ok());
+    ASSERT_TRUE(w->Append({Rec(1), Rec(2)}).ok());
+    ASSERT_TRUE(w->Append({Rec(3)}).ok());
+  }
+  const fs::path seg = Segments().back();
+  const auto size = fs::file_size(seg);
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(17 + 50);  // inside the first record's payload
+    f.put('#');
+  }
+  std::vector<Wal::Record> got;
+  auto w = Wal::Open((dir / "paxos").string(), {}, &got);
+  ASSERT_FALSE(w.ok()) << "acknowledged records 2 and 3 follow the damaged one";
+  EXPECT_TRUE(absl::IsDataLoss(w.status())) << w.status();
+  EXPECT_EQ(fs::file_size(seg), size) << "nothing was cut";
+}
+
 TEST_F(WalTest, DropThroughDeletesOnlyOlderSegmentsWhoseTagsAreAllCovered) {
   std::vector<Wal::Record> none;
   auto w = OpenWal(&none, 1);  // every Append fills a segment
@@ -206,18 +228,25 @@ TEST_F(PaxosLogStoreTest, ThePromiseSurvivesCompactionOfEverySegmentItWasWritten
   ASSERT_GT(log->wal_segments(), 3u);
   // An entry re-accepted at a higher ballot: the later record wins.
   ASSERT_TRUE(log->Persist(std::nullopt, {MakeEntry(99, 6, "again")}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->Compact(90))) << "nothing is applied yet";
+  leveldb::WriteBatch b;
+  PaxosLogStore::PutApplied(95, &b);
+  ASSERT_TRUE(store->WriteSync(&b).ok());
+  const size_t before = log->wal_segments();
   ASSERT_TRUE(log->Compact(90).ok());
-  EXPECT_LE(log->wal_segments(), 3u) << "segments holding only slots <= 90 are gone";
+  EXPECT_LT(log->wal_segments(), before) << "segments holding only slots <= 90 are gone";
+  EXPECT_GE(log->wal_segments(), 2u);
 
   consensus::Restored r = Reopen();
   EXPECT_EQ(r.hard_state.promised.round, 5u);
   EXPECT_EQ(r.hard_state.promised.node, 2u);
-  EXPECT_EQ(r.compacted, 0u) << "compacted is capped by applied, which nothing set here";
+  EXPECT_EQ(r.applied, 95u);
+  EXPECT_EQ(r.compacted, 90u);
   ASSERT_TRUE(r.entries.count(99));
   EXPECT_EQ(r.entries.at(99).value(), "again");
   EXPECT_EQ(r.entries.at(99).ballot.round, 6u);
-  EXPECT_TRUE(r.entries.count(100));
-  EXPECT_FALSE(r.entries.count(1)) << "the first segment was dropped";
+  EXPECT_EQ(r.entries.size(), 10u) << "slots 91-100, every one of them";
+  EXPECT_EQ(r.entries.begin()->first, 91u);
 }
 
 TEST_F(PaxosLogStoreTest, LoadSkipsCompactedEntries) {
@@ -253,6 +282,24 @@ TEST_F(PaxosLogStoreTest, WipeDataForgetsEntriesAndDataButKeepsThePromise) {
   r = Reopen();  // and stays wiped, with the promise
   EXPECT_EQ(r.hard_state.promised.round, 8u);
   EXPECT_TRUE(r.entries.empty());
+}
+
+TEST_F(PaxosLogStoreTest, AWipeInterruptedBeforeOldSegmentsWereDeletedStillForgetsTheirEntries) {
+  ASSERT_TRUE(log->Persist(consensus::HardState{{8, 3}}, {MakeEntry(1, 8, "a"), MakeEntry(2, 8, "b")}).ok());
+  // Keep copies of the segments as they were, then wipe, then put the
+  // copies back: as if the process died before deleting them.
+  const fs::path saved = dir / "saved";
+  fs::create_directories(saved);
+  for (const auto& seg : Segments()) fs::copy_file(seg, saved / seg.filename());
+  ASSERT_TRUE(log->WipeData().ok());
+  ASSERT_TRUE(log->Persist(std::nullopt, {MakeEntry(7, 8, "after the wipe")}).ok());
+  for (const auto& seg : fs::directory_iterator(saved)) {
+    fs::copy_file(seg.path(), dir / "paxos" / seg.path().filename(), fs::copy_options::skip_existing);
+  }
+  consensus::Restored r = Reopen();
+  EXPECT_EQ(r.hard_state.promised.round, 8u);
+  ASSERT_EQ(r.entries.size(), 1u) << "the reset record hides slots 1 and 2";
+  EXPECT_EQ(r.entries.begin()->first, 7u);
 }
 
 TEST_F(PaxosLogStoreTest, ALogKeptInLevelDBByAnOlderVersionMovesIntoTheWal) {
@@ -293,6 +340,48 @@ TEST_F(PaxosLogStoreTest, ALogKeptInLevelDBByAnOlderVersionMovesIntoTheWal) {
   r = Reopen();
   EXPECT_EQ(r.entries.size(), 3u);
   EXPECT_EQ(r.hard_state.promised.round, 4u);
+}
+
+TEST_F(PaxosLogStoreTest, ALogInLevelDBNextToAWalIsMergedKeepingTheHigherPromise) {
+  // An older version ran on this directory after the move (or the move was
+  // interrupted): LevelDB holds a log again, next to the WAL.
+  ASSERT_TRUE(log->Persist(consensus::HardState{{6, 1}}, {MakeEntry(1, 6, "wal-1"), MakeEntry(2, 6, "wal-2")}).ok());
+  const auto put_legacy = [&](uint64_t round, consensus::Slot slot, const std::string& value) {
+    leveldb::WriteBatch b;
+    peer::pb::HardState hs;
+    hs.mutable_promised()->set_round(round);
+    hs.mutable_promised()->set_node(1);
+    b.Put(std::string{kPaxosSpace, 0x01}, hs.SerializeAsString());
+    peer::pb::Entry e;
+    ToProto(MakeEntry(slot, round, value), &e);
+    std::string key{kPaxosSpace, 0x02};
+    storage::keys::PutBig64(&key, slot);
+    b.Put(key, e.SerializeAsString());
+    ASSERT_TRUE(store->WriteSync(&b).ok());
+  };
+  put_legacy(9, 2, "leveldb-2");
+  consensus::Restored r = Reopen();
+  EXPECT_EQ(r.hard_state.promised.round, 9u) << "the higher promise";
+  ASSERT_EQ(r.entries.size(), 2u);
+  EXPECT_EQ(r.entries.at(1).value(), "wal-1");
+  EXPECT_EQ(r.entries.at(2).value(), "leveldb-2") << "the later record of the slot";
+
+  // A lower legacy promise never lowers the WAL's.
+  put_legacy(3, 5, "leveldb-5");
+  r = Reopen();
+  EXPECT_EQ(r.hard_state.promised.round, 9u);
+  EXPECT_EQ(r.entries.at(5).value(), "leveldb-5");
+  r = Reopen();  // the LevelDB copy is gone: nothing changes any more
+  EXPECT_EQ(r.hard_state.promised.round, 9u);
+  EXPECT_EQ(r.entries.size(), 3u);
+
+  // A leftover of an interrupted first move is ignored and removed.
+  log.reset();
+  store.reset();
+  fs::create_directories(dir / "paxos.new");
+  std::ofstream(dir / "paxos.new" / "0000000000000001.wal") << "partial";
+  r = Reopen();
+  EXPECT_EQ(r.entries.size(), 3u);
 }
 
 }  // namespace
