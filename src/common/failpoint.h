@@ -18,8 +18,10 @@
 // Before crashing it writes "failpoint NAME: crash" to stderr.
 //
 // The failpoints (docs/testing.md lists what each test does with them):
-//   paxos.persist.before / paxos.persist.after  cluster: around the synced
-//       write of a Ready (promise, accepted entries, applied mutations)
+//   paxos.persist.before / paxos.persist.after  cluster: around the
+//       Paxos WAL append of a Ready (promise, accepted entries)
+//   wal.append.torn      cluster: halfway through writing a WAL append (a
+//       crash here leaves a torn record at the end of the WAL)
 //   apply.before / apply.after                  cluster: before applying
 //       chosen commands, after their effects are published
 //   commit.persist.before / commit.persist.after  single node: around the
@@ -27,7 +29,8 @@
 //   snapshot.send / snapshot.install            per snapshot chunk
 //   leveldb.table.write  a write to a table file (memtable flush or
 //       compaction)
-//   disk.fsync           every fsync LevelDB does (slow-disk tests)
+//   disk.fsync           every fsync LevelDB and the Paxos WAL do
+//       (slow-disk tests)
 //   clock.wall_offset_ms (a value) added to the wall clock, SystemClock()
 //       ->NowMs(): a clock jump; the monotonic clock is never affected
 #pragma once

@@ -231,8 +231,9 @@ Status Wal::Append(const std::vector<Record>& records) {
   if (records.empty()) return absl::OkStatus();
   buf_.clear();
   Segment& seg = segments_.back();
+  size_t at = 0;  // where the last record starts
   for (const auto& r : records) {
-    const size_t at = buf_.size();
+    at = buf_.size();
     Put32(&buf_, 0);  // crc, below
     Put32(&buf_, static_cast<uint32_t>(r.payload.size()));
     buf_.push_back(static_cast<char>(r.type));
@@ -243,13 +244,25 @@ Status Wal::Append(const std::vector<Record>& records) {
     seg.max_tag = std::max(seg.max_tag, r.tag);
   }
   const std::string path = PathOf(seg.seq);
-  size_t done = 0;
-  while (done < buf_.size()) {
-    const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("cannot write", path);
-    done += static_cast<size_t>(n);
-  }
+  auto write_all = [&](size_t from, size_t to) -> Status {
+    while (from < to) {
+      const ssize_t n = ::write(fd_, buf_.data() + from, to - from);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Errno("cannot write", path);
+      from += static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  };
+#ifdef KVGO_FAILPOINTS
+  // Two writes, so that a crash between them leaves a torn record: the
+  // split falls inside the last record (at least a header long).
+  const size_t half = at + (buf_.size() - at) / 2;
+#else
+  const size_t half = buf_.size();
+#endif
+  if (Status s = write_all(0, half); !s.ok()) return s;
+  KVGO_FAILPOINT("wal.append.torn");
+  if (Status s = write_all(half, buf_.size()); !s.ok()) return s;
   KVGO_FAILPOINT("disk.fsync");
   if (::fdatasync(fd_) != 0) return Errno("cannot fdatasync", path);
   seg.bytes += buf_.size();

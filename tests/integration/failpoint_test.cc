@@ -229,12 +229,13 @@ TEST(Failpoints, ClusterLeaderCrashesAroundPersistAndApply) {
 }
 
 // A follower crashes right after persisting what it accepted (its ack
-// never left), and right before.
+// never left), right before, and halfway through writing it to its WAL
+// (the restarted node cuts the torn record off and catches up).
 TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
   ClusterProcess c("fp-follower", ClusterOptions{3, "", {}, false, true, {}});
   ASSERT_TRUE(c.StartAll());
   std::vector<std::string> acked;
-  for (const std::string fp : {"paxos.persist.after", "paxos.persist.before"}) {
+  for (const std::string fp : {"paxos.persist.after", "paxos.persist.before", "wal.append.torn"}) {
     SCOPED_TRACE(fp);
     const int leader = c.Leader();
     ASSERT_GE(leader, 0);
@@ -245,6 +246,9 @@ TEST(Failpoints, ClusterFollowerCrashesAroundPersist) {
     ExpectCrashAt(c.node(follower), fp);
     EXPECT_TRUE(load.WaitMore(50));
     ASSERT_NO_FATAL_FAILURE(RestartDisarmed(c.node(follower)));
+    if (fp == "wal.append.torn") {
+      EXPECT_NE(c.node(follower).Log().find("Paxos WAL: cutting"), std::string::npos) << c.node(follower).Log();
+    }
     EXPECT_TRUE(load.WaitMore(50));
     auto mine = load.Stop();
     acked.insert(acked.end(), mine.begin(), mine.end());
