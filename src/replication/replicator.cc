@@ -394,6 +394,9 @@ void Replicator::Run() {
                      std::chrono::duration_cast<std::chrono::seconds>(kInstallStall).count());
         AbortInstallLocked();
       }
+      // Parked writes and reads waiting for apply still get their answer
+      // when their time is up, not when the install ends.
+      RetryParked();
       FlushForwards();
       continue;
     }

@@ -62,8 +62,7 @@ class Engine {
     return Write(w);
   }
 
-  kv::ObjectResult Get(const std::string& key, uint64_t mode = kvspec::kReadModeKey,
-                       uint64_t attrs = 0) {
+  kv::ObjectResult Get(const std::string& key, uint64_t mode = kvspec::kReadModeKey, uint64_t attrs = 0) {
     kv::ObjectReader r;
     r.set_mode(mode);
     r.set_attrs(attrs);
@@ -71,8 +70,7 @@ class Engine {
     return Q(r);
   }
 
-  kv::ObjectResult Range(const std::string& offset, const std::string& cutset, int64_t limit,
-                         bool reverse = false) {
+  kv::ObjectResult Range(const std::string& offset, const std::string& cutset, int64_t limit, bool reverse = false) {
     kv::ObjectReader r;
     r.set_mode(kvspec::kReadModeKeyRange | (reverse ? kvspec::kReadModeRevRange : 0));
     r.set_key_offset(offset);
@@ -89,9 +87,7 @@ class Engine {
     return Q(r);
   }
 
-  kv::ObjectResult Q(const kv::ObjectReader& r) {
-    return query->Query(r);
-  }
+  kv::ObjectResult Q(const kv::ObjectReader& r) { return query->Query(r); }
 
   ManualClock clock;
   std::unique_ptr<Store> store;
@@ -104,9 +100,8 @@ class Engine {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("kvgo-engine-test-" + std::to_string(getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = std::filesystem::temp_directory_path() / ("kvgo-engine-test-" + std::to_string(getpid()) + "-" +
+                                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir);
     e = std::make_unique<Engine>(dir.string());
   }
@@ -467,8 +462,7 @@ TEST_F(EngineTest, ConcurrentWritersShareGroups) {
   for (int t = 0; t < kThreads; t++) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; i++) {
-        ASSERT_EQ(e->Put("t" + std::to_string(t) + "-" + std::to_string(i), "v").status(),
-                  kvspec::kStatusOK);
+        ASSERT_EQ(e->Put("t" + std::to_string(t) + "-" + std::to_string(i), "v").status(), kvspec::kStatusOK);
       }
     });
   }
@@ -484,7 +478,7 @@ TEST_F(EngineTest, ConcurrentWritersShareGroups) {
 // reaching the disk in order: the write-ahead log LevelDB switches away
 // from must be synced as it is closed (storage/env.h).
 TEST(StoreEnvTest, SwitchedAwayWriteAheadLogsAreSyncedAndUnsyncedWritesSurviveReopen) {
-  const std::string dir = ::testing::TempDir() + "/kvgo-env-test";
+  const std::string dir = ::testing::TempDir() + "/kvgo-env-test-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   const uint64_t before = WalSyncsOnClose();
   {
@@ -505,6 +499,7 @@ TEST(StoreEnvTest, SwitchedAwayWriteAheadLogsAreSyncedAndUnsyncedWritesSurviveRe
   std::string v;
   for (int i = 0; i < 1000; i += 97) ASSERT_TRUE(store->Get("k" + std::to_string(i), &v).ok()) << i;
   ASSERT_TRUE(store->Get("k999", &v).ok());
+  store.reset();  // closed first: its compaction thread may still be writing files
   std::filesystem::remove_all(dir);
 }
 
