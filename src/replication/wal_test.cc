@@ -46,6 +46,14 @@ class WalTest : public ::testing::Test {
     return w.ok() ? std::move(*w) : nullptr;
   }
 
+  // A fresh WAL with one segment holding these appends.
+  void WriteAppends(const std::vector<std::vector<Wal::Record>>& appends) {
+    std::vector<Wal::Record> none;
+    auto w = OpenWal(&none, 1 << 20);
+    ASSERT_TRUE(w->Rotate({}).ok());
+    for (const auto& a : appends) ASSERT_TRUE(w->Append(a).ok());
+  }
+
   fs::path dir;
 };
 
@@ -76,13 +84,7 @@ TEST_F(WalTest, RecordsComeBackInOrderAcrossSegmentsAndReopenings) {
 }
 
 TEST_F(WalTest, TornTailOfTheLastSegmentIsCutOff) {
-  {
-    std::vector<Wal::Record> none;
-    auto w = OpenWal(&none, 1 << 20);
-    ASSERT_TRUE(w->Rotate({}).ok());
-    ASSERT_TRUE(w->Append({Rec(1), Rec(2)}).ok());
-    ASSERT_TRUE(w->Append({Rec(3)}).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteAppends({{Rec(1), Rec(2)}, {Rec(3)}}));
   const fs::path seg = Segments().back();
   const auto full = fs::file_size(seg);
   fs::resize_file(seg, full - 5);  // the last record lost its end
@@ -102,12 +104,7 @@ TEST_F(WalTest, TornTailOfTheLastSegmentIsCutOff) {
 }
 
 TEST_F(WalTest, GarbageAfterTheLastRecordIsCutOffButNotInAnOlderSegment) {
-  {
-    std::vector<Wal::Record> none;
-    auto w = OpenWal(&none, 1 << 20);
-    ASSERT_TRUE(w->Rotate({}).ok());
-    ASSERT_TRUE(w->Append({Rec(1)}).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteAppends({{Rec(1)}}));
   const fs::path first = Segments().back();
   {
     std::ofstream f(first, std::ios::app | std::ios::binary);
@@ -134,13 +131,7 @@ TEST_F(WalTest, GarbageAfterTheLastRecordIsCutOffButNotInAnOlderSegment) {
 }
 
 TEST_F(WalTest, DamageBeforeTheEndOfTheLastSegmentIsRefusedNotCut) {
-  {
-    std::vector<Wal::Record> none;
-    auto w = OpenWal(&none, 1 << 20);
-    ASSERT_TRUE(w->Rotate({}).ok());
-    ASSERT_TRUE(w->Append({Rec(1), Rec(2)}).ok());
-    ASSERT_TRUE(w->Append({Rec(3)}).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteAppends({{Rec(1), Rec(2)}, {Rec(3)}}));
   const fs::path seg = Segments().back();
   const auto size = fs::file_size(seg);
   {

@@ -399,7 +399,10 @@ TEST(ClusterTest, PeerWithAWrongSecretIsRefused) {
   Cluster c("secret", "", {{2, "an-impostor-secret-0123456789"}});
   c.StartAll();
   auto n1 = c.node(0).NewClient();
-  ASSERT_TRUE(PutEventually(*n1, "k", "v"));
+  ASSERT_TRUE(PutEventually(*n1, "k", "v")) << "node 1:\n"
+                                            << c.node(0).Log() << "\nnode 2:\n"
+                                            << c.node(1).Log() << "\nnode 3:\n"
+                                            << c.node(2).Log();
   auto n3 = c.node(2).NewClient();
   for (int i = 0; i < 2; i++) EXPECT_NE(Put(*n3, "k3", "x").status(), kvspec::kStatusOK);
   const auto deadline = Clock::now() + seconds(10);
