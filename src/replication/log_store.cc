@@ -174,8 +174,9 @@ StatusOr<consensus::Restored> PaxosLogStore::Load() {
   }
   records.clear();
   wal_ = std::move(*w);
-  // Appends go to a new segment that starts with the promise.
-  if (Status s = wal_->Rotate(Head()); !s.ok()) return s;
+  // Appends go on in the last segment: it began with the promise of its
+  // day and holds every later one, so it holds the promise in force.
+  if (Status s = wal_->Continue(Head()); !s.ok()) return s;
 
   std::string v;
   Status s = store_->Get(Key(0x05), &v);

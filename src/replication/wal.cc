@@ -278,6 +278,18 @@ Status Wal::Rotate(const std::vector<Record>& head) {
   return Append(head);
 }
 
+Status Wal::Continue(const std::vector<Record>& head) {
+  if (segments_.empty()) return Rotate(head);
+  const Segment& last = segments_.back();
+  const std::string path = PathOf(last.seq);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open", path);
+  CloseActive();
+  fd_ = fd;
+  active_bytes_ = last.bytes;
+  return absl::OkStatus();
+}
+
 Status Wal::DropThrough(uint64_t upto) {
   while (segments_.size() > 1 && segments_.front().max_tag <= upto) {
     const std::string path = PathOf(segments_.front().seq);

@@ -47,10 +47,9 @@ class Wal {
     uint64_t segment_bytes = 16 << 20;
   };
 
-  // Opens `dir` (creating it), appends every record of every segment, in
-  // order, to *records, and opens a new segment for appending. The caller
-  // must Rotate() with the head records it needs (see Rotate) before it
-  // relies on DropThrough.
+  // Opens `dir` (creating it) and appends every record of every segment,
+  // in order, to *records. Before the first Append the caller picks where
+  // appends go: Continue() (the last segment) or Rotate() (a new one).
   static StatusOr<std::unique_ptr<Wal>> Open(const std::string& dir, Options options, std::vector<Record>* records);
   ~Wal();
   Wal(const Wal&) = delete;
@@ -67,6 +66,10 @@ class Wal {
   // directory entry included). The caller passes the records a reader needs
   // even if every older segment is gone (PaxosLogStore: the promise).
   Status Rotate(const std::vector<Record>& head);
+
+  // Appends go on at the end of the last segment (after Open). Without a
+  // segment, the same as Rotate(head).
+  Status Continue(const std::vector<Record>& head);
 
   // Deletes every segment but the active one whose records all have a tag
   // <= `upto`. The records of the active segment stay, whatever their tags.

@@ -254,6 +254,27 @@ TEST_F(PaxosLogStoreTest, LoadSkipsCompactedEntries) {
   EXPECT_EQ(r.entries.begin()->second.value(), "c");
 }
 
+TEST_F(PaxosLogStoreTest, ARestartAppendsToTheLastSegmentAfterItsTornTail) {
+  ASSERT_TRUE(log->Persist(consensus::HardState{{2, 1}}, {MakeEntry(1, 2, "a")}).ok());
+  const size_t segments = log->wal_segments();
+  Reopen();
+  Reopen();
+  EXPECT_EQ(log->wal_segments(), segments) << "no segment per restart";
+  ASSERT_TRUE(log->Persist(std::nullopt, {MakeEntry(2, 2, "b")}).ok());
+  log.reset();
+  const fs::path last = Segments().back();
+  fs::resize_file(last, fs::file_size(last) - 3);  // slot 2's record torn
+  consensus::Restored r = Reopen();
+  ASSERT_EQ(r.entries.size(), 1u);
+  ASSERT_TRUE(log->Persist(std::nullopt, {MakeEntry(3, 2, "c")}).ok());
+  r = Reopen();
+  EXPECT_EQ(r.hard_state.promised.round, 2u);
+  ASSERT_EQ(r.entries.size(), 2u) << "slot 3 follows the cut, readable";
+  EXPECT_EQ(r.entries.at(1).value(), "a");
+  EXPECT_EQ(r.entries.at(3).value(), "c");
+  EXPECT_EQ(log->wal_segments(), segments);
+}
+
 TEST_F(PaxosLogStoreTest, WipeDataForgetsEntriesAndDataButKeepsThePromise) {
   ASSERT_TRUE(log->Persist(consensus::HardState{{8, 3}}, {MakeEntry(1, 8, "a"), MakeEntry(2, 8, "b")}).ok());
   leveldb::WriteBatch b;
