@@ -39,6 +39,14 @@ Wal::Record HardStateRecord(const consensus::HardState& hs) {
   return {PaxosLogStore::kHardStateRecord, 0, p.SerializeAsString()};
 }
 
+// The ballot a peer.pb.HardState record promises; false if it is corrupt.
+bool ParsePromise(const std::string& payload, consensus::Ballot* out) {
+  peer::pb::HardState hs;
+  if (!hs.ParseFromString(payload)) return false;
+  *out = {hs.promised().round(), hs.promised().node()};
+  return true;
+}
+
 }  // namespace
 
 std::string PaxosLogStore::AppliedKey() { return Key(0x04); }
@@ -105,9 +113,8 @@ Status PaxosLogStore::MigrateFromLevelDB() {
     consensus::HardState promise;
     for (const auto& r : existing) {
       if (r.type != kHardStateRecord) continue;
-      peer::pb::HardState hs;
-      if (!hs.ParseFromString(r.payload)) return absl::DataLossError("corrupt Paxos hard state in " + dir_);
-      promise.promised = {hs.promised().round(), hs.promised().node()};
+      if (!ParsePromise(r.payload, &promise.promised))
+        return absl::DataLossError("corrupt Paxos hard state in " + dir_);
     }
     std::vector<Wal::Record> entries;
     for (auto& r : records) {
@@ -115,9 +122,8 @@ Status PaxosLogStore::MigrateFromLevelDB() {
         entries.push_back(r);
         continue;
       }
-      peer::pb::HardState hs;
-      if (!hs.ParseFromString(r.payload)) return absl::DataLossError("corrupt Paxos hard state in LevelDB");
-      const consensus::Ballot legacy{hs.promised().round(), hs.promised().node()};
+      consensus::Ballot legacy;
+      if (!ParsePromise(r.payload, &legacy)) return absl::DataLossError("corrupt Paxos hard state in LevelDB");
       if (promise.promised < legacy) promise.promised = legacy;
     }
     if (Status a = (*w)->Rotate({HardStateRecord(promise)}); !a.ok()) return a;
@@ -150,13 +156,12 @@ StatusOr<consensus::Restored> PaxosLogStore::Load() {
   consensus::Restored r;
   for (auto& rec : records) {
     switch (rec.type) {
-      case kHardStateRecord: {
-        peer::pb::HardState hs;
-        if (!hs.ParseFromString(rec.payload)) return absl::DataLossError("corrupt Paxos hard state in " + dir_);
-        r.hard_state.promised = {hs.promised().round(), hs.promised().node()};
+      case kHardStateRecord:
+        if (!ParsePromise(rec.payload, &r.hard_state.promised)) {
+          return absl::DataLossError("corrupt Paxos hard state in " + dir_);
+        }
         hard_state_ = r.hard_state;
         break;
-      }
       case kEntryRecord: {
         peer::pb::Entry e;
         if (!e.ParseFromString(rec.payload)) return absl::DataLossError("corrupt Paxos log entry in " + dir_);
