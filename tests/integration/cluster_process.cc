@@ -115,4 +115,25 @@ bool ClusterProcess::WaitConverged(std::chrono::milliseconds timeout) {
   return false;
 }
 
+std::vector<std::pair<std::string, size_t>> ClusterProcess::Digests(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<std::pair<std::string, size_t>> out;
+  for (int i = 0; i < size(); i++) {
+    if (!nodes_[i]->running()) {
+      out.emplace_back("error: stopped", 0);
+      continue;
+    }
+    auto c = nodes_[i]->NewClient();
+    for (;;) {
+      auto d = TableDigest(*c);
+      if (d.first.rfind("error:", 0) != 0 || Clock::now() >= deadline) {
+        out.push_back(std::move(d));
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return out;
+}
+
 }  // namespace kvgo::testing

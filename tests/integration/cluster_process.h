@@ -56,6 +56,12 @@ class ClusterProcess {
   int Leader(std::chrono::milliseconds timeout = std::chrono::milliseconds(15000), int exclude = -1);
   // Waits until every running node applied as far as the furthest one.
   bool WaitConverged(std::chrono::milliseconds timeout);
+  // TableDigest through each node (stopped nodes get "error: stopped").
+  // A node that answers with an error (an election under way, say: the
+  // scan is linearizable and needs a leader) is asked again until
+  // `timeout`; only its last error is kept.
+  std::vector<std::pair<std::string, size_t>> Digests(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
 
  private:
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
