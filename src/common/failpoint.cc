@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -23,9 +24,10 @@ namespace {
 
 struct Action {
   bool crash = false;
-  int nth = 0;          // crash: at this hit (0 = the first)
-  int sleep_ms = 0;     // sleep: at every hit
-  long long value = 0;  // value: what Value() returns
+  bool powerloss = false;  // crash after dropping what was not synced
+  int nth = 0;             // crash: at this hit (0 = the first)
+  int sleep_ms = 0;        // sleep: at every hit
+  long long value = 0;     // value: what Value() returns
   int hits = 0;
 };
 
@@ -56,9 +58,11 @@ void Parse(const std::string& spec, std::map<std::string, Action>* out) {
         name = trim(name);
         action = trim(action);
         Action a;
-        if (action.rfind("crash", 0) == 0) {
+        if (action.rfind("crash", 0) == 0 || action.rfind("powerloss", 0) == 0) {
           a.crash = true;
-          if (action.size() > 6 && action[5] == '@') a.nth = std::atoi(action.c_str() + 6);
+          a.powerloss = action[0] == 'p';
+          const size_t at = action.find('@');
+          if (at != std::string::npos) a.nth = std::atoi(action.c_str() + at + 1);
         } else if (action.rfind("sleep:", 0) == 0) {
           a.sleep_ms = std::atoi(action.c_str() + 6);
         } else if (action.rfind("value:", 0) == 0) {
@@ -96,7 +100,72 @@ void Refresh() {
   std::fprintf(stderr, "failpoints armed from %s: %zu\n", path, armed.size());
 }
 
+// What each file written through DiskWrite holds: its length, and its
+// length at the last completed sync.
+struct DiskFile {
+  uint64_t length = 0;
+  uint64_t synced = 0;
+};
+std::mutex disk_mu;
+std::map<std::string, DiskFile> disk_files;  // GUARDED_BY(disk_mu)
+
+// Cuts every file back to its synced length. Called with disk_mu held, so
+// that no write can land afterwards; the caller kills the process.
+void LosePower(const char* name) {
+  uint64_t dropped = 0, files = 0;
+  for (const auto& [path, f] : disk_files) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= f.synced) continue;
+    if (::truncate(path.c_str(), static_cast<off_t>(f.synced)) != 0) {
+      std::fprintf(stderr, "failpoint %s: cannot truncate %s\n", name, path.c_str());
+      continue;
+    }
+    dropped += static_cast<uint64_t>(st.st_size) - f.synced;
+    files++;
+  }
+  std::fprintf(stderr, "failpoint %s: power loss, %llu bytes not synced were dropped from %llu files\n", name,
+               static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(files));
+}
+
 }  // namespace
+
+DiskWrite::DiskWrite(const std::string& path) : path_(path), lock_(disk_mu) {}
+
+void DiskWrite::Wrote(uint64_t n) { disk_files[path_].length += n; }
+
+void DiskOpened(const std::string& path, uint64_t size) {
+  std::lock_guard lock(disk_mu);
+  disk_files[path] = DiskFile{size, size};
+}
+
+uint64_t DiskSyncBegin(const std::string& path) {
+  std::lock_guard lock(disk_mu);
+  auto it = disk_files.find(path);
+  return it == disk_files.end() ? 0 : it->second.length;
+}
+
+void DiskSynced(const std::string& path, uint64_t length) {
+  std::lock_guard lock(disk_mu);
+  auto it = disk_files.find(path);
+  if (it != disk_files.end()) it->second.synced = std::max(it->second.synced, length);
+}
+
+void DiskRemoved(const std::string& path) {
+  std::lock_guard lock(disk_mu);
+  disk_files.erase(path);
+}
+
+void DiskRenamed(const std::string& from, const std::string& to) {
+  std::lock_guard lock(disk_mu);
+  auto it = disk_files.find(from);
+  if (it == disk_files.end()) {
+    disk_files.erase(to);
+    return;
+  }
+  DiskFile f = it->second;
+  disk_files.erase(it);
+  disk_files[to] = f;
+}
 
 void Hit(const char* name) {
   int sleep_ms = 0;
@@ -108,6 +177,11 @@ void Hit(const char* name) {
     Action& a = it->second;
     a.hits++;
     if (a.crash && (a.nth == 0 || a.hits == a.nth)) {
+      std::unique_lock<std::mutex> disk;
+      if (a.powerloss) {
+        disk = std::unique_lock(disk_mu);  // held until the kill: no write lands after the cut
+        LosePower(name);
+      }
       std::fprintf(stderr, "failpoint %s: crash\n", name);
       std::fflush(stderr);
       kill(getpid(), SIGKILL);

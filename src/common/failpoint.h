@@ -15,7 +15,22 @@
 //   crash@N    ... at the N-th hit
 //   sleep:MS   sleep MS milliseconds at every hit
 //   value:N    KVGO_FAILPOINT_VALUE(name) returns N (otherwise 0)
-// Before crashing it writes "failpoint NAME: crash" to stderr.
+//   powerloss  like crash, after cutting every file this process wrote
+//   powerloss@N    back to what was last synced (below)
+// Before crashing it writes "failpoint NAME: crash" to stderr; a power loss
+// writes "failpoint NAME: power loss, N bytes not synced were dropped from
+// M files" first.
+//
+// Power loss: kill -9 keeps the page cache, so a crash alone never loses
+// a write that was not synced. The writers of durable state (LevelDB's
+// files through storage/env.h, the Paxos WAL) report each file's writes
+// and syncs here (DiskWrite, DiskSyncBegin/DiskSynced, ...); `powerloss`
+// truncates each file to its length at its last completed sync, the worst
+// a disk that keeps writes in order may do (an unsynced suffix of each file
+// is lost; data a sync covered is not). Renames and deletions count as
+// durable at once, and a file that existed when it was opened counts as
+// synced up to its length then. In builds without failpoints these calls
+// are empty inline functions.
 //
 // The failpoints (docs/testing.md lists what each test does with them):
 //   paxos.persist.before / paxos.persist.after  cluster: around the
@@ -35,16 +50,54 @@
 //       ->NowMs(): a clock jump; the monotonic clock is never affected
 #pragma once
 
+#include <cstdint>
+#include <mutex>
+#include <string>
+
 #ifdef KVGO_FAILPOINTS
 namespace kvgo::failpoint {
 // Runs the action armed for `name`, if any.
 void Hit(const char* name);
 // The value armed for `name` (value:N), or 0.
 long long Value(const char* name);
+
+// Held across one write to `path` (the write syscall, or an append that
+// may make one): a power loss waits for it, so no write lands after the
+// files were cut. Wrote(n) records n more bytes. Never hit a failpoint
+// while holding one.
+class DiskWrite {
+ public:
+  explicit DiskWrite(const std::string& path);
+  void Wrote(uint64_t n);
+
+ private:
+  const std::string& path_;
+  std::unique_lock<std::mutex> lock_;
+};
+// `path` was opened for writing; `size` bytes of it are already durable.
+void DiskOpened(const std::string& path, uint64_t size);
+// Before a sync of `path`: the length the sync will make durable.
+uint64_t DiskSyncBegin(const std::string& path);
+// After the sync succeeded.
+void DiskSynced(const std::string& path, uint64_t length);
+void DiskRemoved(const std::string& path);
+void DiskRenamed(const std::string& from, const std::string& to);
 }  // namespace kvgo::failpoint
 #define KVGO_FAILPOINT(name) ::kvgo::failpoint::Hit(name)
 #define KVGO_FAILPOINT_VALUE(name) ::kvgo::failpoint::Value(name)
 #else
+namespace kvgo::failpoint {
+class DiskWrite {
+ public:
+  explicit DiskWrite(const std::string&) {}
+  void Wrote(uint64_t) {}
+};
+inline void DiskOpened(const std::string&, uint64_t) {}
+inline uint64_t DiskSyncBegin(const std::string&) { return 0; }
+inline void DiskSynced(const std::string&, uint64_t) {}
+inline void DiskRemoved(const std::string&) {}
+inline void DiskRenamed(const std::string&, const std::string&) {}
+}  // namespace kvgo::failpoint
 #define KVGO_FAILPOINT(name) static_cast<void>(0)
 #define KVGO_FAILPOINT_VALUE(name) 0
 #endif

@@ -219,6 +219,7 @@ Status Wal::OpenSegment(uint64_t seq) {
   const std::string path = PathOf(seq);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", path);
+  failpoint::DiskOpened(path, 0);
   CloseActive();
   fd_ = fd;
   active_bytes_ = 0;
@@ -246,9 +247,11 @@ Status Wal::Append(const std::vector<Record>& records) {
   const std::string path = PathOf(seg.seq);
   auto write_all = [&](size_t from, size_t to) -> Status {
     while (from < to) {
+      failpoint::DiskWrite w(path);
       const ssize_t n = ::write(fd_, buf_.data() + from, to - from);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Errno("cannot write", path);
+      w.Wrote(static_cast<uint64_t>(n));
       from += static_cast<size_t>(n);
     }
     return absl::OkStatus();
@@ -264,7 +267,9 @@ Status Wal::Append(const std::vector<Record>& records) {
   KVGO_FAILPOINT("wal.append.torn");
   if (Status s = write_all(half, buf_.size()); !s.ok()) return s;
   KVGO_FAILPOINT("disk.fsync");
+  const uint64_t length = failpoint::DiskSyncBegin(path);
   if (::fdatasync(fd_) != 0) return Errno("cannot fdatasync", path);
+  failpoint::DiskSynced(path, length);
   seg.bytes += buf_.size();
   active_bytes_ += buf_.size();
   if (buf_.capacity() > (4u << 20)) std::string().swap(buf_);  // do not keep a huge buffer
@@ -284,6 +289,7 @@ Status Wal::Continue(const std::vector<Record>& head) {
   const std::string path = PathOf(last.seq);
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd < 0) return Errno("cannot open", path);
+  failpoint::DiskOpened(path, last.bytes);
   CloseActive();
   fd_ = fd;
   active_bytes_ = last.bytes;
@@ -294,6 +300,7 @@ Status Wal::DropThrough(uint64_t upto) {
   while (segments_.size() > 1 && segments_.front().max_tag <= upto) {
     const std::string path = PathOf(segments_.front().seq);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot delete", path);
+    failpoint::DiskRemoved(path);
     segments_.erase(segments_.begin());
   }
   return absl::OkStatus();
@@ -304,6 +311,7 @@ Status Wal::StartOver(const std::vector<Record>& head) {
   while (segments_.size() > 1) {
     const std::string path = PathOf(segments_.front().seq);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot delete", path);
+    failpoint::DiskRemoved(path);
     segments_.erase(segments_.begin());
   }
   return absl::OkStatus();

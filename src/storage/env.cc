@@ -19,36 +19,58 @@ bool EndsWith(const std::string& s, const char* suffix) {
   return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
 }
 
+// Every write and sync is also reported to the power-loss bookkeeping of
+// failpoint builds (common/failpoint.h): a write (Append, and the buffer
+// flushes in Flush, Sync and Close) holds a failpoint::DiskWrite.
 class File : public leveldb::WritableFile {
  public:
-  File(leveldb::WritableFile* base, bool table, bool wal) : base_(base), table_(table), wal_(wal) {}
+  File(const std::string& name, leveldb::WritableFile* base, bool table, bool wal)
+      : name_(name), base_(base), table_(table), wal_(wal) {}
   ~File() override {
     // LevelDB deletes its current log without Close() when the DB closes.
-    if (wal_ && !closed_ && base_->Sync().ok()) wal_syncs_on_close++;
+    if (wal_ && !closed_ && Sync().ok()) wal_syncs_on_close++;
+    failpoint::DiskWrite w(name_);
+    base_.reset();  // closes the file, flushing what is buffered
   }
   leveldb::Status Append(const leveldb::Slice& data) override {
     if (table_) KVGO_FAILPOINT("leveldb.table.write");
-    return base_->Append(data);
+    failpoint::DiskWrite w(name_);
+    leveldb::Status s = base_->Append(data);
+    if (s.ok()) w.Wrote(data.size());
+    return s;
   }
   leveldb::Status Close() override {
     closed_ = true;
     if (wal_) {
       leveldb::Status s = Sync();
       if (!s.ok()) {
+        failpoint::DiskWrite w(name_);
         base_->Close();
         return s;
       }
       wal_syncs_on_close++;
     }
+    failpoint::DiskWrite w(name_);
     return base_->Close();
   }
-  leveldb::Status Flush() override { return base_->Flush(); }
+  leveldb::Status Flush() override {
+    failpoint::DiskWrite w(name_);
+    return base_->Flush();
+  }
   leveldb::Status Sync() override {
     KVGO_FAILPOINT("disk.fsync");
-    return base_->Sync();
+    {
+      failpoint::DiskWrite w(name_);
+      if (leveldb::Status s = base_->Flush(); !s.ok()) return s;
+    }
+    const uint64_t length = failpoint::DiskSyncBegin(name_);
+    leveldb::Status s = base_->Sync();
+    if (s.ok()) failpoint::DiskSynced(name_, length);
+    return s;
   }
 
  private:
+  const std::string name_;
   std::unique_ptr<leveldb::WritableFile> base_;
   const bool table_;
   const bool wal_;
@@ -60,18 +82,36 @@ class Env : public leveldb::EnvWrapper {
   Env() : EnvWrapper(leveldb::Env::Default()) {}
   leveldb::Status NewWritableFile(const std::string& name, leveldb::WritableFile** out) override {
     leveldb::Status s = target()->NewWritableFile(name, out);
-    if (s.ok()) *out = Wrap(name, *out);
+    if (s.ok()) {
+      failpoint::DiskOpened(name, 0);
+      *out = Wrap(name, *out);
+    }
     return s;
   }
   leveldb::Status NewAppendableFile(const std::string& name, leveldb::WritableFile** out) override {
+    uint64_t size = 0;
+    if (!target()->GetFileSize(name, &size).ok()) size = 0;
     leveldb::Status s = target()->NewAppendableFile(name, out);
-    if (s.ok()) *out = Wrap(name, *out);
+    if (s.ok()) {
+      failpoint::DiskOpened(name, size);
+      *out = Wrap(name, *out);
+    }
+    return s;
+  }
+  leveldb::Status RemoveFile(const std::string& name) override {
+    leveldb::Status s = target()->RemoveFile(name);
+    if (s.ok()) failpoint::DiskRemoved(name);
+    return s;
+  }
+  leveldb::Status RenameFile(const std::string& from, const std::string& to) override {
+    leveldb::Status s = target()->RenameFile(from, to);
+    if (s.ok()) failpoint::DiskRenamed(from, to);
     return s;
   }
 
  private:
   static leveldb::WritableFile* Wrap(const std::string& name, leveldb::WritableFile* base) {
-    return new File(base, EndsWith(name, ".ldb"), EndsWith(name, ".log"));
+    return new File(name, base, EndsWith(name, ".ldb"), EndsWith(name, ".log"));
   }
 };
 

@@ -388,12 +388,32 @@ RunResult Run(const Options& o) {
       }
       const auto hold = milliseconds(400 + (r >> 24) % 1600);
       auto& n = cluster.node(victim);
-      // k: kill, p: pause, s: slow disk, c: wall-clock jump, n: network
-      // partition (twice as likely).
+      // k: kill -9 or power loss, p: pause, s: slow disk, c: wall-clock
+      // jump, n: network partition (twice as likely).
       const std::string kinds = o.partitions ? "kpscnn" : "kpsc";
       const char kind = kinds[(r >> 40) % kinds.size()];
       const long long now = static_cast<long long>(NowNs());
-      if (kind == 'k') {
+      if (kind == 'k' && (r >> 61) % 2 == 1) {
+        // A power loss: the node dies at its next fsync or apply, and its
+        // files lose every byte not synced yet (common/failpoint.h). If it
+        // does neither within 3 s (no load), it is killed as it is.
+        rec.Note(Fmt("%lld fault: power loss on node %d, down for %lld ms", now, victim + 1,
+                     static_cast<long long>(hold.count())));
+        n.ArmFailpoints("disk.fsync=powerloss;apply.after=powerloss");
+        if (n.WaitExit(milliseconds(3000)) < 0) {
+          rec.Note(Fmt("%lld node %d did not fsync within 3 s: killed instead", static_cast<long long>(NowNs()),
+                       victim + 1));
+          n.Signal(SIGKILL);
+          n.WaitExit(milliseconds(5000));
+          out.kills++;
+        } else {
+          out.power_losses++;
+        }
+        n.ArmFailpoints("");
+        std::this_thread::sleep_for(hold);
+        n.Start();
+        n.WaitReady(milliseconds(20000));
+      } else if (kind == 'k') {
         rec.Note(Fmt("%lld fault: kill -9 node %d for %lld ms", now, victim + 1, static_cast<long long>(hold.count())));
         kill(n.pid(), SIGKILL);
         n.WaitExit(milliseconds(5000));

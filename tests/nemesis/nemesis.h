@@ -2,7 +2,9 @@
 // concurrent clients doing gets, range scans, puts, deletes, CAS
 // (prev_version or prev_data_check), creates and batches over a small key space so that
 // operations collide, and a fault schedule (kill -9 and restart of any
-// node including the leader, SIGSTOP/SIGCONT pauses, a slow disk (the
+// node including the leader, or a power loss: the node dies at its next
+// fsync or apply and loses every byte it had not synced (the powerloss
+// failpoint action), SIGSTOP/SIGCONT pauses, a slow disk (the
 // disk.fsync failpoint of kvgo-server-failpoints, which every node runs),
 // a wall-clock jump of up to +-300 s (clock.wall_offset_ms),
 // and network partitions: a minority cut off both ways or one way,
@@ -48,6 +50,7 @@ struct RunResult {
   int rejected = 0;   // writes the server said it did not apply ("...; retry")
   int faults = 0;     // faults injected
   int kills = 0;
+  int power_losses = 0;  // kills that also dropped what was not synced
   int pauses = 0;
   int partitions = 0;
   int slow_disks = 0;

@@ -56,9 +56,11 @@ int main(int argc, char** argv) {
     if (!res.error.empty()) errors++;
     std::printf(
         "run %d seed %llu: %d ops (%d per key; %d acknowledged writes, %d unknown, %d not "
-        "applied), %d faults (%d kills, %d pauses, %d partitions, %d slow disks, %d clock jumps): %s%s%s\n",
+        "applied), %d faults (%d kills, %d power losses, %d pauses, %d partitions, %d slow disks, %d clock jumps): "
+        "%s%s%s\n",
         r + 1, static_cast<unsigned long long>(res.seed), res.ops, res.history, res.ok_writes, res.unknown,
-        res.rejected, res.faults, res.kills, res.pauses, res.partitions, res.slow_disks, res.clock_jumps,
+        res.rejected, res.faults, res.kills, res.power_losses, res.pauses, res.partitions, res.slow_disks,
+        res.clock_jumps,
         !res.linearizable ? ("NOT LINEARIZABLE (key " + res.bad_key + ")").c_str()
         : res.lost > 0    ? "LOST WRITES"
                           : "ok",

@@ -1,5 +1,5 @@
 // The short nemesis that `make test` runs: one 3-node run with kills,
-// pauses, slow disks and clock jumps, two with network partitions too, and
+// power losses, pauses, slow disks and clock jumps, two with network partitions too, and
 // one on 5 nodes; `make nemesis` runs longer ones.
 #include "nemesis.h"
 
@@ -27,19 +27,20 @@ RunResult ExpectClean(const Options& o) {
   EXPECT_GT(r.ok_writes, 50);
   std::printf(
       "seed %llu, %d nodes: %d ops, %d acknowledged writes, %d "
-      "unknown, %d kills, %d pauses, %d partitions, %d slow disks, %d clock jumps\n",
-      static_cast<unsigned long long>(o.seed), o.nodes, r.ops, r.ok_writes, r.unknown, r.kills, r.pauses, r.partitions,
-      r.slow_disks, r.clock_jumps);
+      "unknown, %d kills, %d power losses, %d pauses, %d partitions, %d slow disks, %d clock jumps\n",
+      static_cast<unsigned long long>(o.seed), o.nodes, r.ops, r.ok_writes, r.unknown, r.kills, r.power_losses,
+      r.pauses, r.partitions, r.slow_disks, r.clock_jumps);
   return r;
 }
 
-TEST(Nemesis, ThreeNodesKillsPausesSlowDisksClockJumps) {
+TEST(Nemesis, ThreeNodesKillsPowerLossesPausesSlowDisksClockJumps) {
   Options o;
-  o.seed = 9;  // kill, clock jump, slow disk, pause
+  o.seed = 5;  // kill, power loss, slow disk, clock jump, pause
   o.ops = 600;
   o.seconds = 10;
   RunResult r = ExpectClean(o);
   EXPECT_GE(r.kills, 1);
+  EXPECT_GE(r.power_losses, 1);
   EXPECT_GE(r.clock_jumps, 1);
 }
 
