@@ -122,6 +122,8 @@ void LosePower(const char* name) {
     }
     dropped += static_cast<uint64_t>(st.st_size) - f.synced;
     files++;
+    std::fprintf(stderr, "failpoint %s: power loss cut %s from %lld to %llu bytes\n", name, path.c_str(),
+                 static_cast<long long>(st.st_size), static_cast<unsigned long long>(f.synced));
   }
   std::fprintf(stderr, "failpoint %s: power loss, %llu bytes not synced were dropped from %llu files\n", name,
                static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(files));

@@ -18,8 +18,9 @@
 //   powerloss  like crash, after cutting every file this process wrote
 //   powerloss@N    back to what was last synced (below)
 // Before crashing it writes "failpoint NAME: crash" to stderr; a power loss
-// writes "failpoint NAME: power loss, N bytes not synced were dropped from
-// M files" first.
+// writes "failpoint NAME: power loss cut PATH from A to B bytes" for each
+// file it cut and "failpoint NAME: power loss, N bytes not synced were
+// dropped from M files" first.
 //
 // Power loss: kill -9 keeps the page cache, so a crash alone never loses
 // a write that was not synced. The writers of durable state (LevelDB's
@@ -30,7 +31,9 @@
 // is lost; data a sync covered is not). Renames and deletions count as
 // durable at once, and a file that existed when it was opened counts as
 // synced up to its length then. In builds without failpoints these calls
-// are empty inline functions.
+// are empty inline functions. (DiskWrite differs between the two builds:
+// every source that uses it must be among those compiled again for
+// kvgo-server-failpoints, src/cli/CMakeLists.txt.)
 //
 // The failpoints (docs/testing.md lists what each test does with them):
 //   paxos.persist.before / paxos.persist.after  cluster: around the
