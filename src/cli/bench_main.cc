@@ -94,6 +94,7 @@ class VirtualClient {
     } else {
       key_index_ = seq_->fetch_add(1) % limit;
     }
+    rpc_.reset();  // lives in the previous call's arena, which goes with its context
     ctx_ = std::make_unique<grpc::ClientContext>();
     client_->PrepareContext(ctx_.get());
     result_.Clear();
@@ -140,6 +141,7 @@ class VirtualClient {
   const std::string& value_;
 
   std::unique_ptr<grpc::ClientContext> ctx_;
+  // Declared after ctx_, so destroyed before it.
   std::unique_ptr<grpc::ClientAsyncResponseReader<lynkdb::kvspec::v2::ObjectResult>> rpc_;
   lynkdb::kvspec::v2::ObjectWriter writer_;
   lynkdb::kvspec::v2::ObjectReader reader_;
