@@ -2,10 +2,8 @@
 // 40-byte keys, 1 KiB values; sequential and random writes and reads with
 // 1, 10 and 50 concurrent clients (each its own connection). Prints ops/s
 // and p50/p99/max latency per case and writes the same as JSON.
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -60,11 +58,11 @@ int64_t PeakRssKiB(int pid) {
 }
 
 // One virtual client: one request in flight at a time, on its own
-// connection (or one shared with others, --connections). All the clients
-// of a case are driven from one thread through one gRPC CompletionQueue:
-// a completion and the next request are handled on that thread, with no
-// hand-off to another, so that the bench leaves as much of the CPU as it
-// can to the server it measures.
+// connection (or one shared with others, --connections). The clients of
+// a case are split among --threads threads, each with its own gRPC
+// CompletionQueue: a completion and the client's next request are handled
+// on the same thread, with no hand-off to another, so that the bench
+// leaves as much of the CPU as it can to the server it measures.
 class VirtualClient {
  public:
   VirtualClient(std::shared_ptr<kvgo::client::Client> c, const std::string& name, uint64_t seed,
