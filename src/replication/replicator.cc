@@ -622,8 +622,74 @@ void Replicator::RetryParked() {
 
 void Replicator::HandleReady() {
   consensus::Ready rd = node_->GetReady();
-  leveldb::WriteBatch batch;  // the applied data, below
+  const bool leader = node_->role() == consensus::Role::kLeader;
+  // The order of the steps below is what makes this node's messages and
+  // answers truthful (docs/replication.md, "The driver"):
+  // - acceptor state (promise, accepted entries) is in the WAL before any
+  //   message that asserts it leaves, and a committed entry is in this
+  //   node's WAL before its effects are in the KV store;
+  // - a leader applies a slot before it tells the followers the slot is
+  //   chosen: a follower must never serve a write (to a read that then
+  //   returns) that a leader serving from its lease could still miss.
+  // Within those rules, the slow fsync overlaps the peers' work:
+  // - a leader whose promise did not change, and whose chosen entries were
+  //   persisted in earlier Readies, applies them, sends its Accepts (with
+  //   the new commit index) and answers, then writes its new entries while
+  //   the followers write theirs (Raft thesis 10.2.1). The Accepts assert
+  //   nothing about the leader's disk, and its own vote is only counted
+  //   when a peer's ack is stepped, on this thread, after the write
+  //   returned;
+  // - a follower acks as soon as its WAL write returned, and applies after.
+  const bool committed_persisted =
+      rd.entries.empty() || rd.committed.empty() || rd.committed.back().slot < rd.entries.front().slot;
+  if (leader && !rd.hard_state && committed_persisted) {
+    ApplyCommitted(rd);
+    SendMessages(rd);
+    PersistAcceptorState(rd);
+  } else if (leader) {
+    PersistAcceptorState(rd);
+    ApplyCommitted(rd);
+    SendMessages(rd);
+  } else {
+    PersistAcceptorState(rd);
+    SendMessages(rd);
+    ApplyCommitted(rd);
+  }
+  for (NodeId peer : rd.snapshots) StartSnapshot(peer);
+  node_->Advance();
+  // A leader that lost its role: reads it was confirming will not come.
+  if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
+    for (auto& [id, batch] : reads_) {
+      for (auto& r : batch) r.done(absl::UnavailableError("leadership changed; retry"), 0);
+    }
+    reads_.clear();
+  }
+}
 
+void Replicator::PersistAcceptorState(const consensus::Ready& rd) {
+  if (!rd.hard_state && rd.entries.empty()) return;
+  KVGO_FAILPOINT("paxos.persist.before");
+  const auto t0 = Clock::now();
+  Status s = log_->Persist(rd.hard_state, rd.entries);
+  if (!s.ok()) {
+    // The acceptor's promise to its peers depends on this write: never
+    // carry on after a failed one (docs/replication.md).
+    spdlog::critical("writing the Paxos log failed: {}; stopping the process", std::string(s.message()));
+    std::abort();
+  }
+  if (observer_) observer_(rd.entries.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+  KVGO_FAILPOINT("paxos.persist.after");
+}
+
+void Replicator::SendMessages(consensus::Ready& rd) {
+  for (auto& m : rd.messages) {
+    if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
+  }
+  rd.messages.clear();
+}
+
+void Replicator::ApplyCommitted(const consensus::Ready& rd) {
+  leveldb::WriteBatch batch;
   std::vector<std::pair<Callback, StatusOr<storage::pb::CommandResult>>> answers;
   if (!rd.committed.empty()) KVGO_FAILPOINT("apply.before");
   for (const auto& e : rd.committed) {
@@ -657,39 +723,8 @@ void Replicator::HandleReady() {
       proposed_.erase(mine);
     }
   }
-  if (!rd.committed.empty()) PaxosLogStore::PutApplied(rd.committed.back().slot, &batch);
-  // A leader whose promise did not change may send its Accepts while it
-  // writes its own copy (Raft thesis 10.2.1): they assert nothing about its
-  // disk, and its own vote counts only when a peer's ack is processed,
-  // which happens on this thread after the write below returned.
-  // Not when this Ready commits something: its messages carry the new
-  // commit index, and a follower must not apply (and serve) a slot before
-  // the leader did.
-  const bool send_first = !rd.hard_state && rd.committed.empty() && node_->role() == consensus::Role::kLeader;
-  if (send_first) {
-    for (auto& m : rd.messages) {
-      if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
-    }
-    rd.messages.clear();
-  }
-  if (rd.hard_state || !rd.entries.empty()) {
-    // Acceptor state (promise, accepted entries) goes to the WAL, synced:
-    // it must be on disk before the messages that depend on it leave, and
-    // before the applied data of the same Ready (a committed entry is then
-    // always in this node's log before its effects are in the KV store).
-    KVGO_FAILPOINT("paxos.persist.before");
-    const auto t0 = Clock::now();
-    Status s = log_->Persist(rd.hard_state, rd.entries);
-    if (!s.ok()) {
-      // The acceptor's promise to its peers depends on this write: never
-      // carry on after a failed one (docs/replication.md).
-      spdlog::critical("writing the Paxos log failed: {}; stopping the process", std::string(s.message()));
-      std::abort();
-    }
-    if (observer_) observer_(rd.entries.size(), std::chrono::duration<double>(Clock::now() - t0).count());
-    KVGO_FAILPOINT("paxos.persist.after");
-  }
-  if (batch.ApproximateSize() > 12) {
+  if (!rd.committed.empty()) {
+    PaxosLogStore::PutApplied(rd.committed.back().slot, &batch);
     // Applied entries are not synced: they are chosen, hence on a
     // majority's disks and in this node's WAL, and LevelDB's writes reach
     // the disk in order (storage/env.h), so a power loss can only take a
@@ -703,15 +738,10 @@ void Replicator::HandleReady() {
       spdlog::critical("writing applied data failed: {}; stopping the process", std::string(s.message()));
       std::abort();
     }
-  }
-  if (!rd.committed.empty()) {
     storage::StateMachine::Effects effects = sm_->Commit();
     if (listener_) listener_(effects);
     applied_ = rd.committed.back().slot;
     KVGO_FAILPOINT("apply.after");
-  }
-  for (auto& m : rd.messages) {
-    if (PeerClient* c = Client(m.to)) c->Send(std::move(m));
   }
   for (auto& [done, res] : answers) done(std::move(res));
   for (Slot s : rd.unknown) {
@@ -731,9 +761,6 @@ void Replicator::HandleReady() {
     });
     reads_.erase(it);
   }
-  for (NodeId peer : rd.snapshots) StartSnapshot(peer);
-  node_->Advance();
-
   // Reads waiting for this node to apply.
   std::vector<std::function<void(Status)>> ready;
   {
@@ -748,13 +775,6 @@ void Replicator::HandleReady() {
     Defer([ready = std::move(ready)]() mutable {
       for (auto& d : ready) d(absl::OkStatus());
     });
-  }
-  // A leader that lost its role: reads it was confirming will not come.
-  if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
-    for (auto& [id, batch] : reads_) {
-      for (auto& r : batch) r.done(absl::UnavailableError("leadership changed; retry"), 0);
-    }
-    reads_.clear();
   }
 }
 
