@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache file dpkg-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libleveldb-dev libsnappy-dev libtoml11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libleveldb-dev libsnappy-dev libgoogle-perftools-dev libtoml11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libabsl-dev libc-ares-dev libre2-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libedit-dev libbsd-dev libncurses-dev
   rpm lintian fakeroot systemd
