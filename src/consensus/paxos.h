@@ -59,9 +59,7 @@ struct Ballot {
   friend bool operator<(const Ballot& a, const Ballot& b) {
     return a.round != b.round ? a.round < b.round : a.node < b.node;
   }
-  friend bool operator==(const Ballot& a, const Ballot& b) {
-    return a.round == b.round && a.node == b.node;
-  }
+  friend bool operator==(const Ballot& a, const Ballot& b) { return a.round == b.round && a.node == b.node; }
   friend bool operator!=(const Ballot& a, const Ballot& b) { return !(a == b); }
   friend bool operator<=(const Ballot& a, const Ballot& b) { return !(b < a); }
   friend bool operator>(const Ballot& a, const Ballot& b) { return b < a; }
@@ -145,12 +143,17 @@ struct ReadState {
   Slot index = 0;
 };
 
-// The work the caller must do, in this order:
-// 1. persist hard_state (if set) and entries (each replaces whatever its slot
-//    held), durably (fsync);
-// 2. only then send messages;
-// 3. apply committed, in slot order;
-// 4. call Advance().
+// The work the caller must do, then call Advance():
+// - persist hard_state (if set) and entries (each replaces whatever its slot
+//   held), durably (fsync);
+// - send messages: after the persist, except that a leader whose
+//   hard_state is unset may send before it (its Accepts assert nothing
+//   about its own disk; its own vote counts only through AdvanceCommit,
+//   which needs a peer's ack stepped after this Ready was handled, unless
+//   it has no peers, and then the entries are committed in this Ready);
+// - apply committed, in slot order: never before the committed entries are
+//   persisted (those in this Ready's entries are not yet), and on a leader
+//   before the messages that carry the new commit index leave.
 struct Ready {
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
@@ -166,8 +169,8 @@ struct Ready {
   //    slot with something else. Never "failed".
   std::vector<Slot> unknown;
   bool Empty() const {
-    return !hard_state && entries.empty() && messages.empty() && committed.empty() &&
-           reads.empty() && snapshots.empty() && unknown.empty();
+    return !hard_state && entries.empty() && messages.empty() && committed.empty() && reads.empty() &&
+           snapshots.empty() && unknown.empty();
   }
 };
 
@@ -279,11 +282,11 @@ class Node {
   int quiet_ticks_ = 0;          // after a (re)start: no votes for an election timeout
   uint64_t max_seen_round_ = 0;  // the highest ballot round seen anywhere
   Role role_ = Role::kFollower;
-  Ballot follower_ballot_;       // the ballot trusted_ is counted in
+  Ballot follower_ballot_;  // the ballot trusted_ is counted in
   NodeId leader_ = 0;
-  Slot commit_ = 0;   // every slot <= commit_ is chosen and in log_ (or applied)
+  Slot commit_ = 0;     // every slot <= commit_ is chosen and in log_ (or applied)
   Slot compacted_ = 0;  // log_ holds no slot <= compacted_
-  Slot applied_ = 0;  // handed out in Ready.committed
+  Slot applied_ = 0;    // handed out in Ready.committed
   // Follower: every slot in (commit_, trusted_] holds an entry accepted in
   // the current leader's ballot, so it may be committed up to the leader's
   // commit index.
@@ -301,17 +304,17 @@ class Node {
 
   // Leader.
   struct Peer {
-    Slot next = 0;    // next slot to send
-    Slot match = 0;   // every slot <= match is accepted in our ballot
-    bool active = false;  // heard from since the last CheckQuorum round
-    uint64_t acked_seq = 0;  // highest heartbeat round acked
+    Slot next = 0;             // next slot to send
+    Slot match = 0;            // every slot <= match is accepted in our ballot
+    bool active = false;       // heard from since the last CheckQuorum round
+    uint64_t acked_seq = 0;    // highest heartbeat round acked
     int64_t snapshot_at = -1;  // when a snapshot was last asked for (-1 = none)
   };
   std::map<NodeId, Peer> peers_;
   Slot next_slot_ = 0;
-  Slot ready_slot_ = 0;  // the leader's own no-op
-  bool dirty_ = false;   // proposals not yet sent
-  uint64_t hb_seq_ = 0;  // heartbeat round
+  Slot ready_slot_ = 0;                      // the leader's own no-op
+  bool dirty_ = false;                       // proposals not yet sent
+  uint64_t hb_seq_ = 0;                      // heartbeat round
   std::map<uint64_t, int64_t> seq_sent_at_;  // round -> local tick it started
   int64_t lease_until_ = 0;
   struct PendingRead {

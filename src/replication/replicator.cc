@@ -624,29 +624,38 @@ void Replicator::HandleReady() {
   consensus::Ready rd = node_->GetReady();
   const bool leader = node_->role() == consensus::Role::kLeader;
   // The order of the steps below is what makes this node's messages and
-  // answers truthful (docs/replication.md, "The driver"):
+  // answers truthful (docs/replication.md, "The driver loop"):
   // - acceptor state (promise, accepted entries) is in the WAL before any
-  //   message that asserts it leaves, and a committed entry is in this
-  //   node's WAL before its effects are in the KV store;
-  // - a leader applies a slot before it tells the followers the slot is
-  //   chosen: a follower must never serve a write (to a read that then
-  //   returns) that a leader serving from its lease could still miss.
-  // Within those rules, the slow fsync overlaps the peers' work:
+  //   message that asserts it leaves;
+  // - a committed entry is in this node's WAL before its effects are in
+  //   the KV store;
+  // - a slot is applied here before an Accept (or heartbeat) that says it
+  //   is chosen leaves: a follower must never serve a write (to a read
+  //   that then returns) that this node, serving from its lease, could
+  //   still miss.
+  // Within those rules the fsync stays off the round's path where it can:
   // - a leader whose promise did not change, and whose chosen entries were
-  //   persisted in earlier Readies, applies them, sends its Accepts (with
-  //   the new commit index) and answers, then writes its new entries while
-  //   the followers write theirs (Raft thesis 10.2.1). The Accepts assert
-  //   nothing about the leader's disk, and its own vote is only counted
-  //   when a peer's ack is stepped, on this thread, after the write
-  //   returned;
-  // - a follower acks as soon as its WAL write returned, and applies after.
+  //   all persisted in earlier Readies, applies them (and answers), sends
+  //   its Accepts, then writes its new entries while the followers write
+  //   theirs (Raft thesis 10.2.1). The Accepts assert nothing about its
+  //   disk. Its own vote for the new entries cannot decide anything before
+  //   its write returned: a commit needs a peer's ack, stepped on this
+  //   thread after the write; with no peers (one member) the entries are
+  //   chosen in this very Ready, which then takes the next order;
+  // - a Ready with an Accept (its sender led when it made them, and may
+  //   have stepped down since) or a new promise: persist, apply, send;
+  // - any other (a follower's, a candidate's): persist, send, apply, so
+  //   that a follower's ack leaves as soon as its entries are on disk.
   const bool committed_persisted =
       rd.entries.empty() || rd.committed.empty() || rd.committed.back().slot < rd.entries.front().slot;
+  const bool has_accepts = std::any_of(rd.messages.begin(), rd.messages.end(), [](const consensus::Message& m) {
+    return m.type == consensus::MsgType::kAccept;
+  });
   if (leader && !rd.hard_state && committed_persisted) {
     ApplyCommitted(rd);
     SendMessages(rd);
     PersistAcceptorState(rd);
-  } else if (leader) {
+  } else if (leader || has_accepts) {
     PersistAcceptorState(rd);
     ApplyCommitted(rd);
     SendMessages(rd);
