@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
   base.addr = absl::GetFlag(FLAGS_addr);
   base.key_id = absl::GetFlag(FLAGS_key_id);
   base.secret = absl::GetFlag(FLAGS_secret);
+  base.lean_channel = true;
   if (base.secret.empty() && std::getenv("KVGO_SECRET")) base.secret = std::getenv("KVGO_SECRET");
   if (base.secret.empty()) {
     std::cerr << "kvgo-bench: --secret (or KVGO_SECRET) is required\n";

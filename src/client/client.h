@@ -27,6 +27,11 @@ struct ClientOptions {
   // DNS or IP SAN) unless `tls_server_name` says which name to check.
   std::string tls_root_pem;
   std::string tls_server_name;
+  // Less client CPU per call, for kvgo-bench (which shares its machine
+  // with the server it measures): no gRPC retry filter (calls are not
+  // retried transparently), no BDP pings, and gRPC's minimal channel
+  // stack (deadlines are still checked).
+  bool lean_channel = false;
 };
 
 class Client {
