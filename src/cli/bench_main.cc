@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -42,6 +43,7 @@ struct CaseResult {
   int clients = 0;
   uint64_t ops = 0;
   uint64_t errors = 0;
+  std::string first_error;  // of the first failed request, if any
   double seconds = 0;
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
@@ -114,7 +116,11 @@ class VirtualClient {
   void Done() {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0_).count();
     if (!status_.ok() || result_.status() != kvgo::kvspec::kStatusOK) {
-      errors_++;
+      if (errors_++ == 0) {
+        first_error_ = !status_.ok()
+                           ? "gRPC status " + std::to_string(status_.error_code()) + ": " + status_.error_message()
+                           : "status " + std::to_string(result_.status()) + ": " + result_.message();
+      }
     } else {
       lat_.push_back(static_cast<uint32_t>(us));
       if (write_ && !random_) {
@@ -127,6 +133,7 @@ class VirtualClient {
 
   std::vector<uint32_t>& latencies() { return lat_; }
   uint64_t errors() const { return errors_; }
+  const std::string& first_error() const { return first_error_; }
 
  private:
   std::shared_ptr<kvgo::client::Client> client_;
@@ -149,6 +156,7 @@ class VirtualClient {
   uint64_t key_index_ = 0;
   std::vector<uint32_t> lat_;
   uint64_t errors_ = 0;
+  std::string first_error_;
 };
 
 CaseResult RunCase(const std::string& name, int clients, int connections, int threads, double seconds,
@@ -199,6 +207,7 @@ CaseResult RunCase(const std::string& name, int clients, int connections, int th
   for (auto& v : vcs) {
     all.insert(all.end(), v->latencies().begin(), v->latencies().end());
     r.errors += v->errors();
+    if (r.first_error.empty()) r.first_error = v->first_error();
   }
   std::sort(all.begin(), all.end());
   r.ops = all.size();
@@ -210,6 +219,33 @@ CaseResult RunCase(const std::string& name, int clients, int connections, int th
   return r;
 }
 
+// Validates the flags; fills the client counts and case names. Returns
+// what is wrong, or "".
+std::string CheckFlags(std::vector<int>* client_counts, std::vector<std::string>* cases) {
+  for (const auto& part : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(part, &n) || n < 1 || n > 10000) {
+      return "--clients wants comma-separated counts from 1 to 10000, not '" + std::string(part) + "'";
+    }
+    client_counts->push_back(n);
+  }
+  for (const auto& part : absl::StrSplit(absl::GetFlag(FLAGS_cases), ',')) {
+    if (part != "seq-write" && part != "rand-write" && part != "seq-read" && part != "rand-read") {
+      return "unknown case '" + std::string(part) + "' in --cases (seq-write, rand-write, seq-read, rand-read)";
+    }
+    cases->emplace_back(part);
+  }
+  if (const double s = absl::GetFlag(FLAGS_seconds); !(s > 0 && s <= 86400)) {
+    return "--seconds wants a duration above 0 and up to 86400";
+  }
+  if (const int v = absl::GetFlag(FLAGS_value_size); v < 1 || v > (8 << 20)) {
+    return "--value_size wants 1 to 8388608 bytes";
+  }
+  if (absl::GetFlag(FLAGS_threads) < 1) return "--threads wants at least 1";
+  if (absl::GetFlag(FLAGS_connections) < 0) return "--connections wants 0 (one per client) or more";
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,6 +255,13 @@ int main(int argc, char** argv) {
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
+
+  std::vector<int> client_counts;
+  std::vector<std::string> cases;
+  if (std::string err = CheckFlags(&client_counts, &cases); !err.empty()) {
+    std::cerr << "kvgo-bench: " << err << "\n";
+    return 2;
+  }
 
   kvgo::client::ClientOptions base;
   base.addr = absl::GetFlag(FLAGS_addr);
@@ -249,14 +292,13 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const std::string value(absl::GetFlag(FLAGS_value_size) - 1, 'v');
+  const std::string value(static_cast<size_t>(absl::GetFlag(FLAGS_value_size) - 1), 'v');
   std::atomic<uint64_t> written{0};
   std::vector<CaseResult> results;
   std::printf("%-11s %7s %12s %10s %9s %9s %9s\n", "case", "clients", "ops", "ops/s", "p50 ms", "p99 ms", "max ms");
-  for (const auto& cs : absl::StrSplit(absl::GetFlag(FLAGS_clients), ',')) {
-    int clients = std::stoi(std::string(cs));
-    for (const auto& name : absl::StrSplit(absl::GetFlag(FLAGS_cases), ',')) {
-      CaseResult r = RunCase(std::string(name), clients, absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_threads),
+  for (int clients : client_counts) {
+    for (const std::string& name : cases) {
+      CaseResult r = RunCase(name, clients, absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_threads),
                              absl::GetFlag(FLAGS_seconds), base, &written, value);
       std::printf("%-11s %7d %12llu %10.0f %9.2f %9.2f %9.2f%s\n", r.name.c_str(), r.clients,
                   static_cast<unsigned long long>(r.ops), r.ops / r.seconds, r.p50_ms, r.p99_ms, r.max_ms,
@@ -289,6 +331,16 @@ int main(int argc, char** argv) {
   if (std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
     std::ofstream(path) << j.dump(2) << "\n";
     std::printf("JSON report: %s\n", path.c_str());
+  }
+  uint64_t errors = 0;
+  std::string first_error;
+  for (const auto& r : results) {
+    errors += r.errors;
+    if (first_error.empty()) first_error = r.first_error;
+  }
+  if (errors > 0) {
+    std::cerr << "kvgo-bench: " << errors << " requests failed; the first: " << first_error << "\n";
+    return 1;
   }
   return 0;
 }

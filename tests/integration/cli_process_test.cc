@@ -3,8 +3,10 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/kvspec.h"
 #include "server_process.h"
 
 namespace kvgo::testing {
@@ -122,6 +124,53 @@ TEST_F(CliTest, InteractivePromptAndHistory) {
 TEST_F(CliTest, ConfigFileGivesAddressAndSecret) {
   auto r = Cli("--config " + server->prefix() + "/etc/kvgo-server.conf put from-config yes", "", "KVGO_SECRET=");
   EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+// kvgo-bench against the real server: every case runs without errors, the
+// report holds each case with sane latencies and the server's peak RSS,
+// and what the write cases wrote is in the store.
+TEST_F(CliTest, BenchRunsEveryCaseAndItsWritesAreStored) {
+  const std::string dir = server->prefix();
+  auto bench = [&](const std::string& args) {
+    const std::string cmd = std::string(KVGO_BENCH_BIN) + " --addr " + server->addr() + " " + args + " > " + dir +
+                            "/bench.out 2> " + dir + "/bench.err";
+    int status = std::system(cmd.c_str());
+    return Output{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir + "/bench.out"), Slurp(dir + "/bench.err")};
+  };
+  auto run = bench("--secret " + std::string(ServerProcess::kSecret) +
+                   " --seconds 0.5 --clients 1,3 --value_size 100 --json " + dir + "/bench.json --server_pid " +
+                   std::to_string(server->pid()));
+  ASSERT_EQ(run.rc, 0) << run.out << run.err;
+  const auto report = nlohmann::json::parse(Slurp(dir + "/bench.json"));
+  ASSERT_EQ(report["cases"].size(), 8u) << report.dump();
+  for (const auto& c : report["cases"]) {
+    EXPECT_GT(c["ops"].get<uint64_t>(), 0u) << c.dump();
+    EXPECT_EQ(c["errors"].get<uint64_t>(), 0u) << c.dump();
+    EXPECT_LE(c["p50_ms"].get<double>(), c["p99_ms"].get<double>()) << c.dump();
+    EXPECT_LE(c["p99_ms"].get<double>(), c["max_ms"].get<double>()) << c.dump();
+  }
+  EXPECT_GT(report["server_peak_rss_mib"].get<double>(), 1.0);
+  EXPECT_NE(run.out.find("rand-read"), std::string::npos) << run.out;
+
+  // The first sequential write's key, with a value of --value_size bytes.
+  auto client = server->NewClient();
+  lynkdb::kvspec::v2::ObjectResult got;
+  ASSERT_TRUE(client->Query(client::NewKeyReader("kvgo-bench-" + std::string(29, '0')), &got).ok());
+  ASSERT_EQ(got.status(), kvspec::kStatusOK) << got.message();
+  ASSERT_EQ(got.items_size(), 1);
+  EXPECT_EQ(got.items(0).data().value().size(), 100u);
+
+  // Bad flags are refused before any request, wrong secrets with the server's answer.
+  const std::string secret = " --secret " + std::string(ServerProcess::kSecret) + " --json '' ";
+  for (const std::string bad :
+       {"--cases seq-write,frob", "--clients 1,x", "--clients 0", "--seconds 0", "--value_size 0", "--threads 0"}) {
+    auto r = bench(secret + bad);
+    EXPECT_EQ(r.rc, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("kvgo-bench: "), std::string::npos) << bad;
+  }
+  auto denied = bench("--secret not-the-secret-0123456789 --seconds 0.2 --clients 1 --json ''");
+  EXPECT_EQ(denied.rc, 1);
+  EXPECT_NE(denied.err.find("Access Denied"), std::string::npos) << denied.err;
 }
 
 }  // namespace
