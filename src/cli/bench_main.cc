@@ -251,9 +251,14 @@ std::string CheckFlags(std::vector<int>* client_counts, std::vector<std::string>
 int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("kvgo-bench --addr HOST:PORT --secret SECRET [--seconds N]");
+  kvgo::cli::SetFlagsUsage("kvgo-bench " KVGO_VERSION);
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
+    std::cerr << "kvgo-bench: " << bad << "\n";
+    return 2;
+  }
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
 
   std::vector<int> client_counts;

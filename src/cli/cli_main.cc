@@ -148,6 +148,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
+    std::cerr << "kvgo-cli: " << bad << "\n";
+    return 2;
+  }
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
 
   kvgo::client::ClientOptions co;

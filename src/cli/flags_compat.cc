@@ -2,6 +2,11 @@
 
 #include <filesystem>
 
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+
 namespace kvgo::cli {
 
 std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
@@ -20,6 +25,48 @@ std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
     out.push_back(std::move(a));
   }
   return out;
+}
+
+std::string BadFlag(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); i++) {
+    const std::string& a = args[i];
+    if (a == "--") break;  // the rest is positional
+    if (a.size() < 2 || a[0] != '-') continue;
+    const size_t dashes = a[1] == '-' ? 2 : 1;
+    const size_t eq = a.find('=');
+    const std::string name = a.substr(dashes, eq == std::string::npos ? std::string::npos : eq - dashes);
+    // absl's usage flags are not in its registry.
+    if (name == "help" || name == "helpfull" || name == "helpshort" || name == "helppackage" || name == "version" ||
+        name == "only_check_args") {
+      continue;
+    }
+    if (name == "helpon" || name == "helpmatch") {
+      if (eq == std::string::npos) i++;
+      continue;
+    }
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && name.rfind("no", 0) == 0) {  // --noFLAG for a bool
+      const absl::CommandLineFlag* b = absl::FindCommandLineFlag(name.substr(2));
+      if (b != nullptr && b->IsOfType<bool>() && eq == std::string::npos) continue;
+    }
+    if (flag == nullptr) return "unknown flag " + a.substr(0, eq) + " (--help lists the flags)";
+    if (eq != std::string::npos || flag->IsOfType<bool>()) continue;
+    if (i + 1 == args.size()) return "missing the value for " + a;
+    i++;  // the value
+  }
+  return "";
+}
+
+void SetFlagsUsage(std::string version_line) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "src/cli/"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [version_line] { return version_line + "\n"; };
+  usage.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("src/");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
+  absl::SetFlagsUsageConfig(usage);
 }
 
 std::string InstallPrefix(const char* argv0) {

@@ -11,6 +11,17 @@ namespace kvgo::cli {
 // (values and positional arguments untouched).
 std::vector<std::string> DashesToUnderscores(int argc, char** argv);
 
+// What absl::ParseCommandLine would reject in `args` (as returned by
+// DashesToUnderscores): an unknown flag, or a flag that needs a value and
+// has none. Returns "" if nothing. absl reports these itself but exits 1;
+// the kvgo executables exit 2 for a bad command line.
+std::string BadFlag(const std::vector<std::string>& args);
+
+// absl's --help and --helpshort list the flags of src/cli/ (the
+// executable's own), --version prints `version_line`, and file names show
+// from src/ on, not the build machine's path.
+void SetFlagsUsage(std::string version_line);
+
 // The installation prefix: the parent of the folder holding this
 // executable (/opt/lynkdb/kvgo-server for .../bin/kvgo-server). Relative
 // paths in the config resolve against it, as in the original.

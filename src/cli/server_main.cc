@@ -52,12 +52,14 @@ int main(int argc, char** argv) {
   // for deadlock cycles, which costs more than the lock. Turn that off.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("kvgo-server [--config PATH] [--check-config] [--version]");
-  absl::FlagsUsageConfig usage;
-  usage.version_string = [] { return std::string("kvgo-server " KVGO_VERSION "\n"); };
-  absl::SetFlagsUsageConfig(usage);
+  kvgo::cli::SetFlagsUsage("kvgo-server " KVGO_VERSION);
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
+    std::cerr << "kvgo-server: " << bad << "\n";
+    return 2;
+  }
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
 
   const std::string prefix = kvgo::cli::InstallPrefix(argv[0]);

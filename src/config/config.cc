@@ -4,6 +4,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -454,6 +456,13 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
     if (!r.failed() && cfg.masters.size() > kMaxMasters) {
       r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ", cfg.masters.size(), ")"));
     }
+    if (!r.failed() && cfg.ClusterMode() &&
+        std::none_of(cfg.masters.begin(), cfg.masters.end(), [&](const ClusterMember& m) { return m.addr == cfg.bind; })) {
+      const TomlValue* list = r.Find(*s, "masters");
+      r.Fail(list != nullptr ? list : r.Find(*s, "main_nodes"), "cluster.masters",
+             "no entry has addr = server.bind (\"" + cfg.bind +
+                 "\"); each node must find itself in the list by its bind address");
+    }
   }
 
   if (!r.failed() && cfg.tls.enabled() && cfg.tls.ca_pem.empty() && cfg.ClusterMode()) {
@@ -470,6 +479,10 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
 }
 
 StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::NotFoundError("cannot read config file " + path + ": it is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError("cannot read config file " + path);
   std::stringstream ss;

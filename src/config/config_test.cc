@@ -96,6 +96,11 @@ secret = "0123456789abcdefghij-secret"
 [feature]
 table_compress_name = "none"
 [[cluster.main_nodes]]
+addr = "127.0.0.1:9200"
+[cluster.main_nodes.access_key]
+id = "node1"
+secret = "secret-of-node-1-is-long-enough"
+[[cluster.main_nodes]]
 addr = "127.0.0.2:9200"
 [cluster.main_nodes.access_key]
 id = "node2"
@@ -107,8 +112,8 @@ secret = "secret-of-node-2-is-long-enough"
   EXPECT_EQ(c->root_secret, "0123456789abcdefghij-secret");
   EXPECT_EQ(c->http_port, 9201);
   EXPECT_EQ(c->table_compress_name, "none");
-  ASSERT_EQ(c->masters.size(), 1u);
-  EXPECT_EQ(c->masters[0].access_key_id, "node2");
+  ASSERT_EQ(c->masters.size(), 2u);
+  EXPECT_EQ(c->masters[1].access_key_id, "node2");
   EXPECT_EQ(c->data_directory, "/p/var/data");  // default, relative to prefix
 }
 
@@ -186,11 +191,25 @@ TEST(Config, ClusterValidation) {
              ":9100\"\nauth_secret_key = \"0123456789012345678901\"\n";
   }
   EXPECT_NE(ParseError(eight).find("at most 7"), std::string::npos);
+  // A cluster must list this node by its bind address (the default
+  // 127.0.0.1:9100 here), so that --check-config catches what would
+  // otherwise stop the start.
+  const std::string other =
+      "[[cluster.masters]]\naddr = \"127.0.0.2:9100\"\nauth_secret_key = \"0123456789012345678901\"\n";
+  const std::string err = ParseError(s + other);
+  EXPECT_NE(err.find("cluster.masters: no entry has addr = server.bind (\"127.0.0.1:9100\")"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.rfind("test.conf:3: cluster.masters: ", 0), 0u) << err;
+  EXPECT_TRUE(ParseConfig(s + m + other, "t", "/p").ok());
+  EXPECT_TRUE(ParseConfig(s + m, "t", "/p").ok());  // only itself: single-node mode
 }
 
 TEST(Config, LoadMissingFile) {
   auto c = LoadConfig("/nonexistent/kvgo.conf", "/p");
   EXPECT_TRUE(absl::IsNotFound(c.status()));
+  auto dir = LoadConfig("/tmp", "/p");
+  EXPECT_TRUE(absl::IsNotFound(dir.status()));
+  EXPECT_NE(dir.status().message().find("/tmp: it is a directory"), std::string::npos) << dir.status();
 }
 
 TEST(Config, EffectiveConfigMasksSecrets) {

@@ -70,6 +70,27 @@ TEST(Process, BadConfigExitsTwoAndTouchesNoData) {
   q.Start();
   EXPECT_EQ(q.WaitExit(std::chrono::seconds(10)), 2);
   EXPECT_NE(q.Log().find("cannot read config file"), std::string::npos);
+
+  // A bad command line: exit 2 too, before the config is read.
+  ServerProcess f("badflag");
+  f.Start({"--no-such-flag"});
+  EXPECT_EQ(f.WaitExit(std::chrono::seconds(10)), 2);
+  EXPECT_NE(f.Log().find("unknown flag --no_such_flag"), std::string::npos) << f.Log();
+  f.Start({"--config"});
+  EXPECT_EQ(f.WaitExit(std::chrono::seconds(10)), 2);
+  EXPECT_NE(f.Log().find("missing the value for --config"), std::string::npos) << f.Log();
+
+  // A cluster that does not list this node by its bind address: found by
+  // the config check, not at the start after the data was created.
+  ServerProcess c("notself");
+  c.WriteConfig(c.DefaultConfig() + "\n[[cluster.masters]]\naddr = \"127.0.0.2:9100\"\nauth_secret_key = \"" +
+                ServerProcess::kSecret + "\"\n");
+  c.Start({"--check-config"});
+  EXPECT_EQ(c.WaitExit(std::chrono::seconds(10)), 2);
+  c.Start();
+  EXPECT_EQ(c.WaitExit(std::chrono::seconds(10)), 2);
+  EXPECT_NE(c.Log().find("cluster.masters: no entry has addr = server.bind"), std::string::npos) << c.Log();
+  EXPECT_FALSE(std::filesystem::exists(c.prefix() + "/var/data"));
 }
 
 TEST(Process, PortInUseExitsOne) {
