@@ -457,7 +457,8 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
       r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ", cfg.masters.size(), ")"));
     }
     if (!r.failed() && cfg.ClusterMode() &&
-        std::none_of(cfg.masters.begin(), cfg.masters.end(), [&](const ClusterMember& m) { return m.addr == cfg.bind; })) {
+        std::none_of(cfg.masters.begin(), cfg.masters.end(),
+                     [&](const ClusterMember& m) { return m.addr == cfg.bind; })) {
       const TomlValue* list = r.Find(*s, "masters");
       r.Fail(list != nullptr ? list : r.Find(*s, "main_nodes"), "cluster.masters",
              "no entry has addr = server.bind (\"" + cfg.bind +

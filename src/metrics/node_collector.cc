@@ -140,7 +140,10 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   counter("kvgo_cluster_snapshots_sent_total", "Snapshots streamed to lagging peers", cv.snapshots_sent);
   counter("kvgo_cluster_snapshots_received_total", "Snapshots installed from the leader", cv.snapshots_received);
   MetricFamily connected =
-      Family("kvgo_cluster_peer_connected", "1 if the message stream to the peer is up", MetricType::Gauge);
+      Family("kvgo_cluster_peer_connected",
+             "1 if this node has a working link to the peer (its message stream is up, or its channel is "
+             "connected and the peer did not refuse it)",
+             MetricType::Gauge);
   MetricFamily dropped =
       Family("kvgo_cluster_peer_messages_dropped_total",
              "Consensus messages to the peer dropped (queue full or peer unreachable)", MetricType::Counter);

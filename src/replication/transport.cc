@@ -111,6 +111,7 @@ PeerClient::PeerClient(Member peer, const PeerIdentity* identity, std::shared_pt
   args.SetMaxSendMessageSize(64 << 20);
   channel_ = grpc::CreateCustomChannel(peer_.addr, creds, args);
   stub_ = peer::pb::Peer::NewStub(channel_);
+  channel_->GetState(true);  // connect now: an election needs no connection set-up
   sender_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kvgo-peer-send");
     RunSender();
@@ -179,12 +180,15 @@ void PeerClient::RunSender() {
         ok = writer->Write(ToProto(batch[i]), opts);
       }
       if (ok) {
+        refused_ = false;
         if (!connected_.exchange(true)) spdlog::info("connected to peer {}", peer_.addr);
         backoff = std::chrono::milliseconds(50);
       }
     }
     writer->WritesDone();
     grpc::Status st = writer->Finish();
+    refused_ =
+        st.error_code() == grpc::StatusCode::PERMISSION_DENIED || st.error_code() == grpc::StatusCode::UNAUTHENTICATED;
     {
       std::lock_guard lock(mu_);
       stream_ctx_ = nullptr;

@@ -98,7 +98,13 @@ class PeerClient {
 
   peer::pb::Peer::Stub* stub() { return stub_.get(); }
   const Member& member() const { return peer_; }
-  bool connected() const { return connected_.load(); }
+  // Whether this node has a working link to the peer: its message stream
+  // is up, or, when it has had nothing to send (two followers), its
+  // channel is connected and the peer did not refuse its last stream.
+  // Asks an idle channel to connect (for kvgo_cluster_peer_connected).
+  bool connected() const {
+    return connected_.load() || (!refused_.load() && channel_->GetState(true) == GRPC_CHANNEL_READY);
+  }
   // Whether the channel has a live connection right now (GetState READY):
   // false at once when the peer's process died and the kernel closed its
   // sockets, unlike connected(), which notices at the next write.
@@ -121,6 +127,7 @@ class PeerClient {
   bool stopping_ = false;                      // GUARDED_BY(mu_)
   grpc::ClientContext* stream_ctx_ = nullptr;  // GUARDED_BY(mu_): to cancel on Stop
   std::atomic<bool> connected_{false};
+  std::atomic<bool> refused_{false};  // the peer refused the last stream (auth)
   std::atomic<uint64_t> dropped_{0};
   std::thread sender_;
 };

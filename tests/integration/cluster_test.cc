@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "cluster_process.h"
@@ -55,6 +56,21 @@ bool PutEventually(client::Client& c, const std::string& key, const std::string&
     std::this_thread::sleep_for(milliseconds(50));
   }
   return false;
+}
+
+// How many peers node i's /metrics reports connected
+// (kvgo_cluster_peer_connected{peer=...} 1), or -1 without an answer.
+int PeersConnected(ClusterProcess& c, int i) {
+  auto [code, body] = HttpGet(c.node(i).host(), c.node(i).http_port(), "/metrics");
+  if (code != 200) return -1;
+  int n = 0;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("kvgo_cluster_peer_connected{", 0) == 0 && line.size() > 2 && line.substr(line.size() - 2) == " 1") {
+      n++;
+    }
+  }
+  return n;
 }
 
 TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
@@ -149,6 +165,17 @@ TEST(ClusterTest, SeedConfigsFormOneClusterAndEveryNodeServes) {
   // One client config (node 1's secret) works against every node.
   auto other = c.node(2).NewClient(ClusterSecret(0));
   EXPECT_EQ(Get(*other, "k1").status(), kvspec::kStatusOK);
+  // Every node reports a link to both peers, the two followers to each
+  // other too (the alert KvgoPeerUnreachable fires on a 0).
+  const auto deadline = Clock::now() + seconds(10);
+  auto all_linked = [&] {
+    for (int i = 0; i < 3; i++) {
+      if (PeersConnected(c, i) != 2) return false;
+    }
+    return true;
+  };
+  while (Clock::now() < deadline && !all_linked()) std::this_thread::sleep_for(milliseconds(100));
+  for (int i = 0; i < 3; i++) EXPECT_EQ(PeersConnected(c, i), 2) << "node " << i + 1;
 }
 
 // A follower forwards the writes that reach it together in one call per
@@ -409,6 +436,9 @@ TEST(ClusterTest, PeerWithAWrongSecretIsRefused) {
   };
   while (Clock::now() < deadline && !logged()) std::this_thread::sleep_for(milliseconds(50));
   EXPECT_TRUE(logged()) << c.node(0).Log();
+  // The refused node shows a peer it has no working link to.
+  while (Clock::now() < deadline && PeersConnected(c, 2) == 2) std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_LT(PeersConnected(c, 2), 2);
   EXPECT_EQ(c.Leader(milliseconds(1000), 2) >= 0, true);
 }
 
