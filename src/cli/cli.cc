@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
@@ -512,6 +513,17 @@ int Cli::Key(const std::vector<std::string>& a, const CliOptions& o) {
     return kExitOk;
   }
   if (a.size() == 2 && a[1] == "set") {
+    // The server does not return a new key's id (wire spec 7.4): it is the
+    // one that was not listed before.
+    auto list_ids = [&](std::set<std::string>* ids) {
+      kv::SysCmdRequest l;
+      kv::ObjectResult lr;
+      l.set_method("AccessKeyList");
+      if (!client_->SysCmd(l, &lr).ok()) return;
+      for (const auto& item : lr.items()) ids->insert(ParseJsonValue(item).value("id", ""));
+    };
+    std::set<std::string> before;
+    if (o.id.empty()) list_ids(&before);
     hooto::hauth::v1::AccessKey k;
     k.set_id(o.id);
     k.add_roles(o.role);
@@ -522,7 +534,30 @@ int Cli::Key(const std::vector<std::string>& a, const CliOptions& o) {
     req.set_body(k.SerializeAsString());
     grpc::Status st = client_->SysCmd(req, &rs);
     if (!st.ok() || rs.status() != kvspec::kStatusOK) return Fail(st, rs.status(), rs.message());
-    out_ << (o.id.empty() ? "OK (new key; see `key list` for its id)" : "OK") << "\n";
+    if (!o.id.empty()) {
+      out_ << "OK\n";
+      return kExitOk;
+    }
+    std::set<std::string> after;
+    list_ids(&after);
+    std::vector<std::string> added;
+    for (const auto& id : after) {
+      if (before.count(id) == 0) added.push_back(id);
+    }
+    kv::SysCmdRequest g;
+    kv::ObjectResult gr;
+    g.set_method("AccessKeyList");
+    if (added.size() == 1) g.set_body(added[0]);
+    if (added.size() != 1 || !client_->SysCmd(g, &gr).ok() || gr.items_size() != 1) {
+      out_ << "OK (new key; see `key list` for its id)\n";  // another key appeared at the same time
+      return kExitOk;
+    }
+    const json key = ParseJsonValue(gr.items(0));
+    if (o.json) {
+      out_ << json{{"id", key.value("id", "")}, {"secret", key.value("secret", "")}}.dump() << "\n";
+    } else {
+      out_ << "OK id " << key.value("id", "") << " secret " << key.value("secret", "") << "\n";
+    }
     return kExitOk;
   }
   err_ << "usage: key list [ID] | key set [--id=ID] --role=sa|client --tables=T1,T2|*\n";

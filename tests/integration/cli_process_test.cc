@@ -97,9 +97,21 @@ TEST_F(CliTest, TablesKeysStatusCheck) {
   EXPECT_EQ(Cli("--table cli-table put k v").rc, 0);
   EXPECT_EQ(Cli("--table cli-table get k").out, "v\n");
   EXPECT_EQ(Cli("--table no-table get k").rc, 4);
-  EXPECT_EQ(Cli("key set --role=client --tables=cli-table").rc, 0);
+  auto made = Cli("key set --role=client --tables=cli-table");
+  EXPECT_EQ(made.rc, 0) << made.err;
+  // It prints the new key's id and secret, and they work.
+  std::istringstream words(made.out);
+  std::string ok, id_word, id, secret_word, secret;
+  words >> ok >> id_word >> id >> secret_word >> secret;
+  EXPECT_EQ(ok + id_word + secret_word, "OKidsecret") << made.out;
+  EXPECT_EQ(id.size(), 16u) << made.out;
+  EXPECT_EQ(secret.size(), 40u) << made.out;
   auto keys = Cli("key list");
   EXPECT_NE(keys.out.find("kvgo/table=cli-table"), std::string::npos) << keys.out;
+  EXPECT_NE(keys.out.find(id), std::string::npos) << keys.out;
+  auto as_key = Cli("--key_id " + id + " --table cli-table get k", "", "KVGO_SECRET=" + secret);
+  EXPECT_EQ(as_key.rc, 0) << as_key.err;
+  EXPECT_EQ(as_key.out, "v\n");
   auto status = Cli("status");
   EXPECT_NE(status.out.find(server->addr()), std::string::npos);
   auto check = Cli("check");
