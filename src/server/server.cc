@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "common/kvspec.h"
 #include "metrics/node_collector.h"
 #include "storage/ttl.h"
@@ -55,6 +56,13 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   auto store = storage::Store::Open(so);
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
+  // A damaged table shows only when it is read: name it (LevelDB's own
+  // "Corruption: ..." errors; the Paxos WAL names its files itself).
+  auto damaged = [&](const Status& st) {
+    if (!absl::StrContains(st.message(), "Corruption: ")) return st;
+    return absl::DataLossError("the data in " + s->store_->directory() + " is damaged (" + std::string(st.message()) +
+                               ")" + s->store_->DescribeDamage());
+  };
 
   // Cluster mode when the masters list other nodes. The Paxos log is read
   // before the state machine opens: an interrupted snapshot install wipes
@@ -65,18 +73,18 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   std::unique_ptr<replication::PaxosLogStore> log;
   if (cluster) {
     auto opened = replication::PaxosLogStore::Open(s->store_.get());
-    if (!opened.ok()) return opened.status();
+    if (!opened.ok()) return damaged(opened.status());
     log = std::move(*opened);
     auto r = log->Load();
-    if (!r.ok()) return r.status();
+    if (!r.ok()) return damaged(r.status());
     restored = std::move(*r);
   }
 
   auto sm = storage::StateMachine::Open(s->store_.get());
-  if (!sm.ok()) return sm.status();
+  if (!sm.ok()) return damaged(sm.status());
   s->sm_ = std::move(*sm);
   auto effects = s->sm_->LoadEffects();
-  if (!effects.ok()) return effects.status();
+  if (!effects.ok()) return damaged(effects.status());
 
   s->catalog_ = std::make_unique<storage::Catalog>();
   s->keyring_ = std::make_unique<auth::Keyring>();

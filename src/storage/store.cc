@@ -1,7 +1,10 @@
 #include "storage/store.h"
 
+#include <leveldb/env.h>
+#include <leveldb/table.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "storage/env.h"
 
@@ -32,6 +36,13 @@ std::string ReadFile(const std::string& path) {
 // LevelDB's own error rarely names the damaged file; its info log (LOG in
 // the data directory) tells what it was reading. Names that file and says
 // what to do.
+std::string DamageAdvice(const std::string& file) {
+  return "; the damaged file is " + file +
+         ". Nothing was changed. In a cluster, move the data directory away and start this node on an "
+         "empty one: its peers rebuild it. On a single node, restore a backup (kvgo-server never "
+         "repairs data silently)";
+}
+
 std::string CorruptionHint(const std::string& dir) {
   const std::string log = ReadFile(dir + "/LOG");
   std::string file;
@@ -49,10 +60,7 @@ std::string CorruptionHint(const std::string& dir) {
     std::snprintf(name, sizeof(name), "%06llu.log", static_cast<unsigned long long>(n));
     file = dir + "/" + name + " (the write-ahead log)";
   }
-  return "; the damaged file is " + (file.empty() ? std::string("unknown (see ") + dir + "/LOG)" : file) +
-         ". Nothing was changed. In a cluster, move the data directory away and start this node on an "
-         "empty one: its peers rebuild it. On a single node, restore a backup (kvgo-server never "
-         "repairs data silently)";
+  return DamageAdvice(file.empty() ? std::string("unknown (see ") + dir + "/LOG)" : file);
 }
 
 }  // namespace
@@ -96,6 +104,39 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 }
 
 Store::~Store() = default;
+
+std::string Store::DescribeDamage() const {
+  std::error_code ec;
+  std::vector<std::string> tables;
+  for (const auto& e : std::filesystem::directory_iterator(directory_, ec)) {
+    const std::string ext = e.path().extension().string();
+    if (ext == ".ldb" || ext == ".sst") tables.push_back(e.path().string());
+  }
+  std::sort(tables.begin(), tables.end());
+  leveldb::Options o;
+  o.env = leveldb::Env::Default();
+  o.filter_policy = filter_.get();
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  for (const std::string& path : tables) {
+    uint64_t size = 0;
+    leveldb::RandomAccessFile* raw = nullptr;
+    if (!o.env->GetFileSize(path, &size).ok() || !o.env->NewRandomAccessFile(path, &raw).ok()) continue;
+    std::unique_ptr<leveldb::RandomAccessFile> file(raw);
+    leveldb::Table* t = nullptr;
+    leveldb::Status s = leveldb::Table::Open(o, file.get(), size, &t);
+    std::unique_ptr<leveldb::Table> table(t);
+    if (s.ok()) {
+      std::unique_ptr<leveldb::Iterator> it(table->NewIterator(ro));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      }
+      s = it->status();
+    }
+    if (!s.ok()) return DamageAdvice(path + " (a table: " + s.ToString() + ")");
+  }
+  return DamageAdvice("not found by a scan of the tables (see " + directory_ + "/LOG)");
+}
 
 Status Store::Get(const std::string& key, std::string* value, const leveldb::Snapshot* snapshot) const {
   leveldb::ReadOptions ro;
