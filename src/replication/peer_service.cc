@@ -103,7 +103,7 @@ StatusOr<consensus::NodeId> PeerService::Admit(grpc::CallbackServerContext* ctx)
     auto now = std::chrono::steady_clock::now();
     auto& last = last_logged_[why];
     if (last == std::chrono::steady_clock::time_point{} || now - last > std::chrono::minutes(1)) {
-      spdlog::warn("refused a peer connection: {}", why);
+      spdlog::warn("peer connection {}", why);
       last = now;
     }
   }

@@ -40,40 +40,49 @@ void PeerIdentity::Sign(grpc::ClientContext* ctx) const {
 }
 
 StatusOr<consensus::NodeId> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx) const {
-  const std::string peer = ctx->peer();
-  if (require_client_cert_) {
-    auto auth = ctx->auth_context();
-    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
-      return absl::PermissionDeniedError("peer " + peer +
-                                         " presented no client certificate signed by our "
-                                         "server.auth_tls_cert CA (mutual TLS between masters)");
-    }
-  }
-  if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
-    return absl::PermissionDeniedError("peer " + peer + " belongs to another cluster (cluster id " +
-                                       Meta(ctx, kClusterHeader) + ", ours " + absl::StrCat(absl::Hex(cluster_id_)) +
-                                       "; the [[cluster.masters]] lists differ)");
-  }
+  // Messages name both nodes by their master addresses (the TCP source of
+  // a connection is no name on one host), from neither node's point of
+  // view: the refused node logs them too ("lost stream to peer ...").
+  const std::string conn = " (connection from " + ctx->peer() + ")";
+  const std::string by = "refused by " + self_.addr + ": ";
   uint32_t id = 0;
-  if (!absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id)) {
-    return absl::PermissionDeniedError("peer " + peer + " sent no node id");
-  }
+  const bool has_id = absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id);
+  std::string who = has_id ? "node id " + std::to_string(id) : "a node that sent no node id";
   std::string secret;
   {
     std::lock_guard lock(mu_);
     for (const auto& m : members_) {
-      if (m.id == id && id != self_.id) secret = m.secret;
+      if (has_id && m.id == id && id != self_.id) {
+        who = m.addr;
+        secret = m.secret;
+      }
     }
   }
-  if (secret.empty()) return absl::PermissionDeniedError("peer " + peer + " is not a master of this cluster");
+  if (require_client_cert_) {
+    auto auth = ctx->auth_context();
+    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+      return absl::PermissionDeniedError(by + who +
+                                         " presented no client certificate signed by the server.auth_tls_cert CA "
+                                         "(mutual TLS between masters)" +
+                                         conn);
+    }
+  }
+  if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
+    return absl::PermissionDeniedError(
+        by + who + " belongs to another cluster (cluster id " + Meta(ctx, kClusterHeader) + ", " + self_.addr + "'s " +
+        absl::StrCat(absl::Hex(cluster_id_)) + ": the two nodes' [[cluster.masters]] lists differ)" + conn);
+  }
+  if (!has_id) return absl::PermissionDeniedError(by + who + conn);
+  if (secret.empty()) {
+    return absl::PermissionDeniedError(by + who + " is not in " + self_.addr + "'s [[cluster.masters]]" + conn);
+  }
   auth::ParsedToken token;
   if (Status s = auth::ParseToken(Meta(ctx, auth::kTokenHeader), SystemClock()->NowMs(), &token); !s.ok()) {
-    return absl::PermissionDeniedError("peer " + peer + ": " + std::string(s.message()));
+    return absl::PermissionDeniedError(by + who + "'s token: " + std::string(s.message()) + conn);
   }
   if (!auth::VerifySignature(token, secret)) {
-    return absl::PermissionDeniedError("peer " + peer +
-                                       ": wrong secret (its auth_secret_key differs from the one our "
-                                       "[[cluster.masters]] lists for it)");
+    return absl::PermissionDeniedError(by + "wrong secret: " + who + " signs with another secret than the " +
+                                       "auth_secret_key " + self_.addr + "'s [[cluster.masters]] lists for it" + conn);
   }
   return id;
 }

@@ -430,9 +430,11 @@ TEST(ClusterTest, PeerWithAWrongSecretIsRefused) {
   auto n3 = c.node(2).NewClient();
   for (int i = 0; i < 2; i++) EXPECT_NE(Put(*n3, "k3", "x").status(), kvspec::kStatusOK);
   const auto deadline = Clock::now() + seconds(10);
+  // Named by its master address (every connection comes from 127.0.0.1 on
+  // one host), in words that read right in either node's log.
+  const std::string refused = "wrong secret: " + c.node(2).addr() + " signs with another secret";
   auto logged = [&] {
-    return c.node(0).Log().find("wrong secret") != std::string::npos ||
-           c.node(1).Log().find("wrong secret") != std::string::npos;
+    return c.node(0).Log().find(refused) != std::string::npos || c.node(1).Log().find(refused) != std::string::npos;
   };
   while (Clock::now() < deadline && !logged()) std::this_thread::sleep_for(milliseconds(50));
   EXPECT_TRUE(logged()) << c.node(0).Log();
