@@ -479,6 +479,11 @@ int Cli::Table(const std::vector<std::string>& a, const CliOptions& o) {
     req.set_method("TableSet");
     req.set_body(t.SerializeAsString());
     grpc::Status st = client_->SysCmd(req, &rs);
+    if (st.ok() && rs.message() == "invalid table name") {
+      // The server's words are the wire API's; say what it wants.
+      return Fail(st, rs.status(),
+                  rs.message() + " (4 to 64 characters: a-z first, then a-z, 0-9, '-', '_', '/', ':' or '.')");
+    }
     if (!st.ok() || rs.status() != kvspec::kStatusOK) return Fail(st, rs.status(), rs.message());
     out_ << (o.json ? json{{"id", rs.meta().incr_id()}}.dump() : "OK " + std::to_string(rs.meta().incr_id())) << "\n";
     return kExitOk;

@@ -2,11 +2,13 @@
 // store and start serving, then wait for signals: SIGHUP reloads the config,
 // SIGTERM/SIGINT shut down gracefully. Exit codes: 0 clean stop, 1 runtime
 // failure (storage, port), 2 bad command line or config.
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -43,6 +45,15 @@ void SetupLogging(const kvgo::Config& cfg) {
   logger->set_level(spdlog::level::from_str(cfg.log_level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+  // gRPC's own messages go to the same log, one line each, in our format
+  // (and to the log file when one is set); its errors as warnings, since
+  // the server reports what they mean itself (a port in use, say).
+  gpr_set_log_function([](gpr_log_func_args* a) {
+    const auto level = a->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::warn : spdlog::level::debug;
+    std::string msg = a->message;
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    spdlog::log(level, "grpc: {} ({}:{})", msg, a->file, a->line);
+  });
 }
 
 }  // namespace

@@ -97,6 +97,9 @@ TEST_F(CliTest, TablesKeysStatusCheck) {
   EXPECT_EQ(Cli("--table cli-table put k v").rc, 0);
   EXPECT_EQ(Cli("--table cli-table get k").out, "v\n");
   EXPECT_EQ(Cli("--table no-table get k").rc, 4);
+  auto short_name = Cli("table set t1");
+  EXPECT_EQ(short_name.rc, 4);
+  EXPECT_NE(short_name.err.find("invalid table name (4 to 64 characters"), std::string::npos) << short_name.err;
   auto made = Cli("key set --role=client --tables=cli-table");
   EXPECT_EQ(made.rc, 0) << made.err;
   // It prints the new key's id and secret, and they work.
