@@ -33,9 +33,7 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// LevelDB's own error rarely names the damaged file; its info log (LOG in
-// the data directory) tells what it was reading. Names that file and says
-// what to do.
+// What to tell an operator about a damaged data file.
 std::string DamageAdvice(const std::string& file) {
   return "; the damaged file is " + file +
          ". Nothing was changed. In a cluster, move the data directory away and start this node on an "
@@ -43,6 +41,9 @@ std::string DamageAdvice(const std::string& file) {
          "repairs data silently)";
 }
 
+// LevelDB's own error rarely names the damaged file; its info log (LOG in
+// the data directory) tells what it was reading. Names that file and says
+// what to do.
 std::string CorruptionHint(const std::string& dir) {
   const std::string log = ReadFile(dir + "/LOG");
   std::string file;
