@@ -40,49 +40,51 @@ void PeerIdentity::Sign(grpc::ClientContext* ctx) const {
 }
 
 StatusOr<consensus::NodeId> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx) const {
-  // Messages name both nodes by their master addresses (the TCP source of
-  // a connection is no name on one host), from neither node's point of
-  // view: the refused node logs them too ("lost stream to peer ...").
-  const std::string conn = " (connection from " + ctx->peer() + ")";
-  const std::string by = "refused by " + self_.addr + ": ";
   uint32_t id = 0;
   const bool has_id = absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id);
-  std::string who = has_id ? "node id " + std::to_string(id) : "a node that sent no node id";
   std::string secret;
+  std::string addr;  // the sender's master address, if it is one of ours
   {
     std::lock_guard lock(mu_);
     for (const auto& m : members_) {
       if (has_id && m.id == id && id != self_.id) {
-        who = m.addr;
+        addr = m.addr;
         secret = m.secret;
       }
     }
   }
+  // A refusal names both nodes by their master addresses (the TCP source
+  // of a connection is no name on one host), from neither node's point of
+  // view: the refused node logs it too ("lost stream to peer ..."). Built
+  // only when refusing: this runs on every peer call.
+  const auto who = [&] {
+    return !addr.empty() ? addr : has_id ? "node id " + std::to_string(id) : std::string("a node that sent no node id");
+  };
+  const auto refuse = [&](const std::string& why) {
+    return absl::PermissionDeniedError("refused by " + self_.addr + ": " + why + " (connection from " + ctx->peer() +
+                                       ")");
+  };
   if (require_client_cert_) {
     auto auth = ctx->auth_context();
     if (auth == nullptr || !auth->IsPeerAuthenticated()) {
-      return absl::PermissionDeniedError(by + who +
-                                         " presented no client certificate signed by the server.auth_tls_cert CA "
-                                         "(mutual TLS between masters)" +
-                                         conn);
+      return refuse(who() +
+                    " presented no client certificate signed by the server.auth_tls_cert CA (mutual TLS between "
+                    "masters)");
     }
   }
   if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
-    return absl::PermissionDeniedError(
-        by + who + " belongs to another cluster (cluster id " + Meta(ctx, kClusterHeader) + ", " + self_.addr + "'s " +
-        absl::StrCat(absl::Hex(cluster_id_)) + ": the two nodes' [[cluster.masters]] lists differ)" + conn);
+    return refuse(who() + " belongs to another cluster (cluster id " + Meta(ctx, kClusterHeader) + ", " + self_.addr +
+                  "'s " + absl::StrCat(absl::Hex(cluster_id_)) + ": the two nodes' [[cluster.masters]] lists differ)");
   }
-  if (!has_id) return absl::PermissionDeniedError(by + who + conn);
-  if (secret.empty()) {
-    return absl::PermissionDeniedError(by + who + " is not in " + self_.addr + "'s [[cluster.masters]]" + conn);
-  }
+  if (!has_id) return refuse(who());
+  if (secret.empty()) return refuse(who() + " is not in " + self_.addr + "'s [[cluster.masters]]");
   auth::ParsedToken token;
   if (Status s = auth::ParseToken(Meta(ctx, auth::kTokenHeader), SystemClock()->NowMs(), &token); !s.ok()) {
-    return absl::PermissionDeniedError(by + who + "'s token: " + std::string(s.message()) + conn);
+    return refuse(who() + "'s token: " + std::string(s.message()));
   }
   if (!auth::VerifySignature(token, secret)) {
-    return absl::PermissionDeniedError(by + "wrong secret: " + who + " signs with another secret than the " +
-                                       "auth_secret_key " + self_.addr + "'s [[cluster.masters]] lists for it" + conn);
+    return refuse("wrong secret: " + who() + " signs with another secret than the auth_secret_key " + self_.addr +
+                  "'s [[cluster.masters]] lists for it");
   }
   return id;
 }

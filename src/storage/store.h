@@ -59,7 +59,7 @@ class Store {
   // (statvfs), or UINT64_MAX if that cannot be told.
   uint64_t FreeBytes() const;
 
-  // After a read found damage (DataLoss): which table file holds it (each
+  // After a read hit LevelDB "Corruption: ...": which table file holds it (each
   // table read whole, checksums verified) and what the operator can do, as
   // "; the damaged file is ...". Reads every table: for the error path.
   std::string DescribeDamage() const;
