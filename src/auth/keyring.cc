@@ -145,4 +145,12 @@ Principal Keyring::Find(const std::string& id) const {
   return it == keys_.end() ? nullptr : it->second;
 }
 
+bool Keyring::IsRoot(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  for (const auto& r : roots_) {
+    if (r->id() == id) return true;
+  }
+  return false;
+}
+
 }  // namespace kvgo::auth

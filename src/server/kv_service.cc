@@ -547,6 +547,13 @@ void PublicService::AccessKeySet(const std::string& body, ResultCallback done) c
     key.set_secret(RandomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
     c->set_create(true);
   } else {
+    if (ctx_.keyring->IsRoot(key.id())) {
+      // The reference would update the root key's roles in memory until its
+      // next restart; here root keys are the config's alone.
+      return done(ClientError("access key " + key.id() +
+                              " is a root key from the config file ([server] or [[cluster.masters]] "
+                              "auth_secret_key); it cannot be changed with AccessKeySet"));
+    }
     if (ctx_.keyring->Find(key.id()) == nullptr) return done(ClientError("access key not found"));
     if (!ValidAccessKeyId(key.id())) return done(ClientError("invalid access key id"));
   }

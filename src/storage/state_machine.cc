@@ -252,9 +252,11 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
     if (!s.ok()) tomb_raw.clear();
   }
 
-  // incr counter (puts only)
+  // incr counter (puts only). The default namespace applies when the request
+  // itself carries an id (spec 5.1 step 6); an id inherited from the
+  // existing object touches no counter.
   if (!is_delete) {
-    if (meta.incr_id() > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
+    if (w.meta().incr_id() > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
     if (!incr_ns.empty()) {
       const std::string ckey = keys::IncrCounter(tid, incr_ns);
       StatusOr<uint64_t> cur = GetCounter(ckey);

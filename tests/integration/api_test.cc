@@ -292,6 +292,10 @@ TEST_F(ApiTest, TablesAndAccessKeys) {
   EXPECT_EQ(r.message(), "Access Denied");
   ak.set_id("nosuchkey1");
   EXPECT_EQ(Sys("AccessKeySet", ak.SerializeAsString()).message(), "access key not found");
+  ak.set_id("00000000");
+  auto root = Sys("AccessKeySet", ak.SerializeAsString());
+  EXPECT_EQ(root.status(), kvspec::kStatusClientError);
+  EXPECT_NE(root.message().find("is a root key from the config file"), std::string::npos) << root.message();
   ak.clear_roles();
   EXPECT_EQ(Sys("AccessKeySet", ak.SerializeAsString()).message(), "invalid roles settings");
 }
