@@ -50,7 +50,9 @@ class Keyring {
   // Adds or replaces a stored (AccessKeySet) key.
   void Put(const hooto::hauth::v1::AccessKey& key);
 
-  // Steps 1-7 of the reference validation for `token` (empty = missing).
+  // Steps 1-7 of the reference validation for `token`, the header's value.
+  // A missing header is the caller's to report ("no auth token found"); an
+  // empty value fails like any malformed one ("access_token not found").
   // Returns the principal or PermissionDenied with the reason text.
   StatusOr<Principal> Authenticate(std::string_view token, int64_t now_ms) const;
 

@@ -54,7 +54,7 @@ TEST_F(KeyringTest, StoredKeyWrongSecret) {
   EXPECT_TRUE(ring.Authenticate(SignToken("app1", "client-secret-0123456789", kNow), kNow).ok());
   EXPECT_EQ(ring.Authenticate(SignToken("app1", "bad", kNow), kNow).status().message(),
             "sign denied");
-  EXPECT_EQ(ring.Authenticate("", kNow).status().message(), "no auth token found");
+  EXPECT_EQ(ring.Authenticate("", kNow).status().message(), "access_token not found");
 }
 
 TEST(Authorize, ScopesAndRoles) {

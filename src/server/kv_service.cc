@@ -158,9 +158,8 @@ int PublicService::in_flight() const { return in_flight_.load(std::memory_order_
 StatusOr<auth::Principal> PublicService::Authenticate(grpc::CallbackServerContext* context) const {
   const auto& md = context->client_metadata();
   auto it = md.find(auth::kTokenHeader);
-  std::string_view token;
-  if (it != md.end()) token = std::string_view(it->second.data(), it->second.size());
-  return ctx_.keyring->Authenticate(token, ctx_.clock->NowMs());
+  if (it == md.end()) return absl::PermissionDeniedError("no auth token found");
+  return ctx_.keyring->Authenticate(std::string_view(it->second.data(), it->second.size()), ctx_.clock->NowMs());
 }
 
 bool PublicService::AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,

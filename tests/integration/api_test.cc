@@ -95,6 +95,8 @@ TEST_F(ApiTest, PutGetDelete) {
 
 TEST_F(ApiTest, AuthFailuresAreInBandStatus4) {
   EXPECT_EQ(QueryWithToken(nullptr).message(), "Access Denied : no auth token found");
+  std::string empty;
+  EXPECT_EQ(QueryWithToken(&empty).message(), "Access Denied : access_token not found");
   std::string garbage = "not-a-token";
   EXPECT_EQ(QueryWithToken(&garbage).message(), "Access Denied : access_token not found");
   const int64_t now = SystemClock()->NowMs();
