@@ -11,6 +11,7 @@
 #                   linearizability: RUNS=N OPS=M (NODES=3 or 5, SEED=S)
 #   make deps       install Debian packages, build static prometheus-cpp/civetweb
 #   make install    install into $(DESTDIR)$(PREFIX) (default /opt/lynkdb/kvgo-server)
+#   make uninstall  remove what make install put there, except the config and var/
 #   make package    build/packages/: the DEB, the RPM and the tarball
 #   make dist       build/packages/: the tarball only
 #   make clean      remove build/ and bin/
@@ -33,7 +34,7 @@ SEEDS ?= 10000
 NODES ?= 3
 SEED ?=
 
-.PHONY: all build deps run test clean install install-files package dist sim nemesis fuzz
+.PHONY: all build deps run test clean install install-files uninstall package dist sim nemesis fuzz
 
 all: build
 
@@ -100,6 +101,18 @@ install: build install-files
 	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	  echo "installed; start with: systemctl enable --now kvgo-server"; \
 	fi
+
+# Stops and disables the service (as root on the target), removes the
+# programs, the README and the unit; keeps the config and var/ (the data).
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now kvgo-server.service 2>/dev/null || true; \
+	fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/kvgo-server $(DESTDIR)$(PREFIX)/bin/kvgo-cli \
+	  $(DESTDIR)$(PREFIX)/bin/kvgo-bench $(DESTDIR)$(PREFIX)/README.md $(DESTDIR)$(UNITDIR)/kvgo-server.service
+	-rmdir $(DESTDIR)$(PREFIX)/bin 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(PREFIX)/etc (the config) and $(DESTDIR)$(PREFIX)/var (the data): delete them yourself to remove everything"
 
 package: build
 	packaging/build-packages.sh $(VERSION) $(PACKAGE_DIR) all

@@ -37,6 +37,15 @@ postinstall_body() {
 build_deb() {
   local root="$work/deb"
   stage "$root" /lib/systemd/system
+  # The config is not a conffile: postinst writes a random secret into it,
+  # and dpkg would then ask at every upgrade about a file "modified by a
+  # script" (and offer to bring back the placeholder). The package ships the
+  # default; postinst copies it to /etc only when there is no config yet,
+  # and postrm purge deletes it.
+  install -d "$root/usr/share/kvgo-server"
+  mv "$root/etc/kvgo-server/kvgo-server.conf" "$root/usr/share/kvgo-server/kvgo-server.conf.default"
+  chmod 0644 "$root/usr/share/kvgo-server/kvgo-server.conf.default"  # its secret is the placeholder
+  rmdir "$root/etc/kvgo-server" "$root/etc"  # made by postinst, with the config
   install -d "$root/DEBIAN" "$root/usr/share/doc/kvgo-server" "$root/usr/share/lintian/overrides"
   install -m 0644 "$top/packaging/deb/copyright" "$root/usr/share/doc/kvgo-server/copyright"
   printf 'kvgo-server (%s-1) unstable; urgency=medium\n\n  * Release %s.\n\n -- kvgo-server maintainers <maintainers@kvgo-server.org>  %s\n' \
@@ -47,7 +56,6 @@ build_deb() {
   local size
   size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
   sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" "$top/packaging/deb/control.in" > "$root/DEBIAN/control"
-  install -m 0644 "$top/packaging/deb/conffiles" "$root/DEBIAN/conffiles"
   postinstall_body > "$work/postinstall.body"
   awk -v bodyfile="$work/postinstall.body" '{
       if ($0 == "@POSTINSTALL@") { while ((getline line < bodyfile) > 0) print line }

@@ -32,6 +32,8 @@ ABSL_FLAG(int, connections, 0,
           "connection per address and key within a process");
 ABSL_FLAG(int, threads, 2, "threads driving the clients (each with its own gRPC completion queue)");
 ABSL_FLAG(std::string, tls_cert, "", "TLS: a PEM file with the server's certificate or its CA (default: plaintext)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "TLS: the name to check the server's certificate against (default: the host of --addr)");
 ABSL_FLAG(int, server_pid, 0, "if set, report this process's peak resident memory (VmHWM)");
 
 namespace {
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (kvgo::cli::PrintHelpIfAsked(args)) return 0;
   if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
     std::cerr << "kvgo-bench: " << bad << "\n";
     return 2;
@@ -284,6 +287,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  base.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   {
     kvgo::client::Client probe(base);
     if (!probe.WaitReady(std::chrono::seconds(5))) {

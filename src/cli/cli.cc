@@ -136,7 +136,7 @@ commands:
   status                        nodes, tables, sizes
   check                         connect, authenticate, report latency
 
-flags: --addr --secret --key_id --config --table --json --timeout_ms
+flags: --addr --secret --key_id --config --table --json --timeout_ms --tls_cert --tls_server_name
        (or KVGO_ADDR, KVGO_SECRET, KVGO_KEY_ID; --config reads a server config)
 exit codes: 0 ok, 1 not found, 2 usage, 3 error, 4 refused by the server
 Without a command, kvgo-cli reads commands at a prompt (history in ~/.kvgo_cli_history).

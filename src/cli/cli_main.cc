@@ -145,9 +145,11 @@ int Interactive(kvgo::cli::Cli* cli) {
 int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(kvgo::cli::Cli::Usage());
+  kvgo::cli::SetFlagsUsage("kvgo-cli " KVGO_VERSION);
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (kvgo::cli::PrintHelpIfAsked(args)) return 0;
   if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
     std::cerr << "kvgo-cli: " << bad << "\n";
     return 2;

@@ -1,9 +1,12 @@
 #include "cli/flags_compat.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iostream>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 
@@ -55,6 +58,29 @@ std::string BadFlag(const std::vector<std::string>& args) {
     i++;  // the value
   }
   return "";
+}
+
+bool PrintHelpIfAsked(const std::vector<std::string>& args) {
+  bool asked = false;
+  for (size_t i = 1; i < args.size() && args[i] != "--"; i++) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "-help" || a == "--helpshort" || a == "-helpshort") asked = true;
+  }
+  if (!asked) return false;
+  std::vector<const absl::CommandLineFlag*> own;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "src/cli/")) own.push_back(flag);
+  }
+  std::sort(own.begin(), own.end(), [](auto* a, auto* b) { return a->Name() < b->Name(); });
+  std::cout << absl::ProgramUsageMessage() << "\n\nflags (--name=value; --a-b is --a_b):\n";
+  for (const absl::CommandLineFlag* f : own) {
+    std::cout << "  --" << f->Name() << "  " << f->Help();
+    const std::string def = f->DefaultValue();
+    if (!def.empty() && def != "0" && def != "false") std::cout << " (default " << def << ")";
+    std::cout << "\n";
+  }
+  std::cout << "--helpfull also lists the flags of gRPC and abseil.\n";
+  return true;
 }
 
 void SetFlagsUsage(std::string version_line) {

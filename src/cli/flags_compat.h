@@ -17,6 +17,13 @@ std::vector<std::string> DashesToUnderscores(int argc, char** argv);
 // the kvgo executables exit 2 for a bad command line.
 std::string BadFlag(const std::vector<std::string>& args);
 
+// If `args` (as returned by DashesToUnderscores) asks for help (--help,
+// -h, --helpshort), prints the program's usage message and its own flags
+// (those defined in src/cli/) to stdout and returns true: the caller exits
+// 0. absl would exit 1 and, for a program whose flags live in another
+// file, print "No flags matched". --helpfull stays absl's (every flag).
+bool PrintHelpIfAsked(const std::vector<std::string>& args);
+
 // absl's --help and --helpshort list the flags of src/cli/ (the
 // executable's own), --version prints `version_line`, and file names show
 // from src/ on, not the build machine's path.

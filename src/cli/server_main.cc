@@ -7,6 +7,7 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -56,6 +57,31 @@ void SetupLogging(const kvgo::Config& cfg) {
   });
 }
 
+// LevelDB keeps up to [performance] max_open_files tables open, and every
+// client connection, peer stream and log file takes a descriptor too. Raises
+// the soft open-file limit towards what that needs (up to the hard limit,
+// as Redis does), and warns when it stays short: the shortfall would show
+// up later, under load, as "Too many open files".
+void EnsureFileLimit(int max_open_files) {
+  constexpr rlim_t kRoomForConnections = 1024;
+  const rlim_t want = static_cast<rlim_t>(max_open_files) + kRoomForConnections;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return;
+  const rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+  if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    spdlog::info("raised the open-file limit from {} to {} ([performance] max_open_files {} + {} for connections)", was,
+                 rl.rlim_cur, max_open_files, kRoomForConnections);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+    spdlog::warn(
+        "the open-file limit is {} (hard limit {}), below [performance] max_open_files {} + {} for connections: "
+        "under load, LevelDB or new connections will fail with 'Too many open files'. Raise it (systemd: "
+        "LimitNOFILE=, shell: ulimit -n) or lower max_open_files",
+        rl.rlim_cur, rl.rlim_max, max_open_files, kRoomForConnections);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,6 +93,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
+  if (kvgo::cli::PrintHelpIfAsked(args)) return 0;
   if (const std::string bad = kvgo::cli::BadFlag(args); !bad.empty()) {
     std::cerr << "kvgo-server: " << bad << "\n";
     return 2;
@@ -86,6 +113,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   SetupLogging(*cfg);
+  EnsureFileLimit(cfg->max_open_files);
 
   // Signals are taken synchronously by this thread only; every thread
   // started from here on inherits the blocked mask.

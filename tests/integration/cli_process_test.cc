@@ -71,6 +71,14 @@ TEST_F(CliTest, PutGetDelAndExitCodes) {
   EXPECT_NE(denied.err.find("Access Denied"), std::string::npos);
   EXPECT_EQ(Cli("--addr 127.0.0.1:1 --timeout_ms 500 get x").rc, 3);
   EXPECT_EQ(Cli("get x", "", "KVGO_SECRET=").rc, 2);  // no secret at all
+  // --help and -h: the usage and every flag of kvgo-cli, exit 0.
+  for (const char* help : {"--help", "-h"}) {
+    auto h = Cli(help);
+    EXPECT_EQ(h.rc, 0) << help;
+    EXPECT_NE(h.out.find("usage: kvgo-cli"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find("  --tls_server_name  "), std::string::npos) << h.out;
+    EXPECT_EQ(h.out.find("No flags matched"), std::string::npos) << h.out;
+  }
 }
 
 TEST_F(CliTest, ScanPagesAndCounts) {
@@ -186,6 +194,9 @@ TEST_F(CliTest, BenchRunsEveryCaseAndItsWritesAreStored) {
   auto denied = bench("--secret not-the-secret-0123456789 --seconds 0.2 --clients 1 --json ''");
   EXPECT_EQ(denied.rc, 1);
   EXPECT_NE(denied.err.find("Access Denied"), std::string::npos) << denied.err;
+  auto help = bench("--help");
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.out.find("  --tls_server_name  "), std::string::npos) << help.out;
 }
 
 }  // namespace

@@ -38,6 +38,9 @@ TEST(Process, VersionAndCheckConfig) {
   p.Start({"--version"});
   EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 0);
   EXPECT_NE(p.Log().find("kvgo-server "), std::string::npos);
+  p.Start({"--help"});
+  EXPECT_EQ(p.WaitExit(std::chrono::seconds(10)), 0);
+  EXPECT_NE(p.Log().find("  --check_config  validate the config"), std::string::npos) << p.Log();
   // Relative paths resolve against the binary's prefix (parent of bin/).
   std::string cfg = p.DefaultConfig();
   cfg.replace(cfg.find(p.prefix() + "/var/data"), p.prefix().size() + 9, "var/kvgo-relative");
@@ -485,6 +488,38 @@ TEST(Process, TenThousandConnectionsOpenedAndDropped) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_LE(fds(), fds_before + 50);
+  EXPECT_EQ(p.Stop(SIGTERM), 0);
+}
+
+// A soft open-file limit below [performance] max_open_files + room for
+// connections is raised up to the hard limit; when the hard limit is
+// short too, the server still starts and says what to change.
+TEST(Process, OpenFileLimitIsRaisedOrWarnedAbout) {
+  auto soft_limit = [](pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Max open files", 0) == 0) return std::stol(line.substr(26));
+    }
+    return -1L;
+  };
+  ServerProcess p("nofile");
+  p.WriteConfig(p.DefaultConfig() + "\n[performance]\nmax_open_files = 400\n");
+  const std::string run = "exec " + ServerBinary() + " --config " + p.prefix() + "/etc/kvgo-server.conf";
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max >= 1424) {
+    p.StartArgv({"/bin/sh", "-c", "ulimit -Sn 300 && " + run});
+    ASSERT_TRUE(p.WaitReady()) << p.Log();
+    EXPECT_EQ(soft_limit(p.pid()), 1424) << p.Log();
+    EXPECT_NE(p.Log().find("raised the open-file limit from 300 to 1424"), std::string::npos) << p.Log();
+    EXPECT_EQ(p.Stop(SIGTERM), 0);
+  }
+  p.StartArgv({"/bin/sh", "-c", "ulimit -n 300 && " + run});  // soft and hard
+  ASSERT_TRUE(p.WaitReady()) << p.Log();
+  EXPECT_EQ(soft_limit(p.pid()), 300);
+  EXPECT_NE(p.Log().find("the open-file limit is 300 (hard limit 300), below [performance] max_open_files 400"),
+            std::string::npos)
+      << p.Log();
   EXPECT_EQ(p.Stop(SIGTERM), 0);
 }
 

@@ -48,7 +48,10 @@ check_mode "$conf" "640 root kvgo"
 grep -q 'the-secret-key-of-server' "$conf" && fail "placeholder secret not replaced"
 secret=$(sed -n 's/^auth_secret_key = "\([A-Za-z0-9]\{40\}\)"$/\1/p' "$conf")
 [ ${#secret} -eq 40 ] || fail "no random 40-character secret in $conf"
-dpkg-query -W -f='${Conffiles}\n' kvgo-server | grep -q "$conf" || fail "$conf is not a conffile"
+# Not a conffile: postinst writes the secret into it, and dpkg would ask
+# about that change at every upgrade (checked below).
+dpkg-query -W -f='${Conffiles}\n' kvgo-server | grep -q "$conf" && fail "$conf is a conffile"
+dpkg -V kvgo-server || fail "dpkg -V reports changed files right after the install"
 
 unit=/lib/systemd/system/kvgo-server.service
 [ -f "$unit" ] || fail "no unit $unit"
@@ -78,6 +81,16 @@ out_cli=$("$prefix/bin/kvgo-cli" --config "$conf" get kvgo-bench-probe) || fail 
 (exec 3<>"/dev/tcp/127.0.0.1/$http_port" && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q "200 OK" <&3) ||
   fail "/readyz of the installed server"
 kill -TERM "$pid"; wait "$pid" || fail "server did not exit 0 on SIGTERM"; pid=""
+
+# An upgrade asks nothing (stdin closed), and keeps the config as it is: the
+# generated secret and the operator's edit (the bind above).
+sum_before=$(sha256sum "$conf")
+deb2=$("$top/packaging/build-packages.sh" "$version.1" "$out/next" deb)
+dpkg -i "$deb2" </dev/null >"$out/upgrade.log" 2>&1 || { cat "$out/upgrade.log"; fail "upgrade to $version.1"; }
+[ "$(dpkg-query -W -f='${Status} ${Version}' kvgo-server)" = "install ok installed $version.1-1" ] ||
+  fail "after the upgrade: $(dpkg-query -W -f='${Status} ${Version}' kvgo-server)"
+[ "$(sha256sum "$conf")" = "$sum_before" ] || fail "the upgrade changed $conf"
+check_mode "$conf" "640 root kvgo"
 
 dpkg -r kvgo-server >/dev/null
 [ -f "$conf" ] || fail "remove deleted the config"
