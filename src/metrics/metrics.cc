@@ -8,8 +8,7 @@ namespace kvgo::metrics {
 
 namespace {
 
-const char* const kStatusNames[] = {"unset",        "ok",           "error",    "not_found",
-                                    "client_error", "server_error", "unauth"};
+const char* const kStatusNames[] = {"unset", "ok", "error", "not_found", "client_error", "server_error", "unauth"};
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -19,11 +18,16 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 
 const char* RpcName(Rpc rpc) {
   switch (rpc) {
-    case Rpc::kQuery: return "Query";
-    case Rpc::kCommit: return "Commit";
-    case Rpc::kBatchCommit: return "BatchCommit";
-    case Rpc::kSysCmd: return "SysCmd";
-    default: return "unknown";
+    case Rpc::kQuery:
+      return "Query";
+    case Rpc::kCommit:
+      return "Commit";
+    case Rpc::kBatchCommit:
+      return "BatchCommit";
+    case Rpc::kSysCmd:
+      return "SysCmd";
+    default:
+      return "unknown";
   }
 }
 
@@ -75,8 +79,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("kvgo_auth_failures_total")
                         .Help("Requests refused by authentication or authorisation, by reason")
                         .Register(*registry_);
-  for (const char* reason : {"missing_token", "malformed_token", "expired", "unknown_key",
-                             "bad_signature", "permission"}) {
+  for (const char* reason :
+       {"missing_token", "malformed_token", "expired", "unknown_key", "bad_signature", "permission"}) {
     auth_failures_->Add({{"reason", reason}});
   }
   fsync_ = &prometheus::BuildHistogram()
@@ -84,17 +88,28 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                 .Help("Time to write and fsync one group commit to the LevelDB log")
                 .Register(*registry_)
                 .Add({}, LatencyBuckets());
-  group_size_ = &prometheus::BuildHistogram()
-                     .Name("kvgo_group_commit_size")
-                     .Help("Commands written per fsync (group commit batch size)")
-                     .Register(*registry_)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
+  group_size_ =
+      &prometheus::BuildHistogram()
+           .Name("kvgo_group_commit_size")
+           .Help("Commands written per fsync (group commit batch size)")
+           .Register(*registry_)
+           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
   auto& reloads = prometheus::BuildCounter()
                       .Name("kvgo_config_reloads_total")
                       .Help("Config reloads (SIGHUP), by result")
                       .Register(*registry_);
   reload_ok_ = &reloads.Add({{"result", "ok"}});
   reload_error_ = &reloads.Add({{"result", "error"}});
+  // As Prometheus's own prometheus_config_last_reload_successful: an alert
+  // on it lasts as long as the config on disk is broken.
+  reload_last_ok_ = &prometheus::BuildGauge()
+                         .Name("kvgo_config_last_reload_successful")
+                         .Help(
+                             "1 if the config was valid at start and at the last SIGHUP, 0 if the last SIGHUP "
+                             "found an invalid config (the server runs on the previous one)")
+                         .Register(*registry_)
+                         .Add({});
+  reload_last_ok_->Set(1);
   purged_ = &prometheus::BuildCounter()
                  .Name("kvgo_ttl_purged_keys_total")
                  .Help("Expired keys removed from disk by the TTL purger")
@@ -108,8 +123,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Set(1);
 }
 
-void Metrics::ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t request_bytes,
-                             size_t response_bytes) {
+void Metrics::ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t request_bytes, size_t response_bytes) {
   const size_t r = static_cast<size_t>(rpc);
   requests_[r][status < kStatuses ? status : 2]->Increment();
   latency_[r]->Observe(seconds);
@@ -128,13 +142,14 @@ void Metrics::ObserveGroup(size_t commands, double seconds) {
   group_size_->Observe(static_cast<double>(commands));
 }
 
-void Metrics::CountConfigReload(bool ok) { (ok ? reload_ok_ : reload_error_)->Increment(); }
+void Metrics::CountConfigReload(bool ok) {
+  (ok ? reload_ok_ : reload_error_)->Increment();
+  reload_last_ok_->Set(ok ? 1 : 0);
+}
 
 void Metrics::CountPurged(size_t keys) { purged_->Increment(static_cast<double>(keys)); }
 
-void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> c) {
-  collectables_.push_back(std::move(c));
-}
+void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> c) { collectables_.push_back(std::move(c)); }
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() const {
   std::vector<prometheus::MetricFamily> all = registry_->Collect();

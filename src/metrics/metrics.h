@@ -64,6 +64,7 @@ class Metrics {
   prometheus::Histogram* group_size_ = nullptr;
   prometheus::Counter* reload_ok_ = nullptr;
   prometheus::Counter* reload_error_ = nullptr;
+  prometheus::Gauge* reload_last_ok_ = nullptr;
   prometheus::Counter* purged_ = nullptr;
 };
 

@@ -6,8 +6,8 @@
 #include <regex>
 
 #include "metrics/node_collector.h"
-#include "storage/committer.h"
 #include "storage/catalog.h"
+#include "storage/committer.h"
 #include "storage/state_machine.h"
 
 namespace kvgo::metrics {
@@ -46,14 +46,18 @@ TEST(Metrics, AuthReasonsAndReloads) {
   EXPECT_EQ(AuthFailureReason("permission=sys/all not allow"), "permission");
   Metrics m;
   m.CountAuthFailure("sign denied");
+  EXPECT_EQ(Value(m.Serialize(), "kvgo_config_last_reload_successful"), 1);
   m.CountConfigReload(false);
   m.ObserveGroup(8, 0.0005);
   const std::string t = m.Serialize();
+  EXPECT_EQ(Value(t, "kvgo_config_last_reload_successful"), 0);
   EXPECT_EQ(Value(t, "kvgo_auth_failures_total{reason=\"bad_signature\"}"), 1);
   EXPECT_EQ(Value(t, "kvgo_auth_failures_total{reason=\"expired\"}"), 0);
   EXPECT_EQ(Value(t, "kvgo_config_reloads_total{result=\"error\"}"), 1);
   EXPECT_EQ(Value(t, "kvgo_group_commit_size_sum"), 8);
   EXPECT_EQ(Value(t, "kvgo_fsync_duration_seconds_count"), 1);
+  m.CountConfigReload(true);
+  EXPECT_EQ(Value(m.Serialize(), "kvgo_config_last_reload_successful"), 1);
 }
 
 TEST(NodeCollector, LevelDBDiskProcessAndCluster) {
@@ -79,8 +83,9 @@ TEST(NodeCollector, LevelDBDiskProcessAndCluster) {
           v.applied = v.commit = committer.stats().groups;
           return v;
         },
-        1700000000));
+        1700000000, 216u << 20));
     const std::string t = m.Serialize();
+    EXPECT_EQ(Value(t, "kvgo_disk_reserved_bytes"), 216u << 20);
     EXPECT_EQ(Value(t, "kvgo_leveldb_files{level=\"0\"}"), 0);
     EXPECT_GT(Value(t, "kvgo_disk_bytes"), 0);
     EXPECT_GT(Value(t, "kvgo_disk_free_bytes"), 0);

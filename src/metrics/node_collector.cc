@@ -94,6 +94,9 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
     out.push_back(Gauge("kvgo_disk_total_bytes", "Size of the data directory's file system",
                         static_cast<double>(vfs.f_blocks) * vfs.f_frsize));
   }
+  out.push_back(Gauge("kvgo_disk_reserved_bytes",
+                      "[storage] min_free_bytes: writes are refused while the free space is below it (0 = no reserve)",
+                      static_cast<double>(min_free_bytes_)));
 
   // Process.
   std::ifstream statm("/proc/self/statm");

@@ -50,8 +50,11 @@ class NodeCollector : public prometheus::Collectable {
  public:
   // REQUIRES: store outlives the collector; `cluster` may be called on any
   // thread until then.
-  NodeCollector(const storage::Store* store, std::function<ClusterView()> cluster, int64_t start_unix_s)
-      : store_(store), cluster_(std::move(cluster)), start_unix_s_(start_unix_s) {}
+  // `min_free_bytes` is [storage] min_free_bytes (exported as the disk's
+  // reserve, for alerts).
+  NodeCollector(const storage::Store* store, std::function<ClusterView()> cluster, int64_t start_unix_s,
+                uint64_t min_free_bytes = 0)
+      : store_(store), cluster_(std::move(cluster)), start_unix_s_(start_unix_s), min_free_bytes_(min_free_bytes) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -59,6 +62,7 @@ class NodeCollector : public prometheus::Collectable {
   const storage::Store* const store_;
   const std::function<ClusterView()> cluster_;
   const int64_t start_unix_s_;
+  const uint64_t min_free_bytes_;
 };
 
 }  // namespace kvgo::metrics

@@ -159,7 +159,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
                                   " (address in use, or not an address of this host?)");
   }
   s->metrics_->AddCollectable(std::make_shared<metrics::NodeCollector>(
-      s->store_.get(), [raw = s.get()] { return raw->ClusterState(); }, ctx.started_unix_s));
+      s->store_.get(), [raw = s.get()] { return raw->ClusterState(); }, ctx.started_unix_s, config.min_free_bytes));
   if (config.http_port > 0) {
     std::string host;
     int unused = 0;
