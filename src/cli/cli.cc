@@ -598,7 +598,8 @@ int Cli::Status(const CliOptions& o) {
          << caps.value("cpu", json::object()).value("use", int64_t{0}) << " CPUs\n";
   }
   for (const auto& t : j.value("tables", json::array())) {
-    out_ << "table " << t.value("name", "") << " " << t.value("db_size", uint64_t{0}) << " bytes\n";
+    out_ << "table " << t.value("name", "") << " " << t.value("db_size", uint64_t{0})
+         << " bytes on disk (approximate: writes still in LevelDB's memtable are not counted yet)\n";
   }
   return kExitOk;
 }

@@ -104,7 +104,8 @@ StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix);
 // missing host, a port outside 1..65535 or trailing garbage.
 Status SplitHostPort(const std::string& addr, std::string* host, int* port);
 
-// "abcd********wxyz" for secrets longer than 8 characters, else "********".
+// "******** (40 characters, sha256 1a2b3c4d)": no character of the secret,
+// but enough to compare two configs' secrets.
 std::string MaskSecret(const std::string& secret);
 
 }  // namespace kvgo
