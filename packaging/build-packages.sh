@@ -20,8 +20,8 @@ prefix=/opt/lynkdb/kvgo-server
 stage() {  # stage DIR UNITDIR
   make -C "$top" --no-print-directory install-files DESTDIR="$1" UNITDIR="$2" >/dev/null
   strip --strip-unneeded "$1$prefix/bin/kvgo-server" "$1$prefix/bin/kvgo-cli" "$1$prefix/bin/kvgo-bench"
-  # The config lives in /etc/kvgo-server (a conffile must be below /etc);
-  # the seed's path $prefix/etc is a symlink to it.
+  # The config lives in /etc/kvgo-server (the RPM's %config, the DEB's
+  # postinst copy); the seed's path $prefix/etc is a symlink to it.
   install -d "$1/etc/kvgo-server"
   mv "$1$prefix/etc/kvgo-server.conf" "$1/etc/kvgo-server/kvgo-server.conf"
   rmdir "$1$prefix/etc"

@@ -104,8 +104,7 @@ StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix);
 // missing host, a port outside 1..65535 or trailing garbage.
 Status SplitHostPort(const std::string& addr, std::string* host, int* port);
 
-// "******** (40 characters, sha256 1a2b3c4d)": no character of the secret,
-// but enough to compare two configs' secrets.
+// "******** (40 characters)": nothing of the secret but its length.
 std::string MaskSecret(const std::string& secret);
 
 }  // namespace kvgo

@@ -218,8 +218,7 @@ TEST(Config, EffectiveConfigMasksSecrets) {
   std::string toml = c->ToToml();
   EXPECT_EQ(toml.find("the-secret-key-of-server-01"), std::string::npos);
   EXPECT_EQ(toml.find("the-"), std::string::npos) << toml;  // no character of it
-  // Its length and a short SHA-256 (of "the-secret-key-of-server-01").
-  EXPECT_NE(toml.find("auth_secret_key = \"******** (27 characters, sha256 933448db)\""), std::string::npos) << toml;
+  EXPECT_NE(toml.find("auth_secret_key = \"******** (27 characters)\""), std::string::npos) << toml;
   EXPECT_NE(toml.find("addr = \"127.0.0.3:9100\""), std::string::npos) << toml;
 }
 

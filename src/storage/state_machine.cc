@@ -252,11 +252,13 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
     if (!s.ok()) tomb_raw.clear();
   }
 
-  // incr counter (puts only). The default namespace applies when the request
-  // itself carries an id (spec 5.1 step 6); an id inherited from the
-  // existing object touches no counter.
+  // incr counter (puts only). An id inherited from the existing object also
+  // raises the default namespace's counter: the reference leaves it alone
+  // (docs/wire-api.md 5.6, "Ours"). Changing that here would change what
+  // replicas compute for entries already in their logs; it waits until
+  // commands carry the version of the rules they are applied under.
   if (!is_delete) {
-    if (w.meta().incr_id() > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
+    if (meta.incr_id() > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
     if (!incr_ns.empty()) {
       const std::string ckey = keys::IncrCounter(tid, incr_ns);
       StatusOr<uint64_t> cur = GetCounter(ckey);

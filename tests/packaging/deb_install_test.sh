@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The DEB as an operator meets it: install it on this machine with dpkg -i,
-# check files, user, permissions and the conffile, run the installed binary
-# as the kvgo user with the installed config (the unit's ExecStart line),
-# talk to it, then remove and purge and check what is left.
+# check files, user, permissions and the config (made by postinst, not a
+# conffile), run the installed binary as the kvgo user with the installed
+# config (the unit's ExecStart line), talk to it, upgrade to a newer build
+# (no prompt, config kept), then remove and purge and check what is left.
 # Needs root; exits 77 (skipped) otherwise, or when kvgo-server is already
 # installed here (we never touch a real installation).
 set -euo pipefail

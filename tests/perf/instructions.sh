@@ -59,16 +59,17 @@ for i in $(seq 1 "$NODES"); do
 done
 
 # The node to bench: the single node, or the cluster's leader.
-target=127.0.0.1:9330
+target=""
 for _ in $(seq 600); do
   if ((NODES == 1)); then
-    grep -q "serving on" "$WORK/n1.log" && break
+    grep -q "serving on" "$WORK/n1.log" && { target=127.0.0.1:9330; break; }
   else
     l=$({ grep -ho "leader is now [0-9.:]*" "$WORK"/n*.log 2>/dev/null || true; } | tail -1 | awk '{print $4}')
     [[ -n "$l" ]] && { target=$l; break; }
   fi
   sleep 0.1
 done
+[[ -n "$target" ]] || { echo "no server ready (or no leader elected) within 60 s; logs in $WORK" >&2; exit 1; }
 idx=${target#127.0.0.}
 idx=${idx%%:*}
 run() { "$BENCH" --addr "$target" --secret "$(secret "$idx")" --clients 20 --json "" "$@"; }
@@ -82,6 +83,7 @@ for p in "${PIDS[@]}"; do callgrind_control -z "$p" >/dev/null 2>&1; done
 out=$(run --cases "$CASE" --seconds "$SECS")
 for p in "${PIDS[@]}"; do callgrind_control -d "$p" >/dev/null 2>&1; done
 ops=$(awk -v c="$CASE" '$1 == c {print $3}' <<<"$out")
+[[ "$ops" =~ ^[1-9][0-9]*$ ]] || { echo "kvgo-bench reported no operations for $CASE: $out" >&2; exit 1; }
 echo "$CASE: $ops operations in $SECS s under callgrind, through $target (files in $WORK)"
 
 # Inclusive instructions of the first function matching a pattern.
