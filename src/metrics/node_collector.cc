@@ -127,6 +127,10 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
       Gauge("kvgo_cluster_applied_index", "Highest log index applied to the store", static_cast<double>(cv.applied)));
   out.push_back(Gauge("kvgo_cluster_compacted_index", "Log entries up to here were dropped (snapshot boundary)",
                       static_cast<double>(cv.compacted)));
+  out.push_back(Gauge("kvgo_cluster_apply_rules",
+                      "Apply rules this node's proposals get: the oldest version of them among the members (on the "
+                      "leader; a member not heard from counts as 0)",
+                      static_cast<double>(cv.apply_rules)));
   out.push_back(Gauge("kvgo_cluster_wal_bytes", "Bytes in the Paxos WAL's segment files (<data_directory>/paxos)",
                       static_cast<double>(cv.wal_bytes)));
   auto counter = [&](const char* name, const char* help, uint64_t v) {

@@ -38,6 +38,9 @@ struct ClusterView {
   uint64_t wal_bytes = 0;
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
+  // The apply rules this node's proposals get now (a rolling upgrade is
+  // complete when every node shows the new version's number).
+  uint32_t apply_rules = 0;
   struct Peer {
     std::string addr;
     bool connected = false;

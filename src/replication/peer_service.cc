@@ -29,7 +29,10 @@ class MessagesReactor final : public grpc::ServerReadReactor<peer::pb::Message> 
       return;
     }
     consensus::Message m = FromProto(msg_);
-    if (m.from == from_) r_->Receive(std::move(m));  // a peer speaks only for itself
+    if (m.from == from_) {  // a peer speaks only for itself
+      r_->NotePeerApplyRules(from_, msg_.apply_rules());
+      r_->Receive(std::move(m));
+    }
     StartRead(&msg_);
   }
   void OnDone() override { delete this; }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "common/failpoint.h"
@@ -85,8 +86,16 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   const uint64_t cluster_id = ClusterIdOf(addrs);
   r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members, config.tls.enabled());
   const auto creds = PeerCredentials(config.tls);
+#ifdef KVGO_FAILPOINTS
+  if (const char* v = getenv("KVGO_MAX_APPLY_RULES"); v != nullptr && *v != 0) {
+    r->max_rules_ = std::min<uint32_t>(storage::kApplyRules, static_cast<uint32_t>(std::strtoul(v, nullptr, 10)));
+    spdlog::warn("KVGO_MAX_APPLY_RULES: applying as a version that knows apply rules up to {}", r->max_rules_);
+  }
+#endif
   for (const auto& m : members) {
-    if (m.id != me.id) r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get(), creds);
+    if (m.id == me.id) continue;
+    r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get(), creds, r->max_rules_);
+    r->peer_rules_[m.id] = std::make_unique<std::atomic<uint32_t>>(0);
   }
 
   consensus::Config cc;
@@ -351,12 +360,27 @@ void Replicator::Receive(consensus::Message m) { Post(std::move(m)); }
 
 void Replicator::SetSecrets(const Config& config) { identity_->SetSecrets(MembersOf(config), config.root_secret); }
 
+void Replicator::NotePeerApplyRules(consensus::NodeId from, uint32_t rules) {
+  auto it = peer_rules_.find(from);
+  if (it == peer_rules_.end() || it->second->load(std::memory_order_relaxed) == rules) return;
+  it->second->store(rules, std::memory_order_relaxed);
+  spdlog::info("peer {} applies rules up to {}; this node proposes under rules {}", peers_.at(from)->member().addr,
+               rules, ProposalRules());
+}
+
+uint32_t Replicator::ProposalRules() const {
+  uint32_t rules = max_rules_;
+  for (const auto& [id, r] : peer_rules_) rules = std::min(rules, r->load(std::memory_order_relaxed));
+  return rules;
+}
+
 ReplicatorStatus Replicator::status() const {
   ReplicatorStatus s;
   {
     std::lock_guard lock(mu_);
     s = status_;
   }
+  s.apply_rules = ProposalRules();
   for (const auto& [id, p] : peers_) {
     s.peers.push_back({p->member().addr, p->connected(), p->dropped()});
   }
@@ -461,6 +485,9 @@ void Replicator::Dispatch(Proposal p) {
     uint64_t id = 0;
     while (id == 0) id = proposal_ids_();  // 0 = no id
     p.cmd.set_proposal_id(id);
+    // Rules every member can apply: a rolling upgrade switches to newer
+    // rules only once the last member runs a version that knows them.
+    p.cmd.set_apply_rules(ProposalRules());
     const Slot slot = node_->Propose(p.cmd.SerializeAsString());
     if (slot == 0) return p.done(absl::UnavailableError("not the leader"));
     proposed_.emplace(slot, std::move(p));
@@ -709,6 +736,16 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
         "write's slot; the write was not applied");
     if (!e.noop) {
       if (cmd.ParseFromString(e.value())) {
+        if (cmd.apply_rules() > max_rules_) {
+          // Proposed while every member could apply it, so this node was
+          // downgraded since: applying under other rules would make its
+          // state differ from the others' for good.
+          spdlog::critical(
+              "slot {} was proposed under apply rules {}, and this version applies rules up to {}: run the "
+              "newer version on this node (or wipe its data directory to get a snapshot); stopping the process",
+              e.slot, cmd.apply_rules(), max_rules_);
+          std::abort();
+        }
         const uint64_t errors = sm_->storage_errors();
         auto res = sm_->Apply(cmd, &batch);
         if (sm_->storage_errors() != errors) {

@@ -56,6 +56,9 @@ struct ReplicatorStatus {
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
   uint64_t leader_changes = 0;
+  // The apply rules a proposal of this node gets now: the oldest of the
+  // members' (storage::kApplyRules; 0 for a member not heard from yet).
+  uint32_t apply_rules = 0;
   struct PeerState {
     std::string addr;
     bool connected = false;
@@ -95,6 +98,8 @@ class Replicator final : public storage::CommandLog {
   // --- entry points of the Peer service ---
   const PeerIdentity& identity() const { return *identity_; }
   void Receive(consensus::Message m);
+  // The newest apply rules peer `from` can apply (as its messages say).
+  void NotePeerApplyRules(consensus::NodeId from, uint32_t rules);
   // Leader: proposes a forwarded write; `done` gets the outcome.
   void SubmitForwarded(storage::pb::Command cmd, std::function<void(peer::pb::ForwardReply)> done);
   // Leader: a read index for a follower.
@@ -167,6 +172,13 @@ class Replicator final : public storage::CommandLog {
   std::unique_ptr<PaxosLogStore> log_;
   std::unique_ptr<PeerIdentity> identity_;
   std::map<consensus::NodeId, std::unique_ptr<PeerClient>> peers_;
+  // Apply rules: the newest this binary applies (storage::kApplyRules; the
+  // failpoint build reads $KVGO_MAX_APPLY_RULES to play an older version),
+  // and each peer's, from its messages (the map is fixed at Start).
+  uint32_t max_rules_ = storage::kApplyRules;
+  std::map<consensus::NodeId, std::unique_ptr<std::atomic<uint32_t>>> peer_rules_;
+  // What a proposal gets: the oldest of max_rules_ and every peer's.
+  uint32_t ProposalRules() const;
   // The core and its clock: tick n is due at origin_ + n * tick_ and never
   // runs earlier, so a lease in ticks is a lease in real time.
   consensus::Config node_config_;

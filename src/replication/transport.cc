@@ -108,8 +108,9 @@ std::shared_ptr<grpc::ChannelCredentials> PeerCredentials(const TlsConfig& tls) 
   return grpc::SslCredentials(opts);
 }
 
-PeerClient::PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds)
-    : peer_(std::move(peer)), identity_(identity) {
+PeerClient::PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds,
+                       uint32_t apply_rules)
+    : peer_(std::move(peer)), identity_(identity), apply_rules_(apply_rules) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -188,7 +189,9 @@ void PeerClient::RunSender() {
       for (size_t i = 0; i < batch.size() && ok; i++) {
         grpc::WriteOptions opts;
         if (i + 1 < batch.size()) opts.set_buffer_hint();
-        ok = writer->Write(ToProto(batch[i]), opts);
+        peer::pb::Message pm = ToProto(batch[i]);
+        pm.set_apply_rules(apply_rules_);
+        ok = writer->Write(pm, opts);
       }
       if (ok) {
         refused_ = false;

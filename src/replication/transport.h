@@ -83,7 +83,9 @@ class PeerClient {
  public:
   // `creds`: plaintext, or TLS with this node's certificate as the client
   // certificate (PeerCredentials).
-  PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds);
+  // `apply_rules` (the newest this node applies) goes on every message.
+  PeerClient(Member peer, const PeerIdentity* identity, std::shared_ptr<grpc::ChannelCredentials> creds,
+             uint32_t apply_rules);
   ~PeerClient();  // Stop()s
 
   // Queues `m` for sending; drops it if the queue is full.
@@ -118,6 +120,7 @@ class PeerClient {
 
   const Member peer_;
   const PeerIdentity* identity_;
+  const uint32_t apply_rules_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<peer::pb::Peer::Stub> stub_;
 

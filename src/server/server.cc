@@ -192,6 +192,7 @@ metrics::ClusterView Server::ClusterState() const {
     const auto cs = committer_->stats();
     v.commit = v.applied = cs.groups;
     v.commands = cs.commands;
+    v.apply_rules = storage::kApplyRules;
     return v;
   }
   if (!replicator_) return v;
@@ -211,6 +212,7 @@ metrics::ClusterView Server::ClusterState() const {
   v.wal_bytes = rs.wal_bytes;
   v.snapshots_sent = rs.snapshots_sent;
   v.snapshots_received = rs.snapshots_received;
+  v.apply_rules = rs.apply_rules;
   for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});
   return v;
 }

@@ -1,13 +1,12 @@
 #include "storage/committer.h"
 
-#include "common/failpoint.h"
-
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-
 #include <vector>
+
+#include "common/failpoint.h"
 
 namespace kvgo::storage {
 
@@ -17,8 +16,7 @@ namespace {
 constexpr size_t kMaxGroupCommands = 4096;
 }  // namespace
 
-Committer::Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener,
-                     GroupObserver observer)
+Committer::Committer(Store* store, StateMachine* sm, Catalog* catalog, EffectsListener listener, GroupObserver observer)
     : store_(store), sm_(sm), catalog_(catalog), listener_(std::move(listener)), observer_(std::move(observer)) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "kvgo-commit");
@@ -43,6 +41,7 @@ CommitterStats Committer::stats() const {
 }
 
 void Committer::Submit(pb::Command cmd, Callback done) {
+  cmd.set_apply_rules(kApplyRules);  // applied at once, by this binary only
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {

@@ -47,6 +47,24 @@ class Engine {
     return committer->Execute(cmd).value().results(0);
   }
 
+  // Applies `w` under the given apply rules directly (the Committer applies
+  // under the newest), as a replica applies an entry logged earlier.
+  // REQUIRES: no command in the Committer meanwhile.
+  kv::ObjectResult WriteUnderRules(kv::ObjectWriter w, uint32_t rules) {
+    if (w.table_name().empty()) w.set_table_name("main");
+    w.mutable_data()->set_check(ValueCheck(w.data().value()));
+    w.mutable_meta()->set_data_check(w.data().check());
+    pb::Command cmd;
+    cmd.set_now_ms(clock.NowMs());
+    cmd.set_apply_rules(rules);
+    *cmd.mutable_write()->add_writers() = w;
+    leveldb::WriteBatch batch;
+    auto r = sm->Apply(cmd, &batch).results(0);
+    EXPECT_TRUE(store->WriteSync(&batch).ok());
+    sm->Commit();
+    return r;
+  }
+
   kv::ObjectResult Put(const std::string& key, const std::string& value, uint64_t mode = 0) {
     kv::ObjectWriter w;
     w.set_mode(mode);
@@ -195,15 +213,15 @@ TEST_F(EngineTest, IncrNamespaces) {
   w.mutable_meta()->set_key("d");
   w.mutable_meta()->set_incr_id(0);
   EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
-  // Rewriting "d" with neither an id nor a namespace keeps its id; the
-  // inherited id raises the "meta" counter (ours: the reference leaves it
-  // at 100, docs/wire-api.md 5.6), so the next "meta" id is above it.
+  // Rewriting "d" with neither an id nor a namespace keeps its id and
+  // touches no counter: the default namespace "meta" applies only when the
+  // request itself carries an id (spec 5.1 step 6; apply rules >= 1).
   w.clear_incr_namespace();
   w.mutable_data()->set_value("3");
   EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
   w.mutable_meta()->set_key("e");
   w.set_incr_namespace("meta");
-  EXPECT_EQ(e->Write(w).meta().incr_id(), 1002u);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
   // An explicit id without a namespace goes to "meta".
   w.mutable_meta()->set_key("f");
   w.clear_incr_namespace();
@@ -213,6 +231,24 @@ TEST_F(EngineTest, IncrNamespaces) {
   w.set_incr_namespace("meta");
   w.mutable_meta()->set_incr_id(0);
   EXPECT_EQ(e->Write(w).meta().incr_id(), 5001u);
+}
+
+// A command logged under apply rules 0 (before rules had versions) is
+// applied as it was then: the inherited id raises the "meta" counter.
+TEST_F(EngineTest, IncrUnderApplyRulesZero) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("x");
+  w.mutable_data()->set_value("1");
+  w.set_incr_namespace("user");
+  w.mutable_meta()->set_incr_id(1000);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1000u);
+  w.clear_incr_namespace();
+  w.mutable_meta()->set_incr_id(0);
+  w.mutable_data()->set_value("2");
+  EXPECT_EQ(e->WriteUnderRules(w, 0).meta().incr_id(), 1000u);
+  w.mutable_meta()->set_key("y");
+  w.set_incr_namespace("meta");
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
 }
 
 TEST_F(EngineTest, MergeKeepsAttrsCreatedExtra) {

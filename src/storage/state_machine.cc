@@ -153,6 +153,7 @@ StatusOr<uint64_t> StateMachine::NextVersion(uint32_t tid, uint64_t floor,
 pb::CommandResult StateMachine::Apply(const pb::Command& cmd, leveldb::WriteBatch* batch) {
   pb::CommandResult out;
   const uint64_t now = cmd.now_ms();
+  rules_ = cmd.apply_rules();
   if (cmd.has_write()) {
     for (const auto& w : cmd.write().writers()) *out.add_results() = ApplyWriter(w, now, batch);
   } else if (cmd.has_table_set()) {
@@ -252,13 +253,12 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
     if (!s.ok()) tomb_raw.clear();
   }
 
-  // incr counter (puts only). An id inherited from the existing object also
-  // raises the default namespace's counter: the reference leaves it alone
-  // (docs/wire-api.md 5.6, "Ours"). Changing that here would change what
-  // replicas compute for entries already in their logs; it waits until
-  // commands carry the version of the rules they are applied under.
+  // incr counter (puts only). Rules >= 1: the default namespace applies when
+  // the request itself carries an id (spec 5.1 step 6); before, an id
+  // inherited from the existing object raised its counter too.
   if (!is_delete) {
-    if (meta.incr_id() > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
+    const uint64_t own_id = rules_ >= 1 ? w.meta().incr_id() : meta.incr_id();
+    if (own_id > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
     if (!incr_ns.empty()) {
       const std::string ckey = keys::IncrCounter(tid, incr_ns);
       StatusOr<uint64_t> cur = GetCounter(ckey);

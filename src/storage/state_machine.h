@@ -27,6 +27,17 @@
 
 namespace kvgo::storage {
 
+// The newest rules apply knows. What apply makes of a command may depend on
+// the rules it is applied under (Command.apply_rules, chosen by its
+// proposer), never on the binary that applies it: an entry logged before an
+// upgrade, or proposed while an older member was still in the cluster, is
+// applied under its own rules by every replica. A change to what apply
+// computes bumps this number and keeps the old behaviour for lower rules.
+//  0: a put's incr id inherited from the existing object raises the default
+//     namespace's counter (the rule before versions).
+//  1: only an incr id the request carries does (spec 5.1 step 6).
+inline constexpr uint32_t kApplyRules = 1;
+
 class StateMachine {
  public:
   // What a durable group changed, for the Catalog and the Keyring.
@@ -71,14 +82,13 @@ class StateMachine {
   StatusOr<uint64_t> GetCounter(const std::string& key) const;
   StatusOr<std::optional<pb::TableInfo>> GetTable(const std::string& name) const;
 
-  lynkdb::kvspec::v2::ObjectResult ApplyWriter(const lynkdb::kvspec::v2::ObjectWriter& w,
-                                               uint64_t now_ms, leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyWriter(const lynkdb::kvspec::v2::ObjectWriter& w, uint64_t now_ms,
+                                               leveldb::WriteBatch* batch);
   lynkdb::kvspec::v2::ObjectResult ApplyTableSet(const pb::TableSetCommand& c, uint64_t now_ms,
                                                  leveldb::WriteBatch* batch);
-  lynkdb::kvspec::v2::ObjectResult ApplyAccessKeySet(const pb::AccessKeySetCommand& c,
-                                                     uint64_t now_ms, leveldb::WriteBatch* batch);
-  lynkdb::kvspec::v2::ObjectResult ApplyPurge(const pb::PurgeCommand& c, uint64_t now_ms,
-                                              leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyAccessKeySet(const pb::AccessKeySetCommand& c, uint64_t now_ms,
+                                                     leveldb::WriteBatch* batch);
+  lynkdb::kvspec::v2::ObjectResult ApplyPurge(const pb::PurgeCommand& c, uint64_t now_ms, leveldb::WriteBatch* batch);
   // Allocates the next version of table `tid` (at least floor + 1).
   StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
 
@@ -91,6 +101,7 @@ class StateMachine {
   // (nullopt = deleted).
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
   Effects effects_;
+  uint32_t rules_ = 0;  // the applying command's apply_rules
 };
 
 }  // namespace kvgo::storage

@@ -146,6 +146,7 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
     if (!failpoints_ || std::string(*e).rfind("KVGO_FAILPOINTS_FILE=", 0) != 0) env_strings.push_back(*e);
   }
   if (failpoints_) env_strings.push_back("KVGO_FAILPOINTS_FILE=" + prefix_ + "/failpoints");
+  env_strings.insert(env_strings.end(), extra_env_.begin(), extra_env_.end());
   std::vector<char*> env;
   for (auto& e : env_strings) env.push_back(e.data());
   env.push_back(nullptr);

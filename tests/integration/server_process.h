@@ -51,6 +51,9 @@ class ServerProcess {
   // From the next Start on: run kvgo-server-failpoints, armed by the file
   // <prefix>/failpoints (KVGO_FAILPOINTS_FILE), which ArmFailpoints writes.
   void UseFailpoints();
+  // Environment variables ("NAME=value") for the process from the next
+  // Start on, on top of this process's; SetEnv({}) removes them.
+  void SetEnv(std::vector<std::string> vars) { extra_env_ = std::move(vars); }
   // Replaces the armed failpoints ("" disarms all); the running server
   // picks the change up within 50 ms, at its next hit of any failpoint.
   void ArmFailpoints(const std::string& spec) const;
@@ -96,6 +99,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   uid_t uid_ = 0;  // 0 = as the test
   bool failpoints_ = false;
+  std::vector<std::string> extra_env_;
   std::string tls_root_pem_;
 };
 
