@@ -43,6 +43,17 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
+// A free port that is not `taken`: FreePort releases the port it found, so
+// a cluster's shared gRPC port (probed on 127.0.0.1, bound on 127.0.0.N)
+// can come back as a node's HTTP port, and the node then cannot start (seen
+// once in a nemesis run).
+int FreePortExcept(int taken) {
+  for (;;) {
+    const int p = FreePort();
+    if (p != taken) return p;
+  }
+}
+
 std::pair<int, std::string> HttpGet(int port, const std::string& path) { return HttpGet("127.0.0.1", port, path); }
 
 double MetricValue(const std::string& page, const std::string& name) {
@@ -77,7 +88,7 @@ std::pair<int, std::string> HttpGet(const std::string& host, int port, const std
 ServerProcess::ServerProcess(const std::string& name) : ServerProcess(name, "127.0.0.1", FreePort(), kSecret) {}
 
 ServerProcess::ServerProcess(const std::string& name, const std::string& host, int port, const std::string& secret)
-    : host_(host), secret_(secret), port_(port), http_port_(FreePort()) {
+    : host_(host), secret_(secret), port_(port), http_port_(FreePortExcept(port)) {
   prefix_ = (std::filesystem::temp_directory_path() /
              ("kvgo-it-" + name + "-" + std::to_string(getpid()) + "-" + std::to_string(port_)))
                 .string();
