@@ -95,7 +95,7 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   for (const auto& m : members) {
     if (m.id == me.id) continue;
     r->peers_[m.id] = std::make_unique<PeerClient>(m, r->identity_.get(), creds, r->max_rules_);
-    r->peer_rules_[m.id] = std::make_unique<std::atomic<uint32_t>>(0);
+    r->peer_rules_[m.id] = std::make_unique<std::atomic<uint32_t>>(kUnheard);
   }
 
   consensus::Config cc;
@@ -107,6 +107,7 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   cc.lease_margin_ticks = std::max(1, cc.election_ticks / 5);
   cc.seed = std::random_device{}() ^ (uint64_t{me.id} << 32);
   r->applied_ = restored.applied;
+  r->rules_floor_ = sm->apply_rules_floor();  // the caller ran LoadEffects
   spdlog::info(
       "cluster mode: node {} ({}) of {} masters, cluster id {:016x}; "
       "applied slot {}, {} log entries",
@@ -370,7 +371,11 @@ void Replicator::NotePeerApplyRules(consensus::NodeId from, uint32_t rules) {
 
 uint32_t Replicator::ProposalRules() const {
   uint32_t rules = max_rules_;
-  for (const auto& [id, r] : peer_rules_) rules = std::min(rules, r->load(std::memory_order_relaxed));
+  const uint32_t floor = rules_floor_.load(std::memory_order_relaxed);
+  for (const auto& [id, r] : peer_rules_) {
+    const uint32_t v = r->load(std::memory_order_relaxed);
+    rules = std::min(rules, v == kUnheard ? floor : v);
+  }
   return rules;
 }
 
@@ -740,11 +745,14 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
           // Proposed while every member could apply it, so this node was
           // downgraded since: applying under other rules would make its
           // state differ from the others' for good.
+          // Exit 2: a restart of the same binary cannot help (the unit's
+          // RestartPreventExitStatus keeps systemd from trying).
           spdlog::critical(
               "slot {} was proposed under apply rules {}, and this version applies rules up to {}: run the "
               "newer version on this node (or wipe its data directory to get a snapshot); stopping the process",
               e.slot, cmd.apply_rules(), max_rules_);
-          std::abort();
+          spdlog::default_logger()->flush();
+          std::_Exit(2);
         }
         const uint64_t errors = sm_->storage_errors();
         auto res = sm_->Apply(cmd, &batch);
@@ -785,6 +793,7 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
       std::abort();
     }
     storage::StateMachine::Effects effects = sm_->Commit();
+    rules_floor_.store(effects.apply_rules_floor, std::memory_order_relaxed);
     if (listener_) listener_(effects);
     applied_ = rd.committed.back().slot;
     KVGO_FAILPOINT("apply.after");
@@ -1036,6 +1045,7 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
     }
     auto effects = sm_->LoadEffects();
     if (!effects.ok()) return effects.status();
+    rules_floor_.store(effects->apply_rules_floor, std::memory_order_relaxed);
     if (listener_) listener_(*effects);
     applied_ = install_slot_;
     node_->SnapshotInstalled(install_slot_, install_from_);
@@ -1084,7 +1094,10 @@ void Replicator::AbortInstallLocked() {
   ticks_ = 0;
   proposed_.clear();  // a new node: (there were none: a follower proposes nothing)
   applied_ = 0;
-  if (auto effects = sm_->LoadEffects(); effects.ok() && listener_) listener_(*effects);
+  if (auto effects = sm_->LoadEffects(); effects.ok()) {
+    rules_floor_.store(effects->apply_rules_floor, std::memory_order_relaxed);
+    if (listener_) listener_(*effects);
+  }
   installing_ = false;
 }
 

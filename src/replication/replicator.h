@@ -78,7 +78,8 @@ class Replicator final : public storage::CommandLog {
   using GroupObserver = std::function<void(size_t entries, double seconds)>;
 
   // Joins the cluster of config.masters as the member whose addr equals
-  // config.bind. REQUIRES: store and sm outlive the Replicator.
+  // config.bind. REQUIRES: store and sm outlive the Replicator, and
+  // sm->LoadEffects() ran.
   // `restored` is log->Load()'s result, read before the state machine was
   // opened.
   static StatusOr<std::unique_ptr<Replicator>> Start(const Config& config, storage::Store* store,
@@ -174,9 +175,13 @@ class Replicator final : public storage::CommandLog {
   std::map<consensus::NodeId, std::unique_ptr<PeerClient>> peers_;
   // Apply rules: the newest this binary applies (storage::kApplyRules; the
   // failpoint build reads $KVGO_MAX_APPLY_RULES to play an older version),
-  // and each peer's, from its messages (the map is fixed at Start).
+  // each peer's from its messages (kUnheard until one arrives; the map is
+  // fixed at Start), and the highest any applied command had (every member
+  // could apply those once: a peer not heard from counts as that).
+  static constexpr uint32_t kUnheard = UINT32_MAX;
   uint32_t max_rules_ = storage::kApplyRules;
   std::map<consensus::NodeId, std::unique_ptr<std::atomic<uint32_t>>> peer_rules_;
+  std::atomic<uint32_t> rules_floor_{0};
   // What a proposal gets: the oldest of max_rules_ and every peer's.
   uint32_t ProposalRules() const;
   // The core and its clock: tick n is due at origin_ + n * tick_ and never

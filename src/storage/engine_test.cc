@@ -249,6 +249,9 @@ TEST_F(EngineTest, IncrUnderApplyRulesZero) {
   w.mutable_meta()->set_key("y");
   w.set_incr_namespace("meta");
   EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
+  // The highest rules applied are kept (the Committer applies under the newest).
+  EXPECT_EQ(e->sm->LoadEffects().value().apply_rules_floor, kApplyRules);
+  EXPECT_EQ(e->sm->apply_rules_floor(), kApplyRules);
 }
 
 TEST_F(EngineTest, MergeKeepsAttrsCreatedExtra) {

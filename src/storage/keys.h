@@ -33,12 +33,13 @@ std::string Ttl(uint32_t tid, uint64_t expired, std::string_view key);
 std::string Tombstone(uint32_t tid, std::string_view key);
 std::string VersionCounter(uint32_t tid);
 std::string IncrCounter(uint32_t tid, std::string_view ns);
-std::string TablePrefix();                     // s "table/"
-std::string Table(std::string_view name);      // s "table/" name -> TableInfo
-std::string AccessKeyPrefix();                 // s "ak/"
-std::string AccessKey(std::string_view id);    // s "ak/" id -> hauth AccessKey
-std::string NextTableId();                     // s "next_table_id" -> 8 bytes
-std::string FormatVersion();                   // s "format" -> decimal string
+std::string TablePrefix();                   // s "table/"
+std::string Table(std::string_view name);    // s "table/" name -> TableInfo
+std::string AccessKeyPrefix();               // s "ak/"
+std::string AccessKey(std::string_view id);  // s "ak/" id -> hauth AccessKey
+std::string NextTableId();                   // s "next_table_id" -> 8 bytes
+std::string FormatVersion();                 // s "format" -> decimal string
+std::string ApplyRulesFloor();               // s "apply_rules" -> 8 bytes
 
 // The smallest key greater than every key with this prefix ("" if none).
 std::string PrefixEnd(std::string_view prefix);

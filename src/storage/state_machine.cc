@@ -75,8 +75,16 @@ StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(Store* store) {
   return sm;
 }
 
-StatusOr<StateMachine::Effects> StateMachine::LoadEffects() const {
+StatusOr<StateMachine::Effects> StateMachine::LoadEffects() {
   Effects e;
+  {
+    std::string v;
+    Status s = store_->Get(keys::ApplyRulesFloor(), &v);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+    if (s.ok() && v.size() != 8) return absl::DataLossError("corrupt apply rules record");
+    e.apply_rules_floor = s.ok() ? static_cast<uint32_t>(keys::GetBig64(v)) : 0;
+    rules_floor_ = rules_floor_committed_ = e.apply_rules_floor;
+  }
   auto it = store_->NewIterator();
   const std::string tp = keys::TablePrefix();
   for (it->Seek(tp); it->Valid() && it->key().starts_with(tp); it->Next()) {
@@ -154,6 +162,10 @@ pb::CommandResult StateMachine::Apply(const pb::Command& cmd, leveldb::WriteBatc
   pb::CommandResult out;
   const uint64_t now = cmd.now_ms();
   rules_ = cmd.apply_rules();
+  if (rules_ > rules_floor_) {
+    Put(batch, keys::ApplyRulesFloor(), EncodeU64(rules_));
+    rules_floor_ = rules_;
+  }
   if (cmd.has_write()) {
     for (const auto& w : cmd.write().writers()) *out.add_results() = ApplyWriter(w, now, batch);
   } else if (cmd.has_table_set()) {
@@ -437,12 +449,15 @@ StateMachine::Effects StateMachine::Commit() {
   overlay_.clear();
   Effects e = std::move(effects_);
   effects_ = Effects();
+  rules_floor_committed_ = rules_floor_;
+  e.apply_rules_floor = rules_floor_;
   return e;
 }
 
 void StateMachine::Rollback() {
   overlay_.clear();
   effects_ = Effects();
+  rules_floor_ = rules_floor_committed_;
 }
 
 }  // namespace kvgo::storage

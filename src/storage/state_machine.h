@@ -45,14 +45,20 @@ class StateMachine {
     std::vector<pb::TableInfo> tables;
     std::vector<hooto::hauth::v1::AccessKey> access_keys;
     std::map<uint32_t, uint64_t> log_versions;  // tid -> latest version
+    // The highest apply rules of any command applied so far (every member
+    // could apply them once: a leader does not go back below them for a
+    // member it has not heard from).
+    uint32_t apply_rules_floor = 0;
   };
 
   // Creates the initial records (format, tables main and sys) on a new store.
   // Returns an error if the store holds an unknown format.
   static StatusOr<std::unique_ptr<StateMachine>> Open(Store* store);
 
-  // The whole applied state that readers need, for publication at startup.
-  StatusOr<Effects> LoadEffects() const;
+  // The whole applied state that readers need, for publication at startup
+  // and after a snapshot install (it also refreshes what this object
+  // caches of the store).
+  StatusOr<Effects> LoadEffects();
 
   // Applies `cmd` on top of everything applied since the last Commit or
   // Rollback (visible through the group's overlay), appending its mutations
@@ -71,6 +77,8 @@ class StateMachine {
   // 5 result). A replica must not carry on after one: its state would
   // differ from the others'.
   uint64_t storage_errors() const { return storage_errors_; }
+  // Effects::apply_rules_floor as committed (LoadEffects loads it).
+  uint32_t apply_rules_floor() const { return rules_floor_committed_; }
 
  private:
   explicit StateMachine(Store* store) : store_(store) {}
@@ -102,6 +110,9 @@ class StateMachine {
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
   Effects effects_;
   uint32_t rules_ = 0;  // the applying command's apply_rules
+  // Effects::apply_rules_floor, with this group's commands / as committed.
+  uint32_t rules_floor_ = 0;
+  uint32_t rules_floor_committed_ = 0;
 };
 
 }  // namespace kvgo::storage

@@ -485,6 +485,24 @@ TEST(Failpoints, ApplyRulesFollowTheOldestMember) {
   EXPECT_EQ(put("k3", "", 0, "b"), 5000u);  // inherits 5000; rules 1 leave "meta" at 1001
   EXPECT_EQ(put("k4", "meta", 0, "a"), 1002u);
   for (int i = 0; i < 3; i++) EXPECT_EQ(incr_id_on(i, "k4"), 1002u) << "node " << i + 1;
+
+  // No step back: with node 3 down, nodes 1 and 2 restart; whichever
+  // leads has not heard from node 3 since, and counts it at the highest
+  // rules applied so far (it ran them once), not at 0.
+  EXPECT_EQ(c.node(2).Stop(SIGTERM), 0);
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(c.node(i).Stop(SIGTERM), 0);
+    c.node(i).Start();
+    ASSERT_TRUE(c.node(i).WaitReady()) << c.node(i).Log();
+  }
+  cl = c.node(0).NewClient();
+  wait_rules(storage::kApplyRules);
+  EXPECT_EQ(put("k5", "user", 7000, "a"), 7000u);
+  EXPECT_EQ(put("k5", "", 0, "b"), 7000u);
+  EXPECT_EQ(put("k6", "meta", 0, "a"), 1003u);
+  c.node(2).Start();
+  ASSERT_TRUE(c.node(2).WaitReady()) << c.node(2).Log();
+  for (int i = 0; i < 3; i++) EXPECT_EQ(incr_id_on(i, "k6"), 1003u) << "node " << i + 1;
   ExpectIdentical(c);
 }
 
