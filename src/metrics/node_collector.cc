@@ -129,7 +129,7 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
                       static_cast<double>(cv.compacted)));
   out.push_back(Gauge("kvgo_cluster_apply_rules",
                       "Apply rules this node's proposals get: the oldest version of them among the members (on the "
-                      "leader; a member not heard from counts as 0)",
+                      "leader; a member not heard from counts at the highest rules applied so far)",
                       static_cast<double>(cv.apply_rules)));
   out.push_back(Gauge("kvgo_cluster_wal_bytes", "Bytes in the Paxos WAL's segment files (<data_directory>/paxos)",
                       static_cast<double>(cv.wal_bytes)));

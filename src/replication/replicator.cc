@@ -744,9 +744,9 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
         if (cmd.apply_rules() > max_rules_) {
           // Proposed while every member could apply it, so this node was
           // downgraded since: applying under other rules would make its
-          // state differ from the others' for good.
-          // Exit 2: a restart of the same binary cannot help (the unit's
-          // RestartPreventExitStatus keeps systemd from trying).
+          // state differ from the others' for good. Exit 2: a restart of the
+          // same binary cannot help (the unit's RestartPreventExitStatus
+          // keeps systemd from trying).
           spdlog::critical(
               "slot {} was proposed under apply rules {}, and this version applies rules up to {}: run the "
               "newer version on this node (or wipe its data directory to get a snapshot); stopping the process",

@@ -57,7 +57,8 @@ struct ReplicatorStatus {
   uint64_t snapshots_received = 0;
   uint64_t leader_changes = 0;
   // The apply rules a proposal of this node gets now: the oldest of the
-  // members' (storage::kApplyRules; 0 for a member not heard from yet).
+  // members' (storage::kApplyRules; a member not heard from yet counts at
+  // the highest rules applied so far).
   uint32_t apply_rules = 0;
   struct PeerState {
     std::string addr;
