@@ -5,28 +5,36 @@
 
 namespace kvgo::consensus {
 
-std::string Ballot::ToString() const {
-  return "(" + std::to_string(round) + "," + std::to_string(node) + ")";
-}
+std::string Ballot::ToString() const { return "(" + std::to_string(round) + "," + std::to_string(node) + ")"; }
 
 const char* MsgTypeName(MsgType t) {
   switch (t) {
-    case MsgType::kPreVote: return "PreVote";
-    case MsgType::kPreVoteReply: return "PreVoteReply";
-    case MsgType::kPrepare: return "Prepare";
-    case MsgType::kPromise: return "Promise";
-    case MsgType::kAccept: return "Accept";
-    case MsgType::kAccepted: return "Accepted";
+    case MsgType::kPreVote:
+      return "PreVote";
+    case MsgType::kPreVoteReply:
+      return "PreVoteReply";
+    case MsgType::kPrepare:
+      return "Prepare";
+    case MsgType::kPromise:
+      return "Promise";
+    case MsgType::kAccept:
+      return "Accept";
+    case MsgType::kAccepted:
+      return "Accepted";
   }
   return "?";
 }
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }
@@ -40,7 +48,8 @@ std::string Message::ToString() const {
   if (first_slot) o << " first=" << first_slot;
   if (last_slot) o << " last=" << last_slot;
   if (commit) o << " commit=" << commit;
-  if (!entries.empty()) o << " n=" << entries.size() << " [" << entries.front().slot << ".." << entries.back().slot << "]";
+  if (!entries.empty())
+    o << " n=" << entries.size() << " [" << entries.front().slot << ".." << entries.back().slot << "]";
   return o.str();
 }
 
@@ -144,8 +153,7 @@ void Node::BecomeFollower(const Ballot& b, NodeId leader) {
     // Entries this node accepted in ballot b (before a restart, say) came
     // from b's only leader, one value per slot: they stay trusted.
     trusted_ = commit_;
-    for (auto it = log_.upper_bound(commit_); it != log_.end() && it->first == trusted_ + 1 &&
-                                              it->second.ballot == b;
+    for (auto it = log_.upper_bound(commit_); it != log_.end() && it->first == trusted_ + 1 && it->second.ballot == b;
          ++it) {
       trusted_ = it->first;
     }
@@ -277,10 +285,10 @@ void Node::AdvanceReads() {
   pending_reads_.resize(kept);
 }
 
-Slot Node::Propose(std::string data) {
+Slot Node::Propose(std::shared_ptr<const std::string> data) {
   if (role_ != Role::kLeader) return 0;
   const Slot s = next_slot_++;
-  AcceptLocal(Entry{s, my_ballot_, false, std::make_shared<const std::string>(std::move(data))});
+  AcceptLocal(Entry{s, my_ballot_, false, std::move(data)});
   dirty_ = true;
   return s;
 }
@@ -313,8 +321,7 @@ void Node::SendAccepts(NodeId id, bool heartbeat) {
   m.to = id;
   m.ballot = my_ballot_;
   m.first_slot = p.next;
-  const bool window_open = p.next <= last && p.next - 1 - std::min(p.match, p.next - 1) <
-                                                 cfg_.max_inflight_entries;
+  const bool window_open = p.next <= last && p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries;
   if (window_open) {
     for (Slot s = p.next; s <= last && m.entries.size() < cfg_.max_entries_per_accept; s++) {
       auto it = log_.find(s);
@@ -359,19 +366,24 @@ void Node::AdvanceCommit() {
 }
 
 void Node::Step(const Message& m) {
-  if (m.cluster_id != cfg_.cluster_id || m.members_hash != members_hash_ || m.to != cfg_.id ||
-      m.from == cfg_.id) {
+  if (m.cluster_id != cfg_.cluster_id || m.members_hash != members_hash_ || m.to != cfg_.id || m.from == cfg_.id) {
     return;
   }
   if (std::find(cfg_.members.begin(), cfg_.members.end(), m.from) == cfg_.members.end()) return;
   max_seen_round_ = std::max({max_seen_round_, m.ballot.round, m.promised.round});
   switch (m.type) {
-    case MsgType::kPreVote: return OnPreVote(m);
-    case MsgType::kPreVoteReply: return OnPreVoteReply(m);
-    case MsgType::kPrepare: return OnPrepare(m);
-    case MsgType::kPromise: return OnPromise(m);
-    case MsgType::kAccept: return OnAccept(m);
-    case MsgType::kAccepted: return OnAccepted(m);
+    case MsgType::kPreVote:
+      return OnPreVote(m);
+    case MsgType::kPreVoteReply:
+      return OnPreVoteReply(m);
+    case MsgType::kPrepare:
+      return OnPrepare(m);
+    case MsgType::kPromise:
+      return OnPromise(m);
+    case MsgType::kAccept:
+      return OnAccept(m);
+    case MsgType::kAccepted:
+      return OnAccepted(m);
   }
 }
 
@@ -545,9 +557,8 @@ void Node::SnapshotInstalled(Slot slot, NodeId from) {
   trusted_ = std::max(trusted_, slot);
   // Entries after the snapshot that this node holds in the leader's ballot
   // stay trusted.
-  for (auto it = log_.upper_bound(trusted_); it != log_.end() && it->first == trusted_ + 1 &&
-                                             it->second.ballot == follower_ballot_;
-       ++it) {
+  for (auto it = log_.upper_bound(trusted_);
+       it != log_.end() && it->first == trusted_ + 1 && it->second.ballot == follower_ballot_; ++it) {
     trusted_ = it->first;
   }
   if (role_ == Role::kFollower && leader_ == from) {
@@ -563,9 +574,8 @@ void Node::SnapshotInstalled(Slot slot, NodeId from) {
 }
 
 bool Node::HasReady() const {
-  return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() ||
-         commit_ > applied_ || !ready_reads_.empty() || !ready_snapshots_.empty() ||
-         !ready_unknown_.empty() ||
+  return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() || commit_ > applied_ ||
+         !ready_reads_.empty() || !ready_snapshots_.empty() || !ready_unknown_.empty() ||
          (role_ == Role::kLeader && dirty_);
 }
 

@@ -200,7 +200,11 @@ class Node {
   // Appends `data` to the log if this node is the leader. Returns the slot
   // it will be chosen in if it is chosen at all (a later leader may fill
   // the slot with something else), or 0 if this node is not the leader.
-  Slot Propose(std::string data);
+  Slot Propose(std::string data) { return Propose(std::make_shared<const std::string>(std::move(data))); }
+  // The same with a shared payload: while the caller holds `data`, an entry
+  // whose data is this very object is this proposal's value (a copy
+  // recovered from a peer is another object).
+  Slot Propose(std::shared_ptr<const std::string> data);
 
   // Asks for a linearizable read. On the leader (once LeaderReady) the read
   // comes back in Ready::reads: at once while the leader's lease holds,
@@ -240,6 +244,8 @@ class Node {
   Slot commit() const { return commit_; }
   Slot applied() const { return applied_; }
   Slot last_slot() const { return log_.empty() ? commit_ : log_.rbegin()->first; }
+  // Leader: the slot its next proposal gets.
+  Slot next_slot() const { return next_slot_; }
   // True once the leader's own no-op of its ballot is chosen: from then on
   // its log holds every value chosen before, and it may serve.
   bool LeaderReady() const { return role_ == Role::kLeader && ready_slot_ > 0 && commit_ >= ready_slot_; }

@@ -139,6 +139,9 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
     out.push_back(std::move(f));
   };
   counter("kvgo_cluster_leader_changes_total", "Leader changes seen", cv.leader_changes);
+  counter("kvgo_cluster_entries_skipped_total",
+          "Log entries skipped because a leader change replaced the entry they were computed after",
+          cv.entries_skipped);
   counter("kvgo_commands_applied_total", "Commands applied to the store (writes, table and key changes, purges)",
           cv.commands);
   counter("kvgo_cluster_proposals_forwarded_total", "Writes this node forwarded to the leader", cv.forwarded);

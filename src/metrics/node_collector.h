@@ -32,7 +32,8 @@ struct ClusterView {
   uint64_t applied = 0;
   uint64_t compacted = 0;
   uint64_t leader_changes = 0;
-  uint64_t commands = 0;  // commands applied since start
+  uint64_t entries_skipped = 0;  // precomputed chains cut by a leader change
+  uint64_t commands = 0;         // commands applied since start
   uint64_t forwarded = 0;
   uint64_t forward_calls = 0;
   uint64_t wal_bytes = 0;

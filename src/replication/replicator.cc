@@ -108,6 +108,10 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   cc.seed = std::random_device{}() ^ (uint64_t{me.id} << 32);
   r->applied_ = restored.applied;
   r->rules_floor_ = sm->apply_rules_floor();  // the caller ran LoadEffects
+  if (Status s = r->LoadApplyHead(); !s.ok()) return s;
+  auto spec = storage::StateMachine::Open(store);
+  if (!spec.ok()) return spec.status();
+  r->spec_ = std::move(*spec);
   spdlog::info(
       "cluster mode: node {} ({}) of {} masters, cluster id {:016x}; "
       "applied slot {}, {} log entries",
@@ -493,8 +497,17 @@ void Replicator::Dispatch(Proposal p) {
     // Rules every member can apply: a rolling upgrade switches to newer
     // rules only once the last member runs a version that knows them.
     p.cmd.set_apply_rules(ProposalRules());
-    const Slot slot = node_->Propose(p.cmd.SerializeAsString());
-    if (slot == 0) return p.done(absl::UnavailableError("not the leader"));
+    if (p.cmd.apply_rules() >= 2) {
+      Speculate(p);
+    } else {
+      EndSpeculation();
+    }
+    p.data = std::make_shared<const std::string>(p.cmd.SerializeAsString());
+    const Slot slot = node_->Propose(p.data);
+    if (slot == 0) {
+      EndSpeculation();
+      return p.done(absl::UnavailableError("not the leader"));
+    }
     proposed_.emplace(slot, std::move(p));
     return;
   }
@@ -531,6 +544,68 @@ void Replicator::Dispatch(Proposal p) {
   // Sent by FlushForwards at the end of this driver iteration, together
   // with the other writes for the same leader.
   forwards_[client].push_back(std::move(p));
+}
+
+void Replicator::Speculate(Proposal& p) {
+  // A bound on the speculative state's memory (each write adds a few
+  // records): beyond it, plain commands until everything is applied.
+  constexpr size_t kMaxSpeculativeWrites = 1 << 16;
+  if (!spec_active_) {
+    // The speculative state starts as the applied state, so only when
+    // every slot before this proposal's is applied (then nothing chosen
+    // later can come before it).
+    if (!node_->LeaderReady() || node_->applied() + 1 != node_->next_slot()) return;
+    spec_->Reset(sm_->apply_rules_floor());
+    spec_head_ = chain_.head;
+    spec_active_ = true;
+    spdlog::debug("precomputing writes from slot {}", node_->next_slot());
+  } else if (spec_->overlay_size() > kMaxSpeculativeWrites) {
+    spdlog::debug("speculative state full: plain commands until everything is applied");
+    EndSpeculation();
+    return;
+  }
+  p.cmd.set_after_id(spec_head_);
+  storage::pb::Precomputed pre;
+  const uint64_t errors = spec_->storage_errors();
+  storage::pb::CommandResult result = spec_->Precompute(p.cmd, &pre);
+  if (spec_->storage_errors() != errors) {
+    // A failed read may have left part of the command in the overlay:
+    // start over from the applied state, and let the replicas compute this
+    // one (they stop if their reads fail too).
+    spdlog::warn("reading the store failed while precomputing a write; proposing it as a command");
+    EndSpeculation();
+    p.cmd.clear_after_id();
+    return;
+  }
+  if (p.cmd.has_write()) {
+    // Every replica writes these mutations instead of computing them.
+    p.result = std::move(result);
+    p.cmd.clear_write();
+    *p.cmd.mutable_precomputed() = std::move(pre);
+  }
+  // Any other command is computed by every replica (on the same state, as
+  // its after_id ensures); the speculative state has its effects for the
+  // proposals after it.
+  spec_head_ = p.cmd.proposal_id();
+}
+
+void Replicator::EndSpeculation() {
+  if (!spec_active_) return;
+  spec_active_ = false;
+  spec_->Reset(0);
+}
+
+Status Replicator::LoadApplyHead() {
+  std::string v;
+  Status s = store_->Get(storage::keys::ApplyHead(), &v);
+  if (absl::IsNotFound(s)) {
+    chain_.head = 0;
+    return absl::OkStatus();
+  }
+  if (!s.ok()) return s;
+  if (v.size() != 8) return absl::DataLossError("corrupt apply head record");
+  chain_.head = storage::keys::GetBig64(v);
+  return absl::OkStatus();
 }
 
 void Replicator::FlushForwards() {
@@ -698,6 +773,7 @@ void Replicator::HandleReady() {
   }
   for (NodeId peer : rd.snapshots) StartSnapshot(peer);
   node_->Advance();
+  if (node_->role() != consensus::Role::kLeader) EndSpeculation();
   // A leader that lost its role: reads it was confirming will not come.
   if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
     for (auto& [id, batch] : reads_) {
@@ -732,16 +808,21 @@ void Replicator::SendMessages(consensus::Ready& rd) {
 void Replicator::ApplyCommitted(const consensus::Ready& rd) {
   leveldb::WriteBatch batch;
   std::vector<std::pair<Callback, StatusOr<storage::pb::CommandResult>>> answers;
+  const uint64_t head_before = chain_.head;
+  uint64_t skipped = 0;
   if (!rd.committed.empty()) KVGO_FAILPOINT("apply.before");
   for (const auto& e : rd.committed) {
     auto mine = proposed_.find(e.slot);
-    storage::pb::Command cmd;
     StatusOr<storage::pb::CommandResult> result = absl::UnavailableError(
         "another leader's value was chosen for this "
         "write's slot; the write was not applied");
     if (!e.noop) {
-      if (cmd.ParseFromString(e.value())) {
-        if (cmd.apply_rules() > max_rules_) {
+      // This node's own proposal, as proposed (no need to decode it).
+      const bool own = mine != proposed_.end() && mine->second.data != nullptr && e.data == mine->second.data;
+      storage::pb::Command decoded;
+      storage::pb::Command* cmd = own ? &mine->second.cmd : &decoded;
+      if (own || decoded.ParseFromString(e.value())) {
+        if (cmd->apply_rules() > max_rules_) {
           // Proposed while every member could apply it, so this node was
           // downgraded since: applying under other rules would make its
           // state differ from the others' for good. Exit 2: a restart of the
@@ -750,23 +831,44 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
           spdlog::critical(
               "slot {} was proposed under apply rules {}, and this version applies rules up to {}: run the "
               "newer version on this node (or wipe its data directory to get a snapshot); stopping the process",
-              e.slot, cmd.apply_rules(), max_rules_);
+              e.slot, cmd->apply_rules(), max_rules_);
           spdlog::default_logger()->flush();
           std::_Exit(2);
         }
-        const uint64_t errors = sm_->storage_errors();
-        auto res = sm_->Apply(cmd, &batch);
-        if (sm_->storage_errors() != errors) {
-          // The other replicas applied this command; skipping its effects
-          // here would make this node's state differ from theirs for good.
-          spdlog::critical(
-              "reading the store failed while applying slot {}: {}; stopping "
-              "the process",
-              e.slot, res.results_size() > 0 ? res.results(0).message() : "");
-          std::abort();
-        }
-        if (mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd.proposal_id()) {
-          result = std::move(res);
+        const bool is_mine = mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd->proposal_id();
+        if (!chain_.Admit(cmd->apply_rules(), cmd->after_id(), cmd->proposal_id())) {
+          // Computed after an entry that is not the one applied last here:
+          // a leader change cut its chain (docs/replication.md). Every
+          // replica skips it alike.
+          skipped++;
+          if (is_mine) {
+            result =
+                absl::UnavailableError("leadership changed while the write was in flight; it was not applied; retry");
+          }
+          if (own) EndSpeculation();
+        } else {
+          StatusOr<storage::pb::CommandResult> res;
+          if (cmd->has_precomputed()) {
+            sm_->ApplyPrecomputed(cmd, &batch);
+            if (is_mine) {
+              res = mine->second.result ? *mine->second.result
+                                        : StatusOr<storage::pb::CommandResult>(absl::InternalError(
+                                              "a precomputed write without its results; it was applied"));
+            }
+          } else {
+            const uint64_t errors = sm_->storage_errors();
+            res = sm_->Apply(*cmd, &batch);
+            if (sm_->storage_errors() != errors) {
+              // The other replicas applied this command; skipping its effects
+              // here would make this node's state differ from theirs for good.
+              spdlog::critical(
+                  "reading the store failed while applying slot {}: {}; stopping "
+                  "the process",
+                  e.slot, res->results_size() > 0 ? res->results(0).message() : "");
+              std::abort();
+            }
+          }
+          if (is_mine) result = std::move(res);
         }
       } else {
         spdlog::error("slot {} holds an undecodable command; skipped", e.slot);
@@ -776,6 +878,16 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
       answers.emplace_back(std::move(mine->second.done), std::move(result));
       proposed_.erase(mine);
     }
+  }
+  if (chain_.head != head_before) {
+    std::string v;
+    storage::keys::PutBig64(&v, chain_.head);
+    batch.Put(storage::keys::ApplyHead(), v);
+  }
+  if (skipped > 0) {
+    spdlog::info("skipped {} entries computed after an entry a leader change replaced", skipped);
+    std::lock_guard lock(mu_);
+    status_.entries_skipped += skipped;
   }
   if (!rd.committed.empty()) {
     PaxosLogStore::PutApplied(rd.committed.back().slot, &batch);
@@ -806,6 +918,15 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
         absl::DeadlineExceededError("leadership changed before the write was "
                                     "chosen; its outcome is unknown"));
     proposed_.erase(it);
+  }
+  if (spec_active_ && proposed_.empty()) {
+    // Everything this leader proposed is applied: the store is the
+    // speculative state, so its overlay can go (this bounds its memory).
+    if (spec_head_ == chain_.head) {
+      spec_->Reset(sm_->apply_rules_floor());
+    } else {
+      EndSpeculation();
+    }
   }
   for (const auto& r : rd.reads) {
     auto it = reads_.find(r.id);
@@ -1045,6 +1166,7 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
     }
     auto effects = sm_->LoadEffects();
     if (!effects.ok()) return effects.status();
+    if (Status s = LoadApplyHead(); !s.ok()) return s;
     rules_floor_.store(effects->apply_rules_floor, std::memory_order_relaxed);
     if (listener_) listener_(*effects);
     applied_ = install_slot_;
@@ -1094,6 +1216,7 @@ void Replicator::AbortInstallLocked() {
   ticks_ = 0;
   proposed_.clear();  // a new node: (there were none: a follower proposes nothing)
   applied_ = 0;
+  chain_.head = 0;  // the data is wiped
   if (auto effects = sm_->LoadEffects(); effects.ok()) {
     rules_floor_.store(effects->apply_rules_floor, std::memory_order_relaxed);
     if (listener_) listener_(*effects);

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <variant>
@@ -32,6 +33,7 @@
 #include "config/config.h"
 #include "consensus/paxos.h"
 #include "peer.pb.h"
+#include "replication/apply_chain.h"
 #include "replication/log_store.h"
 #include "replication/transport.h"
 #include "storage/command_log.h"
@@ -56,6 +58,9 @@ struct ReplicatorStatus {
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_received = 0;
   uint64_t leader_changes = 0;
+  // Entries skipped because the entry they were computed after was not the
+  // one applied before them (a leader change cut their chain).
+  uint64_t entries_skipped = 0;
   // The apply rules a proposal of this node gets now: the oldest of the
   // members' (storage::kApplyRules; a member not heard from yet counts at
   // the highest rules applied so far).
@@ -128,6 +133,11 @@ class Replicator final : public storage::CommandLog {
     bool held = false;       // went through the leader's batching once
     bool bounced = false;    // refused by a node that no longer leads: wait a tick
     Deadline retry_after{};  // parked: not dispatched again before this
+    // Leader, once proposed: the payload handed to the core (the chosen
+    // entry is this very object if it is this proposal's value), and for
+    // a precomputed write its results.
+    std::shared_ptr<const std::string> data = nullptr;
+    std::optional<storage::pb::CommandResult> result = std::nullopt;
   };
   struct LeaderRead {
     std::function<void(Status, consensus::Slot)> done;
@@ -152,6 +162,13 @@ class Replicator final : public storage::CommandLog {
   void ApplyCommitted(const consensus::Ready& rd);
   void Publish();
   void Dispatch(Proposal p);  // route a write: propose, forward or park
+  // Leader, apply rules >= 2: computes `p` on the speculative state (a
+  // write becomes its precomputed mutations) and chains it after the
+  // previous proposal; leaves it a plain command when the speculative state
+  // cannot start (something before it is not applied yet) or grew too big.
+  void Speculate(Proposal& p);
+  void EndSpeculation();
+  Status LoadApplyHead();  // head_ from the store
   void RetryParked();
   void FlushHeld(bool force);
   // Sends the writes Dispatch queued for the leader: one ForwardBatch call
@@ -198,6 +215,16 @@ class Replicator final : public storage::CommandLog {
   // node proposed to is never mistaken for this node's own (whose client
   // would then hear OK for a write that was not applied).
   std::mt19937_64 proposal_ids_{std::random_device{}()};  // driver thread only
+
+  // Precomputed entries (docs/replication.md "Precomputed entries").
+  // chain_: which entry this node applied last (its head, key `s
+  // apply_head`, written with the applied data). spec_: the leader's state
+  // after everything it proposed, while spec_active_; its last proposal's
+  // id is spec_head_.
+  ApplyChain chain_;
+  std::unique_ptr<storage::StateMachine> spec_;
+  bool spec_active_ = false;
+  uint64_t spec_head_ = 0;
 
   // Driver-thread state.
   std::map<consensus::Slot, Proposal> proposed_;       // by slot, this node leading

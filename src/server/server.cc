@@ -206,6 +206,7 @@ metrics::ClusterView Server::ClusterState() const {
   v.applied = rs.applied;
   v.compacted = rs.compacted;
   v.leader_changes = rs.leader_changes;
+  v.entries_skipped = rs.entries_skipped;
   v.commands = rs.applied;
   v.forwarded = rs.forwarded;
   v.forward_calls = rs.forward_calls;

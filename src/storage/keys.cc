@@ -82,6 +82,7 @@ std::string AccessKey(std::string_view id) { return AccessKeyPrefix() + std::str
 std::string NextTableId() { return std::string(1, kSys) + "next_table_id"; }
 std::string FormatVersion() { return std::string(1, kSys) + "format"; }
 std::string ApplyRulesFloor() { return std::string(1, kSys) + "apply_rules"; }
+std::string ApplyHead() { return std::string(1, kSys) + "apply_head"; }
 
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);

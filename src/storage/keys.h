@@ -40,6 +40,7 @@ std::string AccessKey(std::string_view id);  // s "ak/" id -> hauth AccessKey
 std::string NextTableId();                   // s "next_table_id" -> 8 bytes
 std::string FormatVersion();                 // s "format" -> decimal string
 std::string ApplyRulesFloor();               // s "apply_rules" -> 8 bytes
+std::string ApplyHead();                     // s "apply_head" -> 8 bytes (cluster mode)
 
 // The smallest key greater than every key with this prefix ("" if none).
 std::string PrefixEnd(std::string_view prefix);

@@ -24,9 +24,7 @@ ObjectResult Result(uint64_t status, std::string message = "") {
   return r;
 }
 
-ObjectResult ServerError(const Status& s) {
-  return Result(kvspec::kStatusServerError, std::string(s.message()));
-}
+ObjectResult ServerError(const Status& s) { return Result(kvspec::kStatusServerError, std::string(s.message())); }
 
 std::string EncodeU64(uint64_t v) {
   std::string s;
@@ -56,9 +54,8 @@ StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(Store* store) {
   Status s = store->Get(keys::FormatVersion(), &format);
   if (s.ok()) {
     if (format != kFormat) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("data directory ", store->directory(), " has on-disk format ", format,
-                       "; this kvgo-server reads format ", kFormat));
+      return absl::FailedPreconditionError(absl::StrCat("data directory ", store->directory(), " has on-disk format ",
+                                                        format, "; this kvgo-server reads format ", kFormat));
     }
     return sm;
   }
@@ -68,8 +65,7 @@ StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(Store* store) {
   batch.Put(keys::FormatVersion(), kFormat);
   batch.Put(keys::Table(kvspec::kMainTable),
             MakeTable(kvspec::kMainTable, kvspec::kMainTableId, 0).SerializeAsString());
-  batch.Put(keys::Table(kvspec::kSysTable),
-            MakeTable(kvspec::kSysTable, kvspec::kSysTableId, 0).SerializeAsString());
+  batch.Put(keys::Table(kvspec::kSysTable), MakeTable(kvspec::kSysTable, kvspec::kSysTableId, 0).SerializeAsString());
   batch.Put(keys::NextTableId(), EncodeU64(kvspec::kFirstUserTableId));
   if (Status w = store->WriteSync(&batch); !w.ok()) return w;
   return sm;
@@ -118,14 +114,25 @@ Status StateMachine::Get(const std::string& key, std::string* value) const {
   return store_->Get(key, value);
 }
 
-void StateMachine::Put(leveldb::WriteBatch* batch, const std::string& key,
-                       const std::string& value) {
-  batch->Put(key, value);
+void StateMachine::Put(leveldb::WriteBatch* batch, const std::string& key, const std::string& value) {
+  if (capture_ != nullptr) {
+    pb::Mutation* m = capture_->add_mutations();
+    m->set_key(key);
+    m->set_value(value);
+  } else {
+    batch->Put(key, value);
+  }
   overlay_[key] = value;
 }
 
 void StateMachine::Delete(leveldb::WriteBatch* batch, const std::string& key) {
-  batch->Delete(key);
+  if (capture_ != nullptr) {
+    pb::Mutation* m = capture_->add_mutations();
+    m->set_key(key);
+    m->set_del(true);
+  } else {
+    batch->Delete(key);
+  }
   overlay_[key] = std::nullopt;
 }
 
@@ -138,18 +145,22 @@ StatusOr<uint64_t> StateMachine::GetCounter(const std::string& key) const {
   return keys::GetBig64(v);
 }
 
-StatusOr<std::optional<pb::TableInfo>> StateMachine::GetTable(const std::string& name) const {
+StatusOr<std::optional<pb::TableInfo>> StateMachine::GetTable(const std::string& name) {
+  std::string key = keys::Table(name);
   std::string v;
-  Status s = Get(keys::Table(name), &v);
+  Status s = Get(key, &v);
   if (absl::IsNotFound(s)) return std::optional<pb::TableInfo>();
   if (!s.ok()) return s;
+  // Precompute's overlay lives until Reset, and the store changes under it
+  // only by the entries it precomputed: it may keep the record (every
+  // write reads it).
+  if (capture_ != nullptr) overlay_.try_emplace(std::move(key), v);
   pb::TableInfo t;
   if (!t.ParseFromString(v)) return absl::DataLossError("corrupt table record " + name);
   return std::optional<pb::TableInfo>(std::move(t));
 }
 
-StatusOr<uint64_t> StateMachine::NextVersion(uint32_t tid, uint64_t floor,
-                                             leveldb::WriteBatch* batch) {
+StatusOr<uint64_t> StateMachine::NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch) {
   StatusOr<uint64_t> cur = GetCounter(keys::VersionCounter(tid));
   if (!cur.ok()) return cur.status();
   uint64_t v = std::max(*cur, floor) + 1;
@@ -180,8 +191,7 @@ pb::CommandResult StateMachine::Apply(const pb::Command& cmd, leveldb::WriteBatc
   return out;
 }
 
-ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
-                                       leveldb::WriteBatch* batch) {
+ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, leveldb::WriteBatch* batch) {
   // ---- reads (no mutation before all of them succeeded) ----
   auto table = GetTable(w.table_name().empty() ? kvspec::kMainTable : w.table_name());
   if (!table.ok()) return StorageError(table.status());
@@ -227,10 +237,9 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
     if (w.prev_incr_id() > 0 && w.prev_incr_id() != em.incr_id()) {
       return Result(kvspec::kStatusClientError, "invalid prev_incr_id");
     }
-    const bool same = w.meta().expired() == em.expired() &&
-                      (w.meta().incr_id() == 0 || w.meta().incr_id() == em.incr_id()) &&
-                      (w.prev_incr_id() == 0 || w.prev_incr_id() == em.incr_id()) &&
-                      w.meta().data_check() == em.data_check();
+    const bool same =
+        w.meta().expired() == em.expired() && (w.meta().incr_id() == 0 || w.meta().incr_id() == em.incr_id()) &&
+        (w.prev_incr_id() == 0 || w.prev_incr_id() == em.incr_id()) && w.meta().data_check() == em.data_check();
     if ((mode & kvspec::kWriteModeCreate) != 0 || same) {
       ObjectResult r = Result(kvspec::kStatusOK);
       r.mutable_meta()->set_version(em.version());
@@ -367,8 +376,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now,
   return r;
 }
 
-ObjectResult StateMachine::ApplyTableSet(const pb::TableSetCommand& c, uint64_t now,
-                                         leveldb::WriteBatch* batch) {
+ObjectResult StateMachine::ApplyTableSet(const pb::TableSetCommand& c, uint64_t now, leveldb::WriteBatch* batch) {
   auto table = GetTable(c.name());
   if (!table.ok()) return StorageError(table.status());
   pb::TableInfo t;
@@ -421,8 +429,7 @@ ObjectResult StateMachine::ApplyAccessKeySet(const pb::AccessKeySetCommand& c, u
   return r;
 }
 
-ObjectResult StateMachine::ApplyPurge(const pb::PurgeCommand& c, uint64_t now,
-                                      leveldb::WriteBatch* batch) {
+ObjectResult StateMachine::ApplyPurge(const pb::PurgeCommand& c, uint64_t now, leveldb::WriteBatch* batch) {
   for (const auto& t : c.targets()) {
     auto table = GetTable(t.table());
     if (!table.ok()) return StorageError(table.status());
@@ -452,6 +459,36 @@ StateMachine::Effects StateMachine::Commit() {
   rules_floor_committed_ = rules_floor_;
   e.apply_rules_floor = rules_floor_;
   return e;
+}
+
+pb::CommandResult StateMachine::Precompute(const pb::Command& cmd, pb::Precomputed* out) {
+  effects_.log_versions.clear();
+  capture_ = out;  // Put and Delete record into `out` instead of a batch
+  pb::CommandResult result = Apply(cmd, nullptr);
+  capture_ = nullptr;
+  for (const auto& [tid, v] : effects_.log_versions) (*out->mutable_log_versions())[tid] = v;
+  return result;
+}
+
+void StateMachine::ApplyPrecomputed(pb::Command* cmd, leveldb::WriteBatch* batch) {
+  // The mutations hold the rules floor's record when it rose.
+  rules_floor_ = std::max(rules_floor_, cmd->apply_rules());
+  for (auto& m : *cmd->mutable_precomputed()->mutable_mutations()) {
+    if (m.del()) {
+      batch->Delete(m.key());
+      overlay_[m.key()] = std::nullopt;
+    } else {
+      batch->Put(m.key(), m.value());
+      overlay_[m.key()] = std::move(*m.mutable_value());
+    }
+  }
+  for (const auto& [tid, v] : cmd->precomputed().log_versions()) effects_.log_versions[tid] = v;
+}
+
+void StateMachine::Reset(uint32_t floor) {
+  overlay_.clear();
+  effects_ = Effects();
+  rules_floor_ = rules_floor_committed_ = floor;
 }
 
 void StateMachine::Rollback() {

@@ -36,7 +36,10 @@ namespace kvgo::storage {
 //  0: a put's incr id inherited from the existing object raises the default
 //     namespace's counter (the rule before versions).
 //  1: only an incr id the request carries does (spec 5.1 step 6).
-inline constexpr uint32_t kApplyRules = 1;
+//  2: cluster mode: entries may be precomputed (Command.precomputed) and
+//     carry the entry they were computed after (Command.after_id); see
+//     docs/replication.md "Precomputed entries".
+inline constexpr uint32_t kApplyRules = 2;
 
 class StateMachine {
  public:
@@ -67,11 +70,27 @@ class StateMachine {
   // 5 results.
   pb::CommandResult Apply(const pb::Command& cmd, leveldb::WriteBatch* batch);
 
+  // Precomputation (a cluster leader's speculative state, on an object of
+  // its own): applies `cmd` on top of the overlay like Apply, and records
+  // its mutations and the versions it handed out in `out` instead of a
+  // batch. The overlay keeps growing until Rollback.
+  pb::CommandResult Precompute(const pb::Command& cmd, pb::Precomputed* out);
+  // Applies a precomputed entry (`cmd->precomputed()`, computed by
+  // Precompute on the same state): appends its mutations to `batch` and
+  // moves their values into the overlay (they are gone from `cmd`), and
+  // takes its versions and rules into the group's effects. Reads nothing.
+  void ApplyPrecomputed(pb::Command* cmd, leveldb::WriteBatch* batch);
+  // Writes in the overlay (a speculating leader bounds it).
+  size_t overlay_size() const { return overlay_.size(); }
+
   // The group's batch is in the store: forget the overlay and return what
   // the group changed.
   Effects Commit();
   // The group's batch was not written: forget the group.
   void Rollback();
+  // Forgets the overlay, and takes `floor` as the committed rules floor
+  // (a speculating leader's object starts over at the applied state).
+  void Reset(uint32_t floor);
 
   // Reads of the store that failed during Apply so far (each gave a status
   // 5 result). A replica must not carry on after one: its state would
@@ -88,7 +107,7 @@ class StateMachine {
   void Put(leveldb::WriteBatch* batch, const std::string& key, const std::string& value);
   void Delete(leveldb::WriteBatch* batch, const std::string& key);
   StatusOr<uint64_t> GetCounter(const std::string& key) const;
-  StatusOr<std::optional<pb::TableInfo>> GetTable(const std::string& name) const;
+  StatusOr<std::optional<pb::TableInfo>> GetTable(const std::string& name);
 
   lynkdb::kvspec::v2::ObjectResult ApplyWriter(const lynkdb::kvspec::v2::ObjectWriter& w, uint64_t now_ms,
                                                leveldb::WriteBatch* batch);
@@ -105,6 +124,8 @@ class StateMachine {
 
   Store* store_;
   uint64_t storage_errors_ = 0;
+  // Precompute: where Put and Delete record mutations (no batch then).
+  pb::Precomputed* capture_ = nullptr;
   // Writes of the current group, visible to its later commands
   // (nullopt = deleted).
   std::unordered_map<std::string, std::optional<std::string>> overlay_;

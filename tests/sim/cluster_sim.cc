@@ -4,6 +4,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "replication/apply_chain.h"
+
 namespace kvgo::sim {
 
 namespace {
@@ -29,14 +31,24 @@ struct SimNode {
   NodeId id = 0;
   std::unique_ptr<Node> node;
   bool up = true;
-  int stall = 0;      // slow disk: ticks before its next Ready is processed
-  int drift = 0;      // clock drift: -1 slower, +1 faster
-  Disk disk;          // survives crashes
+  int stall = 0;  // slow disk: ticks before its next Ready is processed
+  int drift = 0;  // clock drift: -1 slower, +1 faster
+  Disk disk;      // survives crashes
   // The state machine, durable with its applied slot (as the KV store is).
   std::vector<Entry> applied;
   std::map<std::string, std::string> kv;
   std::map<int, uint64_t> sessions;  // client -> last applied write seq (durable)
+  // Precomputed entries (src/replication/apply_chain.h): the apply head and
+  // a state counter that every applied write raises (what a precomputed
+  // write carries, like a table version), durable with the state.
+  uint64_t head = 0;
+  uint64_t version = 0;
   std::map<uint64_t, Slot> reads;  // read id -> index to wait for (volatile)
+  // Leader: the speculative state after everything it proposed (volatile).
+  bool spec = false;
+  uint64_t spec_head = 0;
+  uint64_t spec_version = 0;
+  std::map<int, uint64_t> spec_sessions;
 };
 
 struct InFlight {
@@ -53,13 +65,16 @@ struct SnapshotInFlight {
   std::vector<Entry> applied;
   std::map<std::string, std::string> kv;
   std::map<int, uint64_t> sessions;
+  uint64_t head = 0;
+  uint64_t version = 0;
 };
 
 struct PendingOp {
   size_t history_index;
   NodeId node;
   Slot slot;
-  std::string data;
+  std::string cmd;   // "w key value client seq" or "r key nonce"
+  std::string data;  // the entry proposed for it (MakeEntry), this attempt
   int attempts = 1;
   int64_t attempt_at = 0;
 };
@@ -94,6 +109,8 @@ class Simulation {
     SimResult r;
     r.violations = violations_;
     r.committed = committed_;
+    r.precomputed = precomputed_;
+    r.skipped = skipped_;
     r.unknown = unknown_;
     r.operations = history_.size();
     r.trace = trace_.str();
@@ -138,6 +155,7 @@ class Simulation {
     if (!n.up) return;
     n.up = false;
     n.node.reset();
+    n.spec = false;
     Trace("crash " + std::to_string(id) + " (" + why + ")");
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (it->second.second == id) {
@@ -269,8 +287,8 @@ class Simulation {
     // Persist (synced).
     if (rd.hard_state) {
       if (rd.hard_state->promised < n.disk.hard.promised) {
-        Violation("node " + std::to_string(id) + " lowers its promise " + n.disk.hard.promised.ToString() +
-                  " -> " + rd.hard_state->promised.ToString());
+        Violation("node " + std::to_string(id) + " lowers its promise " + n.disk.hard.promised.ToString() + " -> " +
+                  rd.hard_state->promised.ToString());
       }
       n.disk.hard = *rd.hard_state;
     }
@@ -293,6 +311,19 @@ class Simulation {
       pending_.erase(p);
     }
     if (n.up) n.node->Advance();
+    if (n.up && n.spec) {
+      if (n.node->role() != consensus::Role::kLeader) {
+        n.spec = false;
+      } else if (n.node->applied() + 1 == n.node->next_slot()) {
+        // Everything it proposed is applied: the speculative state is the
+        // state, or its chain broke (Replicator::ApplyCommitted).
+        if (n.spec_head != n.head) {
+          n.spec = false;
+        } else if (n.spec_version != n.version) {
+          Violation("node " + std::to_string(id) + ": the speculative state differs from the applied state");
+        }
+      }
+    }
     MaybeCompact(n);
   }
 
@@ -310,7 +341,7 @@ class Simulation {
   void SendSnapshot(const SimNode& n, NodeId peer) {
     if (blocked_.count({n.id, peer}) || (Faulty() && Chance(o_.drop))) return;
     snapshots_.push_back(SnapshotInFlight{now_ + 1 + static_cast<int64_t>(Rand(o_.max_delay + 3)), n.id, peer,
-                                          n.applied, n.kv, n.sessions});
+                                          n.applied, n.kv, n.sessions, n.head, n.version});
     Trace("snapshot " + std::to_string(n.id) + "->" + std::to_string(peer) + " at slot " +
           std::to_string(n.applied.empty() ? 0 : n.applied.back().slot));
   }
@@ -338,6 +369,8 @@ class Simulation {
       n.applied = std::move(snap.applied);
       n.kv = std::move(snap.kv);
       n.sessions = std::move(snap.sessions);
+      n.head = snap.head;
+      n.version = snap.version;
       n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(slot));
       n.disk.compacted = slot;
       Trace("install snapshot at " + std::to_string(snap.to) + " slot " + std::to_string(slot));
@@ -383,31 +416,50 @@ class Simulation {
     }
     n.applied.push_back(e);
     std::string result;
+    bool admitted = true;
     if (!e.noop) {
-      // data = "w key value client seq" or "r key nonce"
+      // data = "<op> key arg client seq id after version dup" (MakeEntry)
       std::istringstream in(e.value());
       std::string op, key, arg;
       int client = 0;
-      uint64_t seq = 0;
-      in >> op >> key >> arg >> client >> seq;
-      if (op == "w") {
+      uint64_t seq = 0, id = 0, after = 0, version = 0;
+      int dup = 0;
+      in >> op >> key >> arg >> client >> seq >> id >> after >> version >> dup;
+      replication::ApplyChain chain{n.head};
+      admitted = chain.Admit(2, o_.bug_no_chain_check ? 0 : after, id);
+      n.head = chain.head;
+      if (!admitted) skipped_++;
+      if (admitted && op == "p") precomputed_++;
+      if (admitted && op == "p") {
+        // Precomputed by a leader on its speculative state: the chain check
+        // must guarantee that it is this state.
+        const bool dup_here = !(o_.bug_no_dedupe || seq > n.sessions[client]);
+        if (dup_here != (dup != 0) || (!dup_here && version != n.version + 1)) {
+          Violation("node " + std::to_string(n.id) + " slot " + std::to_string(e.slot) +
+                    ": entry precomputed on another state (\"" + e.value() + "\", state version " +
+                    std::to_string(n.version) + ")");
+          return;
+        }
+      }
+      if (admitted && (op == "w" || op == "p")) {
         // Exactly once: a retried write whose first attempt was applied too
         // is skipped by the session table.
         if (o_.bug_no_dedupe || seq > n.sessions[client]) {
           n.kv[key] = arg;
           n.sessions[client] = std::max(n.sessions[client], seq);
+          n.version++;
           if (++effects_[{n.id, client, seq}] > 1) {
             Violation("node " + std::to_string(n.id) + " applied write (" + std::to_string(client) + "," +
                       std::to_string(seq) + ") twice");
           }
         }
-      } else {
+      } else if (admitted) {
         result = n.kv[key];
       }
     }
     auto p = pending_.find({n.id, e.slot});
     if (p != pending_.end()) {
-      if (p->second.data == e.value() && !e.noop) {
+      if (p->second.data == e.value() && !e.noop && admitted) {
         Operation& op = history_[p->second.history_index];
         if (op.response != kTimedOut) {  // an earlier attempt was acked already
           pending_.erase(p);
@@ -418,10 +470,43 @@ class Simulation {
         committed_++;
         acked_[e.slot] = e.value();
       }
-      // Else another value took the slot: the op never takes effect (it
-      // stays "timed out" in the history, which the checker allows).
+      // Else another value took the slot, or a leader change cut the chain
+      // this entry was computed in: the op never takes effect (it stays
+      // "timed out" in the history, which the checker allows).
       pending_.erase(p);
     }
+  }
+
+  // The entry a leader proposes for `cmd`, as Replicator::Speculate makes
+  // it: plain (computed by every replica, after 0) until every slot before
+  // it is applied; from then on computed on the speculative state and
+  // chained after the previous proposal. A write becomes "p" with the
+  // state version and session verdict the leader computed.
+  std::string MakeEntry(SimNode& n, const std::string& cmd) {
+    std::istringstream in(cmd);
+    std::string op, key, arg;
+    int client = 0;
+    uint64_t seq = 0;
+    in >> op >> key >> arg >> client >> seq;
+    const uint64_t id = next_id_++;
+    if (!n.spec && n.node->LeaderReady() && n.node->applied() + 1 == n.node->next_slot()) {
+      n.spec = true;
+      n.spec_head = n.head;
+      n.spec_version = n.version;
+      n.spec_sessions = n.sessions;
+    }
+    const std::string tail = " " + std::to_string(client) + " " + std::to_string(seq) + " " + std::to_string(id);
+    if (!n.spec) return op + " " + key + " " + arg + tail + " 0 0 0";
+    const uint64_t after = n.spec_head;
+    n.spec_head = id;
+    if (op != "w") return op + " " + key + " " + arg + tail + " " + std::to_string(after) + " 0 0";
+    const bool dup = !(o_.bug_no_dedupe || seq > n.spec_sessions[client]);
+    if (!dup) {
+      n.spec_version++;
+      n.spec_sessions[client] = std::max(n.spec_sessions[client], seq);
+    }
+    return "p " + key + " " + arg + tail + " " + std::to_string(after) + " " +
+           std::to_string(dup ? 0 : n.spec_version) + " " + (dup ? "1" : "0");
   }
 
   void Clients(bool faulty) {
@@ -441,7 +526,11 @@ class Simulation {
       if (now_ - history_[p.history_index].invoke > 4 * kClientTimeoutTicks) continue;  // gave up
       NodeId id = members_[Rand(members_.size())];
       SimNode& n = nodes_[id];
-      const Slot s = n.up && n.node->role() == consensus::Role::kLeader ? n.node->Propose(p.data) : 0;
+      Slot s = 0;
+      if (n.up && n.node->role() == consensus::Role::kLeader) {
+        p.data = MakeEntry(n, p.cmd);
+        s = n.node->Propose(p.data);
+      }
       if (s == 0) {
         waiting.push_back(p);
         continue;
@@ -484,10 +573,10 @@ class Simulation {
       op.key = key;
       op.invoke = now_;
       op.response = kTimedOut;
-      std::string data;
+      std::string cmd;
       if (write) {
         op.value = "v" + std::to_string(next_value_++);
-        data = "w " + key + " " + op.value + " " + std::to_string(c) + " " + std::to_string(++client_seq_[c]);
+        cmd = "w " + key + " " + op.value + " " + std::to_string(c) + " " + std::to_string(++client_seq_[c]);
       } else if (Chance(0.7)) {
         // A linearizable read outside the log (lease or read-index).
         const uint64_t rid = next_value_++;
@@ -500,15 +589,19 @@ class Simulation {
         ProcessReady(id);
         continue;
       } else {
-        data = "r " + key + " n" + std::to_string(next_value_++);
+        cmd = "r " + key + " n" + std::to_string(next_value_++);
       }
+      const std::string data = MakeEntry(n, cmd);
       const Slot s = n.node->Propose(data);
-      if (s == 0) continue;
+      if (s == 0) {
+        n.spec = false;
+        continue;
+      }
       history_.push_back(op);
-      pending_[{id, s}] = PendingOp{history_.size() - 1, id, s, data, 1, now_};
+      pending_[{id, s}] = PendingOp{history_.size() - 1, id, s, cmd, data, 1, now_};
       busy_.insert(c);
-      Trace("client " + std::to_string(c) + " proposes \"" + data + "\" at node " + std::to_string(id) +
-            " slot " + std::to_string(s));
+      Trace("client " + std::to_string(c) + " proposes \"" + data + "\" at node " + std::to_string(id) + " slot " +
+            std::to_string(s));
       ProcessReady(id);
     }
   }
@@ -561,7 +654,8 @@ class Simulation {
       }
       for (const auto& [slot, data] : acked_) {
         const Entry& e = n.applied[slot - 1];
-        if (e.value() != data) Violation("acknowledged write at slot " + std::to_string(slot) + " lost on node " + std::to_string(id));
+        if (e.value() != data)
+          Violation("acknowledged write at slot " + std::to_string(slot) + " lost on node " + std::to_string(id));
       }
     }
     auto lin = CheckLinearizable(history_);
@@ -591,14 +685,15 @@ class Simulation {
   std::map<std::tuple<NodeId, int, uint64_t>, int> effects_;
   uint64_t committed_ = 0;
   uint64_t next_value_ = 1;
+  uint64_t next_id_ = 1;  // proposal ids: unique across the run
+  uint64_t precomputed_ = 0;
+  uint64_t skipped_ = 0;
   std::vector<std::string> violations_;
   std::ostringstream trace_;
 };
 
 }  // namespace
 
-SimResult RunSimulation(uint64_t seed, const SimOptions& options) {
-  return Simulation(seed, options).Run();
-}
+SimResult RunSimulation(uint64_t seed, const SimOptions& options) { return Simulation(seed, options).Run(); }
 
 }  // namespace kvgo::sim

@@ -27,16 +27,16 @@ namespace kvgo::sim {
 
 struct SimOptions {
   int nodes = 3;
-  int ticks = 600;          // faulty period, then a healing period
-  int heal_ticks = 300;     // after faults stop, progress must resume within this
+  int ticks = 600;       // faulty period, then a healing period
+  int heal_ticks = 300;  // after faults stop, progress must resume within this
   int clients = 4;
   int keys = 3;
   double drop = 0.05;
   double duplicate = 0.02;
-  int max_delay = 3;        // ticks
-  double crash = 0.004;     // per tick
-  double restart = 0.05;    // per tick, for a crashed node
-  double partition = 0.01;  // per tick: a new partition
+  int max_delay = 3;             // ticks
+  double crash = 0.004;          // per tick
+  double restart = 0.05;         // per tick, for a crashed node
+  double partition = 0.01;       // per tick: a new partition
   double crash_in_ready = 0.01;  // per Ready: crash before persist / before send
   double slow_disk = 0.05;       // per Ready: the node stalls a few ticks first
   // A deliberately broken durability rule, to prove the simulator catches
@@ -47,15 +47,20 @@ struct SimOptions {
   bool bug_vote_despite_live_leader = false;
   // The state machine applies a retried write twice (no session table).
   bool bug_no_dedupe = false;
+  // Replicas apply precomputed entries without the chain check
+  // (src/replication/apply_chain.h).
+  bool bug_no_chain_check = false;
   bool trace = false;
 };
 
 struct SimResult {
   std::vector<std::string> violations;
-  uint64_t committed = 0;  // client operations acknowledged
-  uint64_t operations = 0; // client operations invoked
-  uint64_t unknown = 0;    // answered "unknown" (leader stepped down first)
-  std::string trace;       // when SimOptions::trace
+  uint64_t committed = 0;    // client operations acknowledged
+  uint64_t operations = 0;   // client operations invoked
+  uint64_t unknown = 0;      // answered "unknown" (leader stepped down first)
+  uint64_t precomputed = 0;  // precomputed entries applied (all nodes)
+  uint64_t skipped = 0;      // entries skipped by the chain check (all nodes)
+  std::string trace;         // when SimOptions::trace
 };
 
 // Runs one seed. Deterministic: the same seed and options give the same
