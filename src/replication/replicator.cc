@@ -851,9 +851,12 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
           if (cmd->has_precomputed()) {
             sm_->ApplyPrecomputed(cmd, &batch);
             if (is_mine) {
+              // (Speculate sets both or neither.) Never "not applied": a
+              // forwarding follower would retry a write that was applied.
               res = mine->second.result ? *mine->second.result
-                                        : StatusOr<storage::pb::CommandResult>(absl::InternalError(
-                                              "a precomputed write without its results; it was applied"));
+                                        : StatusOr<storage::pb::CommandResult>(absl::DeadlineExceededError(
+                                              "the write was applied but its results are lost; its outcome is "
+                                              "unknown"));
             }
           } else {
             const uint64_t errors = sm_->storage_errors();

@@ -73,7 +73,7 @@ class StateMachine {
   // Precomputation (a cluster leader's speculative state, on an object of
   // its own): applies `cmd` on top of the overlay like Apply, and records
   // its mutations and the versions it handed out in `out` instead of a
-  // batch. The overlay keeps growing until Rollback.
+  // batch. The overlay keeps growing until Reset (or Rollback).
   pb::CommandResult Precompute(const pb::Command& cmd, pb::Precomputed* out);
   // Applies a precomputed entry (`cmd->precomputed()`, computed by
   // Precompute on the same state): appends its mutations to `batch` and
