@@ -71,7 +71,14 @@ StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(Store* store) {
   return sm;
 }
 
+void StateMachine::ForgetTable(const std::string& key) {
+  if (!tables_.empty() && !key.empty() && key[0] == keys::kSys && key.rfind(keys::TablePrefix(), 0) == 0) {
+    tables_.clear();
+  }
+}
+
 StatusOr<StateMachine::Effects> StateMachine::LoadEffects() {
+  tables_.clear();  // the store may have been replaced (a snapshot install)
   Effects e;
   {
     std::string v;
@@ -115,6 +122,7 @@ Status StateMachine::Get(const std::string& key, std::string* value) const {
 }
 
 void StateMachine::Put(leveldb::WriteBatch* batch, const std::string& key, const std::string& value) {
+  ForgetTable(key);
   if (capture_ != nullptr) {
     pb::Mutation* m = capture_->add_mutations();
     m->set_key(key);
@@ -126,6 +134,7 @@ void StateMachine::Put(leveldb::WriteBatch* batch, const std::string& key, const
 }
 
 void StateMachine::Delete(leveldb::WriteBatch* batch, const std::string& key) {
+  ForgetTable(key);
   if (capture_ != nullptr) {
     pb::Mutation* m = capture_->add_mutations();
     m->set_key(key);
@@ -147,16 +156,17 @@ StatusOr<uint64_t> StateMachine::GetCounter(const std::string& key) const {
 
 StatusOr<std::optional<pb::TableInfo>> StateMachine::GetTable(const std::string& name) {
   std::string key = keys::Table(name);
+  const bool stored = overlay_.count(key) == 0;  // else this group wrote it
+  if (stored) {
+    if (auto it = tables_.find(key); it != tables_.end()) return std::optional<pb::TableInfo>(it->second);
+  }
   std::string v;
   Status s = Get(key, &v);
   if (absl::IsNotFound(s)) return std::optional<pb::TableInfo>();
   if (!s.ok()) return s;
-  // Precompute's overlay lives until Reset, and the store changes under it
-  // only by the entries it precomputed: it may keep the record (every
-  // write reads it).
-  if (capture_ != nullptr) overlay_.try_emplace(std::move(key), v);
   pb::TableInfo t;
   if (!t.ParseFromString(v)) return absl::DataLossError("corrupt table record " + name);
+  if (stored) tables_.emplace(std::move(key), t);
   return std::optional<pb::TableInfo>(std::move(t));
 }
 
@@ -474,6 +484,7 @@ void StateMachine::ApplyPrecomputed(pb::Command* cmd, leveldb::WriteBatch* batch
   // The mutations hold the rules floor's record when it rose.
   rules_floor_ = std::max(rules_floor_, cmd->apply_rules());
   for (auto& m : *cmd->mutable_precomputed()->mutable_mutations()) {
+    ForgetTable(m.key());
     if (m.del()) {
       batch->Delete(m.key());
       overlay_[m.key()] = std::nullopt;
@@ -487,12 +498,14 @@ void StateMachine::ApplyPrecomputed(pb::Command* cmd, leveldb::WriteBatch* batch
 
 void StateMachine::Reset(uint32_t floor) {
   overlay_.clear();
+  tables_.clear();
   effects_ = Effects();
   rules_floor_ = rules_floor_committed_ = floor;
 }
 
 void StateMachine::Rollback() {
   overlay_.clear();
+  tables_.clear();
   effects_ = Effects();
   rules_floor_ = rules_floor_committed_;
 }

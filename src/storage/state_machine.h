@@ -126,6 +126,13 @@ class StateMachine {
   uint64_t storage_errors_ = 0;
   // Precompute: where Put and Delete record mutations (no batch then).
   pb::Precomputed* capture_ = nullptr;
+  // Table records as read from the store (every write reads one). Valid
+  // while every change of a table record in the store goes through this
+  // object: a write of one here forgets them all (ForgetTable), and so do
+  // LoadEffects (a snapshot install replaced the store), Reset and
+  // Rollback.
+  std::unordered_map<std::string, pb::TableInfo> tables_;
+  void ForgetTable(const std::string& key);
   // Writes of the current group, visible to its later commands
   // (nullopt = deleted).
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
