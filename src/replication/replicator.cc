@@ -450,7 +450,12 @@ void Replicator::Run() {
       }
     }
     StartLeaderReads(std::move(reads));
-    FlushHeld(false);
+    // Held writes whose round was just chosen go out with this iteration's
+    // Ready; but a leader that is not precomputing yet dispatches them
+    // after the Ready that applies that round, so that every slot before
+    // them is applied and precomputation can start (Speculate): else, under
+    // steady load, it would never find the log applied.
+    if (spec_active_ || ProposalRules() < 2) FlushHeld(false);
     while (node_->HasReady()) HandleReady();
     FlushHeld(false);
     while (node_->HasReady()) HandleReady();
