@@ -168,7 +168,7 @@ class Replicator final : public storage::CommandLog {
   // cannot start (something before it is not applied yet) or grew too big.
   void Speculate(Proposal& p);
   void EndSpeculation();
-  Status LoadApplyHead();  // head_ from the store
+  Status LoadApplyHead();  // chain_.head from the store (key s apply_head)
   void RetryParked();
   void FlushHeld(bool force);
   // Sends the writes Dispatch queued for the leader: one ForwardBatch call
