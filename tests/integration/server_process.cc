@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -24,6 +26,49 @@ std::string ServerBinary() {
   const char* env = std::getenv("KVGO_SERVER_BIN");
   return env != nullptr && *env != '\0' ? env : KVGO_SERVER_BIN;
 }
+
+namespace {
+
+// The directory of ExecutableForOtherUsers' links, removed at exit.
+std::string& OtherUsersBinDir() {
+  static std::string dir;
+  return dir;
+}
+
+// A node run as another user cannot exec a binary in a directory only root
+// may enter (a checkout under /root, or in a `mktemp -d` directory): such
+// nodes run a hard link (or, across file systems, a copy) of it in a
+// directory of this process that everyone may enter.
+std::string ExecutableForOtherUsers(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> made;
+  std::lock_guard lock(mu);
+  if (auto it = made.find(path); it != made.end()) return it->second;
+  namespace fs = std::filesystem;
+  if (OtherUsersBinDir().empty()) {
+    OtherUsersBinDir() = (fs::temp_directory_path() / ("kvgo-it-bin-" + std::to_string(getpid()))).string();
+    fs::remove_all(OtherUsersBinDir());
+    fs::create_directories(OtherUsersBinDir());
+    fs::permissions(OtherUsersBinDir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                            fs::perms::others_read | fs::perms::others_exec);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(OtherUsersBinDir(), ec);
+    });
+  }
+  const std::string target =
+      OtherUsersBinDir() + "/" + std::to_string(made.size()) + "-" + fs::path(path).filename().string();
+  std::error_code ec;
+  fs::create_hard_link(path, target, ec);
+  if (ec) {
+    fs::copy_file(path, target, fs::copy_options::overwrite_existing);
+    fs::permissions(target, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+  }
+  return made[path] = target;
+}
+
+}  // namespace
 
 std::string FailpointServerBinary() {
   const char* env = std::getenv("KVGO_FAILPOINT_SERVER_BIN");
@@ -149,8 +194,10 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
   // Everything the child needs is made before fork(): between fork and
   // exec a child of a threaded process may only make async-signal-safe
   // calls (no malloc).
+  const std::string exe = uid_ != 0 ? ExecutableForOtherUsers(argv.at(0)) : argv.at(0);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args[0] = const_cast<char*>(exe.c_str());
   args.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; e++) {
@@ -170,6 +217,8 @@ pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
     }
     if (uid_ != 0 && (setgroups(0, nullptr) != 0 || setgid(uid_) != 0 || setuid(uid_) != 0)) _exit(126);
     execve(args[0], args.data(), env.data());
+    static const char kExecFailed[] = "test harness: cannot exec the server binary\n";
+    if (write(2, kExecFailed, sizeof(kExecFailed) - 1) < 0) _exit(127);
     _exit(127);
   }
   pid_ = pid;
