@@ -9,7 +9,7 @@
 #                   SECONDS=N each (default 60)
 #   make nemesis    real-process cluster under kills and pauses, checked for
 #                   linearizability: RUNS=N OPS=M (NODES=3 or 5, SEED=S)
-#   make deps       install Debian packages, build static prometheus-cpp/civetweb
+#   make deps       install Debian packages, build static prometheus-cpp/civetweb/leveldb
 #   make install    install into $(DESTDIR)$(PREFIX) (default /opt/lynkdb/kvgo-server)
 #   make uninstall  remove what make install put there, except the config and var/
 #   make package    build/packages/: the DEB, the RPM and the tarball
@@ -21,7 +21,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-DEPS_STAMP := $(BUILD_DIR)/deps/prefix/.kvgo-static-deps-v2
+DEPS_STAMP := $(BUILD_DIR)/deps/prefix/.kvgo-static-deps-v3
 PACKAGES_STAMP := $(BUILD_DIR)/.packages-ok
 
 PREFIX ?= /opt/lynkdb/kvgo-server
@@ -43,7 +43,7 @@ $(PACKAGES_STAMP): packaging/scripts/install-build-deps.sh
 	packaging/scripts/install-build-deps.sh
 	@touch $@
 
-$(DEPS_STAMP): $(PACKAGES_STAMP) packaging/scripts/build-static-deps.sh
+$(DEPS_STAMP): $(PACKAGES_STAMP) packaging/scripts/build-static-deps.sh packaging/patches/leveldb-no-seek-compaction.patch
 	packaging/scripts/build-static-deps.sh $(BUILD_DIR)/deps
 
 deps: $(PACKAGES_STAMP) $(DEPS_STAMP)

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Builds static archives of prometheus-cpp and civetweb from Debian's source
-# packages (Debian ships them as shared libraries only) into a cache folder.
+# packages (Debian ships them as shared libraries only), and of leveldb with
+# one patch of ours, into a cache folder.
 #
 # usage: build-static-deps.sh CACHE_DIR
 # Result: CACHE_DIR/prefix/{include,lib/*.a,lib/cmake/...}. Idempotent: a
 # finished cache (stamp file) is reused; delete CACHE_DIR to rebuild.
 # civetweb's poll quantum is cut from 2 s to 100 ms: it bounds how long
 # stopping the HTTP listener takes (and so every server shutdown).
+# leveldb gets packaging/patches/leveldb-no-seek-compaction.patch: lookups no
+# longer trigger compactions (docs/performance.md, "LevelDB's seek
+# compaction"); everything else is Debian's leveldb 1.23 as packaged.
 #
 # The deb-src entry is derived from the machine's own apt sources (same
 # mirror, same suites), so no host name is hard-coded here.
 set -euo pipefail
 
 cache=$(mkdir -p "$1" && cd "$1" && pwd)
+patches=$(cd "$(dirname "$0")/../patches" && pwd)
 prefix="$cache/prefix"
-stamp="$prefix/.kvgo-static-deps-v2"
+stamp="$prefix/.kvgo-static-deps-v3"
 [ -f "$stamp" ] && exit 0
 rm -rf "$prefix"  # an older cache
 
@@ -38,8 +43,8 @@ fi
 src="$cache/src"
 rm -rf "$src" && mkdir -p "$src"
 cd "$src"
-log "fetching Debian source packages civetweb and prometheus-cpp"
-apt-get source -qq civetweb prometheus-cpp >/dev/null 2>&1 || apt-get source civetweb prometheus-cpp
+log "fetching Debian source packages civetweb, prometheus-cpp and leveldb"
+apt-get source -qq civetweb prometheus-cpp leveldb >/dev/null 2>&1 || apt-get source civetweb prometheus-cpp leveldb
 
 jobs=$(nproc)
 launcher=()
@@ -70,6 +75,16 @@ cmake -S "$prom_dir" -B "$src/build-prometheus" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$src/build-prometheus" -j "$jobs" >/dev/null
 cmake --install "$src/build-prometheus" >/dev/null
 
+leveldb_dir=$(find "$src" -maxdepth 1 -type d -name 'leveldb-*' | head -1)
+log "building leveldb from $leveldb_dir with $(basename "$patches")/leveldb-no-seek-compaction.patch"
+patch -p1 --forward --quiet -d "$leveldb_dir" <"$patches/leveldb-no-seek-compaction.patch"
+cmake -S "$leveldb_dir" -B "$src/build-leveldb" -DCMAKE_BUILD_TYPE=Release \
+  "${launcher[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+  -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DLEVELDB_BUILD_TESTS=OFF -DLEVELDB_BUILD_BENCHMARKS=OFF -DLEVELDB_INSTALL=ON >/dev/null
+cmake --build "$src/build-leveldb" -j "$jobs" >/dev/null
+cmake --install "$src/build-leveldb" >/dev/null
+
 rm -rf "$src"
 touch "$stamp"
-log "static prometheus-cpp and civetweb are in $prefix"
+log "static prometheus-cpp, civetweb and leveldb are in $prefix"

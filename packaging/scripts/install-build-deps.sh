@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ccache file dpkg-dev
+  build-essential cmake pkg-config ccache file dpkg-dev patch
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libleveldb-dev libsnappy-dev libgoogle-perftools-dev libtoml11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libabsl-dev libc-ares-dev libre2-dev zlib1g-dev libssl-dev

@@ -27,9 +27,9 @@ ABSL_FLAG(std::string, clients, "1,10,50", "comma-separated client counts");
 ABSL_FLAG(std::string, cases, "seq-write,rand-write,seq-read,rand-read", "cases to run, in order");
 ABSL_FLAG(int, value_size, 1024, "value size in bytes");
 ABSL_FLAG(std::string, json, "kvgo-bench.json", "where to write the JSON report ('' = none)");
-ABSL_FLAG(int, connections, 0,
-          "TCP connections shared by the clients (0 = one per client). The Go SDK shares one "
-          "connection per address and key within a process");
+ABSL_FLAG(int, connections, 1,
+          "TCP connections shared by the clients (0 = one per client). The default, 1, is the seed's "
+          "benchmark: the Go SDK shares one connection per address and key within a process");
 ABSL_FLAG(int, threads, 2, "threads driving the clients (each with its own gRPC completion queue)");
 ABSL_FLAG(std::string, tls_cert, "", "TLS: a PEM file with the server's certificate or its CA (default: plaintext)");
 ABSL_FLAG(std::string, tls_server_name, "",

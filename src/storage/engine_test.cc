@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "common/checksum.h"
@@ -12,6 +13,7 @@
 #include "storage/catalog.h"
 #include "storage/committer.h"
 #include "storage/env.h"
+#include "storage/keys.h"
 #include "storage/query.h"
 #include "storage/state_machine.h"
 #include "storage/store.h"
@@ -308,6 +310,83 @@ TEST_F(EngineTest, DeleteWritesTombstoneToLog) {
   (void)p;
 }
 
+// Apply looks up a key's delete tombstone (its `x` entry) only when the key
+// has no object, because a tombstone never coexists with an object. This
+// drives a random mix of puts, TTL puts, deletes (plain, data-only, LogOff),
+// purges and clock steps over a few keys and checks, after every step, that
+// invariant and the log it implies: each `x` entry points at a tombstone log
+// record of its key, and each key appears at most once in the log.
+TEST_F(EngineTest, TombstoneExistsOnlyWhileTheKeyHasNoObject) {
+  const uint32_t tid = kvspec::kMainTableId;
+  const std::vector<std::string> names = {"k0", "k1", "k2", "k3"};
+  std::mt19937 rng(7);
+  int tombstones_seen = 0;
+  for (int step = 0; step < 600; step++) {
+    const std::string& key = names[rng() % names.size()];
+    switch (rng() % 8) {
+      case 0:
+      case 1:
+        e->Put(key, "v" + std::to_string(step));
+        break;
+      case 2: {  // expires within a few steps, so later puts meet it expired
+        kv::ObjectWriter w;
+        w.mutable_meta()->set_key(key);
+        w.mutable_meta()->set_expired(e->clock.NowMs() + 1 + rng() % 3);
+        w.mutable_data()->set_value("t" + std::to_string(step));
+        e->Write(w);
+        break;
+      }
+      case 3:
+      case 4:
+        e->Del(key);
+        break;
+      case 5:
+        e->Del(key, kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly);
+        break;
+      case 6:
+        e->Del(key, kvspec::kWriteModeDelete | kvspec::kWriteModeLogOff);
+        break;
+      case 7: {
+        pb::Command purge;
+        purge.set_now_ms(e->clock.NowMs());
+        *purge.mutable_purge() = CollectExpired(*e->store, e->catalog.Tables(), e->clock.NowMs(), 100);
+        if (purge.purge().targets_size() > 0) {
+          ASSERT_TRUE(e->committer->Execute(purge).ok());
+        }
+        break;
+      }
+    }
+    e->clock.Advance(1);
+
+    std::map<std::string, int> in_log;
+    auto it = e->store->NewIterator();
+    const std::string lp = keys::LogPrefix(tid);
+    for (it->Seek(lp); it->Valid() && it->key().starts_with(lp); it->Next()) {
+      pb::LogRecord rec;
+      ASSERT_TRUE(rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())));
+      in_log[rec.key()]++;
+    }
+    for (const auto& [k, n] : in_log)
+      EXPECT_EQ(n, 1) << "key " << k << " appears " << n << " times in the log at step " << step;
+    for (const std::string& k : names) {
+      std::string obj, tomb;
+      const bool has_obj = e->store->Get(keys::Object(tid, k), &obj).ok();
+      const bool has_tomb = e->store->Get(keys::Tombstone(tid, k), &tomb).ok();
+      ASSERT_FALSE(has_obj && has_tomb) << "key " << k << " has an object and a tombstone at step " << step;
+      if (!has_tomb) continue;
+      tombstones_seen++;
+      ASSERT_EQ(tomb.size(), 8u);
+      std::string raw;
+      ASSERT_TRUE(e->store->Get(keys::Log(tid, keys::GetBig64(tomb)), &raw).ok()) << k << " at step " << step;
+      pb::LogRecord rec;
+      ASSERT_TRUE(rec.ParseFromString(raw));
+      EXPECT_EQ(rec.key(), k);
+      EXPECT_TRUE(rec.tombstone().attrs() & kvspec::kAttrDelete) << k << " at step " << step;
+    }
+  }
+  EXPECT_GT(tombstones_seen, 100);  // the mix does reach tombstones
+}
+
 TEST_F(EngineTest, DeleteDataOnlyKeepsMeta) {
   auto p = e->Put("k", "v");
   auto d = e->Del("k", kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly);
@@ -536,6 +615,71 @@ TEST_F(EngineTest, ConcurrentWritersShareGroups) {
 // Unsynced writes (cluster mode's applied entries) rely on LevelDB's writes
 // reaching the disk in order: the write-ahead log LevelDB switches away
 // from must be synced as it is closed (storage/env.h).
+// The LevelDB we link (packaging/scripts/build-static-deps.sh) has
+// seek-triggered compaction off: lookups that pass over a file must not get
+// it compacted. Stock LevelDB compacts a file after 100 such lookups (with
+// bloom filters they cost no disk seek), which under random updates kept the
+// compaction thread rewriting the bottom level (docs/performance.md).
+TEST(StoreEnvTest, LookupsDoNotTriggerCompactions) {
+  const std::string dir = ::testing::TempDir() + "/kvgo-seek-test-" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  StoreOptions o;
+  o.data_directory = dir;
+  o.write_buffer_size = 64 << 10;
+  auto store = Store::Open(o).value();
+  auto key = [](int i) {
+    char b[16];
+    snprintf(b, sizeof b, "k%05d", i);
+    return std::string(b);
+  };
+  std::mt19937 rng(1);
+  auto value = [&] {
+    std::string v(200, ' ');
+    for (char& c : v) c = static_cast<char>('a' + rng() % 26);
+    return v;
+  };
+  for (int i = 0; i < 2000; i++) {
+    leveldb::WriteBatch b;
+    b.Put(key(i), value());
+    ASSERT_TRUE(store->Write(&b).ok());
+  }
+  store->db()->CompactRange(nullptr, nullptr);  // everything below level 0
+  // A newer file over the whole key range, on a level above the old data's.
+  for (int i = 0; i < 2000; i += 4) {
+    leveldb::WriteBatch b;
+    b.Put(key(i), value());
+    ASSERT_TRUE(store->Write(&b).ok());
+  }
+  auto layout = [&] {
+    std::string l;
+    for (int level = 0; level < 7; level++)
+      l += store->Property("leveldb.num-files-at-level" + std::to_string(level)) + " ";
+    return l;
+  };
+  // Flushes the memtable and waits for it: a manual compaction of a range
+  // that holds no key does nothing else.
+  const leveldb::Slice nowhere("zzz");
+  store->db()->CompactRange(&nowhere, &nowhere);
+  int levels_with_files = 0;
+  for (int level = 0; level < 7; level++) {
+    levels_with_files += store->Property("leveldb.num-files-at-level" + std::to_string(level)) != "0";
+  }
+  const std::string before = layout();
+  ASSERT_EQ(levels_with_files, 2) << before;  // the old data, and the new files above it
+
+  std::string v;
+  for (int n = 0; n < 20000; n++) ASSERT_TRUE(store->Get(key(1 + 4 * (n % 500)), &v).ok());
+  // Stock LevelDB compacts the level-0 file within milliseconds of the
+  // 100th lookup that passed over it; watch for a second.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(layout(), before) << "a compaction ran after lookups only";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(StoreEnvTest, SwitchedAwayWriteAheadLogsAreSyncedAndUnsyncedWritesSurviveReopen) {
   const std::string dir = ::testing::TempDir() + "/kvgo-env-test-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);

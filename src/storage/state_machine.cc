@@ -277,8 +277,12 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, 
     if (meta.created() == 0) meta.set_created(now);
   }
 
+  // A key's delete tombstone (its `x` entry) exists only while the key has
+  // no object: a delete writes it in the batch that removes the object, and
+  // the put that brings the key back removes it. So only a key without an
+  // object, live or expired, needs the lookup.
   std::string tomb_raw;
-  {
+  if (!existing && !stale) {
     Status s = Get(keys::Tombstone(tid, key), &tomb_raw);
     if (!s.ok() && !absl::IsNotFound(s)) return StorageError(s);
     if (!s.ok()) tomb_raw.clear();
