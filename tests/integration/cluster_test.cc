@@ -58,6 +58,20 @@ bool PutEventually(client::Client& c, const std::string& key, const std::string&
   return false;
 }
 
+// Retries a read while the node answers "no leader" (status 5: it has not
+// heard from the leader elected meanwhile), until `timeout` ends.
+kv::ObjectResult GetWhileNoLeader(client::Client& c, const std::string& key,
+                                  milliseconds timeout = milliseconds(15000)) {
+  const auto deadline = Clock::now() + timeout;
+  kv::ObjectResult r = Get(c, key);
+  while (r.status() == kvspec::kStatusServerError && r.message().rfind("no leader", 0) == 0 &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+    r = Get(c, key);
+  }
+  return r;
+}
+
 // How many peers node i's /metrics reports connected
 // (kvgo_cluster_peer_connected{peer=...} 1), or -1 without an answer.
 int PeersConnected(ClusterProcess& c, int i) {
@@ -226,7 +240,8 @@ TEST(ClusterTest, LegacyMainNodesSpellingFormsTheSameCluster) {
   auto n3 = c.node(2).NewClient();
   ASSERT_TRUE(PutEventually(*n3, "legacy", "yes"));
   auto n1 = c.node(0).NewClient();
-  kv::ObjectResult r = Get(*n1, "legacy");
+  // Node 1 may not know the leader yet (elected between the two calls).
+  kv::ObjectResult r = GetWhileNoLeader(*n1, "legacy");
   ASSERT_EQ(r.status(), kvspec::kStatusOK) << r.message();
   EXPECT_EQ(client::ValueString(r.items(0)), "yes");
 }
