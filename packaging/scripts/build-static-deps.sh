@@ -76,8 +76,15 @@ cmake --build "$src/build-prometheus" -j "$jobs" >/dev/null
 cmake --install "$src/build-prometheus" >/dev/null
 
 leveldb_dir=$(find "$src" -maxdepth 1 -type d -name 'leveldb-*' | head -1)
+[ -n "$leveldb_dir" ] || { log "apt-get source leveldb left no leveldb-* directory"; exit 1; }
 log "building leveldb from $leveldb_dir with $(basename "$patches")/leveldb-no-seek-compaction.patch"
-patch -p1 --forward --quiet -d "$leveldb_dir" <"$patches/leveldb-no-seek-compaction.patch"
+# The patch is made for leveldb 1.23 (bookworm). On another version it must
+# apply exactly or the build stops here: never an unpatched archive.
+if ! patch -p1 --forward --fuzz=0 --quiet -d "$leveldb_dir" <"$patches/leveldb-no-seek-compaction.patch" ||
+  ! grep -q "kvgo-server: seek-triggered compaction is off" "$leveldb_dir/db/version_set.cc"; then
+  log "leveldb-no-seek-compaction.patch does not apply to $(basename "$leveldb_dir") (made for leveldb-1.23)"
+  exit 1
+fi
 cmake -S "$leveldb_dir" -B "$src/build-leveldb" -DCMAKE_BUILD_TYPE=Release \
   "${launcher[@]}" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
   -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \

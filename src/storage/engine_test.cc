@@ -313,7 +313,8 @@ TEST_F(EngineTest, DeleteWritesTombstoneToLog) {
 // Apply looks up a key's delete tombstone (its `x` entry) only when the key
 // has no object, because a tombstone never coexists with an object. This
 // drives a random mix of puts, TTL puts, deletes (plain, data-only, LogOff),
-// purges and clock steps over a few keys and checks, after every step, that
+// a delete and a put of one key in one command, purges and clock steps over
+// a few keys and checks, after every step, that
 // invariant and the log it implies: each `x` entry points at a tombstone log
 // record of its key, and each key appears at most once in the log.
 TEST_F(EngineTest, TombstoneExistsOnlyWhileTheKeyHasNoObject) {
@@ -323,7 +324,7 @@ TEST_F(EngineTest, TombstoneExistsOnlyWhileTheKeyHasNoObject) {
   int tombstones_seen = 0;
   for (int step = 0; step < 600; step++) {
     const std::string& key = names[rng() % names.size()];
-    switch (rng() % 8) {
+    switch (rng() % 10) {
       case 0:
       case 1:
         e->Put(key, "v" + std::to_string(step));
@@ -346,6 +347,26 @@ TEST_F(EngineTest, TombstoneExistsOnlyWhileTheKeyHasNoObject) {
       case 6:
         e->Del(key, kvspec::kWriteModeDelete | kvspec::kWriteModeLogOff);
         break;
+      case 8:
+      case 9: {  // two writers on the key in one command: delete and put, in either order
+        kv::ObjectWriter del;
+        del.set_table_name("main");
+        del.set_mode(kvspec::kWriteModeDelete);
+        del.mutable_meta()->set_key(key);
+        kv::ObjectWriter put;
+        put.set_table_name("main");
+        put.mutable_meta()->set_key(key);
+        put.mutable_data()->set_value("b" + std::to_string(step));
+        put.mutable_data()->set_check(ValueCheck(put.data().value()));
+        put.mutable_meta()->set_data_check(put.data().check());
+        pb::Command cmd;
+        cmd.set_now_ms(e->clock.NowMs());
+        const bool del_first = rng() % 2 == 0;
+        *cmd.mutable_write()->add_writers() = del_first ? del : put;
+        *cmd.mutable_write()->add_writers() = del_first ? put : del;
+        ASSERT_TRUE(e->committer->Execute(cmd).ok());
+        break;
+      }
       case 7: {
         pb::Command purge;
         purge.set_now_ms(e->clock.NowMs());
@@ -612,9 +633,6 @@ TEST_F(EngineTest, ConcurrentWritersShareGroups) {
   EXPECT_EQ(e->Log(0, 100000).items_size(), kThreads * kPerThread);
 }
 
-// Unsynced writes (cluster mode's applied entries) rely on LevelDB's writes
-// reaching the disk in order: the write-ahead log LevelDB switches away
-// from must be synced as it is closed (storage/env.h).
 // The LevelDB we link (packaging/scripts/build-static-deps.sh) has
 // seek-triggered compaction off: lookups that pass over a file must not get
 // it compacted. Stock LevelDB compacts a file after 100 such lookups (with
@@ -682,6 +700,9 @@ TEST(StoreEnvTest, LookupsDoNotTriggerCompactions) {
   }
 }
 
+// Unsynced writes (cluster mode's applied entries) rely on LevelDB's writes
+// reaching the disk in order: the write-ahead log LevelDB switches away
+// from must be synced as it is closed (storage/env.h).
 TEST(StoreEnvTest, SwitchedAwayWriteAheadLogsAreSyncedAndUnsyncedWritesSurviveReopen) {
   const std::string dir = ::testing::TempDir() + "/kvgo-env-test-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
