@@ -162,6 +162,7 @@ void Node::BecomeFollower(const Ballot& b, NodeId leader) {
   follower_ballot_ = b;
   leader_ = leader;
   votes_.clear();
+  promise_parts_.clear();
   recovered_.clear();
   peers_.clear();
   ResetElectionTimer();
@@ -193,6 +194,7 @@ void Node::StartElection() {
   Promise(my_ballot_);
   votes_.clear();
   votes_[cfg_.id] = true;
+  promise_parts_.clear();
   phase1_from_ = commit_ + 1;
   recovered_.clear();
   for (auto it = log_.lower_bound(phase1_from_); it != log_.end(); ++it) recovered_[it->first] = it->second;
@@ -323,9 +325,13 @@ void Node::SendAccepts(NodeId id, bool heartbeat) {
   m.first_slot = p.next;
   const bool window_open = p.next <= last && p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries;
   if (window_open) {
+    size_t bytes = 0;
     for (Slot s = p.next; s <= last && m.entries.size() < cfg_.max_entries_per_accept; s++) {
       auto it = log_.find(s);
       if (it == log_.end()) break;  // cannot happen: the leader holds every slot <= last
+      const size_t size = it->second.value().size();
+      if (!m.entries.empty() && bytes + size > cfg_.max_bytes_per_message) break;
+      bytes += size;
       Entry e = it->second;
       e.ballot = my_ballot_;  // chosen values below phase1_from_ are re-sent in our ballot
       m.entries.push_back(std::move(e));
@@ -438,8 +444,27 @@ void Node::OnPrepare(const Message& m) {
   r.ok = true;
   r.promised = promised_;
   r.commit = commit_;
-  for (auto it = log_.lower_bound(m.first_slot); it != log_.end(); ++it) r.entries.push_back(it->second);
-  Send(std::move(r));
+  // Every value this node accepted from first_slot on, in parts of at most
+  // max_bytes_per_message: the candidate counts the vote only once it holds
+  // all of them (any may be lost or reordered on the way).
+  std::vector<std::vector<Entry>> parts(1);
+  size_t bytes = 0;
+  for (auto it = log_.lower_bound(m.first_slot); it != log_.end(); ++it) {
+    const size_t size = it->second.value().size();
+    if (!parts.back().empty() && bytes + size > cfg_.max_bytes_per_message) {
+      parts.emplace_back();
+      bytes = 0;
+    }
+    bytes += size;
+    parts.back().push_back(it->second);
+  }
+  r.parts = static_cast<uint32_t>(parts.size());
+  for (size_t i = 0; i < parts.size(); i++) {
+    Message part = r;
+    part.seq = i;
+    part.entries = std::move(parts[i]);
+    Send(std::move(part));
+  }
 }
 
 void Node::OnPromise(const Message& m) {
@@ -449,12 +474,24 @@ void Node::OnPromise(const Message& m) {
     return;
   }
   if (votes_.count(m.from)) return;  // duplicate
-  votes_[m.from] = true;
+  // Malformed (a promise has far fewer parts: the log it reports is bounded).
+  if (m.parts == 0 || m.parts > (1u << 16) || m.seq >= m.parts) return;
+  // Values from parts of a promise that never completes are still safe to
+  // consider: the highest-ballot value among any superset of a quorum's
+  // reports is the one Phase 1 must choose (Paxos Made Simple, P2c).
   for (const Entry& e : m.entries) {
     if (e.slot < phase1_from_) continue;
     auto it = recovered_.find(e.slot);
     if (it == recovered_.end() || it->second.ballot < e.ballot) recovered_[e.slot] = e;
   }
+  if (m.parts > 1) {
+    std::vector<bool>& got = promise_parts_[m.from];
+    if (got.size() != m.parts) got.assign(m.parts, false);
+    got[m.seq] = true;
+    if (std::find(got.begin(), got.end(), false) != got.end()) return;
+    promise_parts_.erase(m.from);
+  }
+  votes_[m.from] = true;
   if (votes_.size() >= Quorum()) BecomeLeader();
 }
 

@@ -86,7 +86,8 @@ enum class MsgType {
   kPreVote,       // ballot = the ballot the sender would use
   kPreVoteReply,  // ok = granted
   kPrepare,       // ballot, first_slot
-  kPromise,       // ok, ballot (the one promised), promised (if !ok), entries >= first_slot
+  kPromise,       // ok, ballot (the one promised), promised (if !ok), entries >= first_slot,
+                  // in `parts` messages (seq = this one's index): a vote counts once all arrived
   kAccept,        // ballot, first_slot, entries (may be empty: heartbeat), commit
   kAccepted,      // ok, ballot, last_slot (cumulative ack), promised (if !ok)
 };
@@ -105,7 +106,8 @@ struct Message {
   Slot last_slot = 0;
   Slot commit = 0;
   bool heartbeat = false;  // Accept: sent on the heartbeat timer; echoed in Accepted
-  uint64_t seq = 0;        // Accept: the leader's heartbeat round; echoed in Accepted
+  uint64_t seq = 0;        // Accept: the leader's heartbeat round; echoed in Accepted. Promise: part index
+  uint32_t parts = 1;      // Promise: how many messages carry this promise's entries
   std::vector<Entry> entries;
   std::string ToString() const;
 };
@@ -126,6 +128,11 @@ struct Config {
   int election_ticks = 10;
   uint64_t seed = 1;
   size_t max_entries_per_accept = 256;
+  // Entry payload bytes per Accept and per Promise part, at most; an entry
+  // larger than this travels alone. So every message stays within the
+  // transport's limit whatever the log holds (the caller bounds a single
+  // entry's size).
+  size_t max_bytes_per_message = 4 << 20;
   // The leader's lease ends this many ticks before the followers' election
   // timeout, to cover clock drift between nodes.
   int lease_margin_ticks = 2;
@@ -305,6 +312,7 @@ class Node {
   // Candidate / pre-candidate.
   Ballot my_ballot_;
   std::map<NodeId, bool> votes_;
+  std::map<NodeId, std::vector<bool>> promise_parts_;  // candidate: parts received per acceptor
   std::map<Slot, Entry> recovered_;  // highest-ballot value per slot from promises
   Slot phase1_from_ = 0;
 

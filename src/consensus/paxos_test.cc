@@ -14,7 +14,7 @@ namespace kvgo::consensus {
 namespace {
 
 struct Net {
-  explicit Net(int n) {
+  explicit Net(int n, size_t max_bytes_per_message = Config().max_bytes_per_message) {
     std::vector<NodeId> members;
     for (int i = 1; i <= n; i++) members.push_back(i);
     for (NodeId id : members) {
@@ -23,6 +23,7 @@ struct Net {
       c.members = members;
       c.cluster_id = 7;
       c.seed = id;
+      c.max_bytes_per_message = max_bytes_per_message;
       nodes[id] = std::make_unique<Node>(c, Restored{});
       configs[id] = c;
     }
@@ -149,6 +150,76 @@ TEST(Paxos, NewLeaderKeepsAValueAcceptedByAMinority) {
     for (auto& e : net.applied[id]) found |= e.slot == s && e.value() == "precious";
     EXPECT_TRUE(found) << "node " << id;
   }
+}
+
+TEST(Paxos, AcceptsCarryAtMostTheByteBudgetOrOneEntry) {
+  Net net(3, /*max_bytes_per_message=*/100);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  size_t accepts = 0, over_budget = 0, max_entries = 0;
+  net.drop = [&](const Message& m) {
+    if (m.type != MsgType::kAccept || m.entries.empty()) return false;
+    accepts++;
+    size_t bytes = 0;
+    for (const auto& e : m.entries) bytes += e.value().size();
+    if (bytes > 100 && m.entries.size() > 1) over_budget++;
+    max_entries = std::max(max_entries, m.entries.size());
+    return false;
+  };
+  std::vector<std::string> want;
+  for (int i = 0; i < 20; i++) want.push_back(std::string(30, static_cast<char>('a' + i)));
+  want.push_back(std::string(500, 'z'));  // larger than the budget: travels alone
+  for (const auto& v : want) net.nodes[l]->Propose(v);
+  net.Settle();
+  net.Ticks(3);
+  EXPECT_EQ(over_budget, 0u);
+  EXPECT_GT(accepts, 7u);         // 20 x 30 bytes need at least 7 Accepts of 100
+  EXPECT_EQ(max_entries, 3u);     // three 30-byte entries fit, four do not
+  for (NodeId id : {1u, 2u, 3u}) EXPECT_EQ(net.Values(id), want) << "node " << id;
+}
+
+TEST(Paxos, PromiseInPartsCountsOnlyOnceEveryPartArrived) {
+  Net net(3, /*max_bytes_per_message=*/64);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  const NodeId a = l % 3 + 1, b = a % 3 + 1;
+  // a accepts six 50-byte values that nothing commits (its acks are lost,
+  // b hears nothing); then the leader dies.
+  net.drop = [&](const Message& m) { return (m.type == MsgType::kAccepted && m.from == a) || m.to == b; };
+  std::vector<std::string> values;
+  for (int i = 0; i < 6; i++) {
+    values.push_back(std::string(50, static_cast<char>('0' + i)));
+    net.nodes[l]->Propose(values.back());
+  }
+  net.Settle();
+  net.Crash(l);
+  net.cut.insert(l);
+  // b campaigns; a may not (its campaign messages are lost), and the second
+  // part of a's promise to b never arrives: b holds no majority.
+  size_t parts_seen = 0;
+  net.drop = [&](const Message& m) {
+    if (m.from == a && (m.type == MsgType::kPreVote || m.type == MsgType::kPrepare)) return true;
+    if (m.from == a && m.type == MsgType::kPromise && m.ok) {
+      parts_seen = std::max<size_t>(parts_seen, m.parts);
+      return m.seq == 1;
+    }
+    return false;
+  };
+  net.Ticks(80);
+  EXPECT_GE(parts_seen, 6u);  // one 50-byte value per part
+  EXPECT_NE(net.nodes[b]->role(), Role::kLeader);
+  EXPECT_EQ(net.Leader(), 0u);
+  // With every part delivered b leads, and recovers all six values.
+  net.drop = [&](const Message& m) {
+    return m.from == a && (m.type == MsgType::kPreVote || m.type == MsgType::kPrepare);
+  };
+  net.Ticks(80);
+  ASSERT_EQ(net.Leader(), b);
+  net.Ticks(5);
+  EXPECT_EQ(net.Values(b), values);
+  EXPECT_EQ(net.Values(a), values);
 }
 
 TEST(Paxos, RejoiningNodeDoesNotDisturbTheLeader) {

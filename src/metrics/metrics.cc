@@ -31,6 +31,25 @@ const char* RpcName(Rpc rpc) {
   }
 }
 
+const char* RefusalName(Refusal r) {
+  switch (r) {
+    case Refusal::kDraining:
+      return "draining";
+    case Refusal::kMessageTooLarge:
+      return "message_too_large";
+    case Refusal::kInFlight:
+      return "in_flight_limit";
+    case Refusal::kReplyTooLarge:
+      return "reply_too_large";
+    case Refusal::kTooManyKeys:
+      return "too_many_keys";
+    case Refusal::kStalled:
+      return "stalled_reply";
+    default:
+      return "unknown";
+  }
+}
+
 std::string AuthFailureReason(std::string_view m) {
   if (m.find("no auth token found") != std::string_view::npos) return "missing_token";
   if (m.find("invalid request time") != std::string_view::npos) return "expired";
@@ -51,7 +70,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Register(*registry_);
   auto& refused = prometheus::BuildCounter()
                       .Name("kvgo_requests_refused_total")
-                      .Help("Public API calls refused with UNAVAILABLE while shutting down")
+                      .Help("Public API calls refused before they ran (a limit, or shutting down), by RPC and reason")
                       .Register(*registry_);
   auto& latency = prometheus::BuildHistogram()
                       .Name("kvgo_request_duration_seconds")
@@ -70,11 +89,27 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     for (size_t s = 0; s < kStatuses; s++) {
       requests_[r][s] = &requests.Add({{"rpc", name}, {"status", kStatusNames[s]}});
     }
-    refused_[r] = &refused.Add({{"rpc", name}});
+    for (size_t why = 0; why < static_cast<size_t>(Refusal::kCount); why++) {
+      refused_[r][why] = &refused.Add({{"rpc", name}, {"reason", RefusalName(static_cast<Refusal>(why))}});
+    }
     latency_[r] = &latency.Add({{"rpc", name}}, LatencyBuckets());
     bytes_in_[r] = &bytes_in.Add({{"rpc", name}});
     bytes_out_[r] = &bytes_out.Add({{"rpc", name}});
   }
+  connections_ = &prometheus::BuildGauge()
+                      .Name("kvgo_connections")
+                      .Help("Client and peer connections open on the gRPC port")
+                      .Register(*registry_)
+                      .Add({});
+  auto& conn_refused = prometheus::BuildCounter()
+                           .Name("kvgo_connections_refused_total")
+                           .Help(
+                               "Connections closed as soon as accepted: limit ([limits] max_connections reached) or "
+                               "no_file_descriptors (the open-file limit)")
+                           .Register(*registry_);
+  connections_refused_[static_cast<size_t>(ConnRefusal::kLimit)] = &conn_refused.Add({{"reason", "limit"}});
+  connections_refused_[static_cast<size_t>(ConnRefusal::kNoFileDescriptors)] =
+      &conn_refused.Add({{"reason", "no_file_descriptors"}});
   auth_failures_ = &prometheus::BuildCounter()
                         .Name("kvgo_auth_failures_total")
                         .Help("Requests refused by authentication or authorisation, by reason")
@@ -131,7 +166,13 @@ void Metrics::ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t re
   bytes_out_[r]->Increment(static_cast<double>(response_bytes));
 }
 
-void Metrics::CountRefused(Rpc rpc) { refused_[static_cast<size_t>(rpc)]->Increment(); }
+void Metrics::CountRefused(Rpc rpc, Refusal why) {
+  refused_[static_cast<size_t>(rpc)][static_cast<size_t>(why)]->Increment();
+}
+
+void Metrics::SetConnections(size_t open) { connections_->Set(static_cast<double>(open)); }
+
+void Metrics::CountConnectionRefused(ConnRefusal why) { connections_refused_[static_cast<size_t>(why)]->Increment(); }
 
 void Metrics::CountAuthFailure(std::string_view reason) {
   auth_failures_->Add({{"reason", AuthFailureReason(reason)}}).Increment();

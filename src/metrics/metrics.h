@@ -25,6 +25,23 @@ namespace kvgo::metrics {
 enum class Rpc { kQuery = 0, kCommit, kBatchCommit, kSysCmd, kCount };
 const char* RpcName(Rpc rpc);
 
+// Why a call was refused before it ran (label reason of
+// kvgo_requests_refused_total): a limit of README "Limits" was hit.
+enum class Refusal {
+  kDraining = 0,     // the server is shutting down (UNAVAILABLE)
+  kMessageTooLarge,  // request above 12 MiB (RESOURCE_EXHAUSTED)
+  kInFlight,         // [limits] max_in_flight_requests reached
+  kReplyTooLarge,    // the reply would exceed its byte budget
+  kTooManyKeys,      // [limits] max_keys_per_request exceeded
+  kStalled,          // reply not taken by the client within the deadline
+  kCount
+};
+const char* RefusalName(Refusal r);
+
+// Why a connection was closed as soon as it was accepted (label reason of
+// kvgo_connections_refused_total).
+enum class ConnRefusal { kLimit = 0, kNoFileDescriptors, kCount };
+
 class Metrics {
  public:
   Metrics();
@@ -32,8 +49,11 @@ class Metrics {
   // One answered Public RPC. `status` is the kvspec result status (0-6).
   void ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t request_bytes,
                       size_t response_bytes);
-  // A call refused with UNAVAILABLE while draining.
-  void CountRefused(Rpc rpc);
+  // A call refused before it ran.
+  void CountRefused(Rpc rpc, Refusal why);
+  // Connections: open now (the gauge), and one refused at accept.
+  void SetConnections(size_t open);
+  void CountConnectionRefused(ConnRefusal why);
   // An authentication or authorisation failure; `reason` is the message
   // after "Access Denied : " (mapped onto a small label set).
   void CountAuthFailure(std::string_view reason);
@@ -55,7 +75,10 @@ class Metrics {
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   static constexpr size_t kStatuses = 7;  // kvspec status 0..6
   std::array<std::array<prometheus::Counter*, kStatuses>, static_cast<size_t>(Rpc::kCount)> requests_{};
-  std::array<prometheus::Counter*, static_cast<size_t>(Rpc::kCount)> refused_{};
+  std::array<std::array<prometheus::Counter*, static_cast<size_t>(Refusal::kCount)>, static_cast<size_t>(Rpc::kCount)>
+      refused_{};
+  prometheus::Gauge* connections_ = nullptr;
+  std::array<prometheus::Counter*, static_cast<size_t>(ConnRefusal::kCount)> connections_refused_{};
   std::array<prometheus::Histogram*, static_cast<size_t>(Rpc::kCount)> latency_{};
   std::array<prometheus::Counter*, static_cast<size_t>(Rpc::kCount)> bytes_in_{};
   std::array<prometheus::Counter*, static_cast<size_t>(Rpc::kCount)> bytes_out_{};

@@ -1,5 +1,7 @@
 #include "replication/codec.h"
 
+#include <algorithm>
+
 namespace kvgo::replication {
 
 consensus::Entry FromProto(const peer::pb::Entry& e) {
@@ -36,6 +38,7 @@ peer::pb::Message ToProto(const consensus::Message& m) {
   p.set_commit(m.commit);
   p.set_heartbeat(m.heartbeat);
   p.set_seq(m.seq);
+  p.set_parts(m.parts);
   for (const auto& e : m.entries) ToProto(e, p.add_entries());
   return p;
 }
@@ -57,6 +60,7 @@ consensus::Message FromProto(const peer::pb::Message& p) {
   m.commit = p.commit();
   m.heartbeat = p.heartbeat();
   m.seq = p.seq();
+  m.parts = std::max<uint32_t>(1, p.parts());
   m.entries.reserve(p.entries_size());
   for (const auto& pe : p.entries()) m.entries.push_back(FromProto(pe));
   return m;

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "common/failpoint.h"
+#include "common/limits.h"
 #include "storage/keys.h"
 
 namespace kvgo::replication {
@@ -21,11 +22,19 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kForwardTimeout = std::chrono::seconds(10);
 constexpr auto kReadIndexTimeout = std::chrono::seconds(3);
+// Snapshot pairs per chunk, or one larger pair alone (a stored object is at
+// most limits::kMaxCommandBytes, so a chunk fits a peer message).
 constexpr size_t kSnapshotChunkBytes = 1 << 20;
+static_assert(kSnapshotChunkBytes <= limits::kPeerBatchBytes);
 // Leader batching (see Dispatch): a write waits at most this long for the
 // round in flight, and a round carries at most this many new writes.
 constexpr auto kMaxBatchDelay = std::chrono::microseconds(1500);
 constexpr size_t kMaxBatch = 1024;
+// The applied entries the log keeps for lagging peers take at most this
+// much memory (the core holds them) besides log_keep_entries: with large
+// values the byte bound compacts first, and a peer further behind gets a
+// snapshot.
+constexpr size_t kLogKeepBytes = 64 << 20;
 // A snapshot install that receives no chunk for this long is aborted.
 constexpr auto kInstallStall = std::chrono::seconds(60);
 
@@ -117,6 +126,7 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
       "applied slot {}, {} log entries",
       me.id, me.addr, members.size(), cluster_id, restored.applied, restored.entries.size());
   r->node_config_ = cc;
+  r->ResetKept(restored);
   r->node_ = std::make_unique<consensus::Node>(cc, std::move(restored));
   r->status_.id = me.id;
   r->origin_ = Clock::now();
@@ -582,8 +592,11 @@ void Replicator::Speculate(Proposal& p) {
     p.cmd.clear_after_id();
     return;
   }
-  if (p.cmd.has_write()) {
-    // Every replica writes these mutations instead of computing them.
+  if (p.cmd.has_write() && pre.ByteSizeLong() + p.cmd.ByteSizeLong() - p.cmd.write().ByteSizeLong() <=
+                               limits::kMaxCommandBytes) {
+    // Every replica writes these mutations instead of computing them. (A
+    // write whose mutations would not fit one log entry stays a command:
+    // the replicas compute it, on the same state, as its after_id ensures.)
     p.result = std::move(result);
     p.cmd.clear_write();
     *p.cmd.mutable_precomputed() = std::move(pre);
@@ -615,57 +628,73 @@ Status Replicator::LoadApplyHead() {
 
 void Replicator::FlushForwards() {
   for (auto& [client, batch] : forwards_) {
-    if (batch.empty()) continue;
     std::vector<Proposal> ps;
     ps.swap(batch);
-    const std::string addr = client->member().addr;
-    if (ps.size() == 1 || !batch_forwarding_.load()) {
-      for (auto& p : ps) {
-        {
-          std::lock_guard lock(mu_);
-          status_.forward_calls++;
-        }
-        const storage::pb::Command cmd = p.cmd;
-        client->Forward(cmd, kForwardTimeout,
-                        [gate = forward_gate_, p = std::move(p), addr](grpc::Status st,
-                                                                       const peer::pb::ForwardReply& reply) mutable {
-                          FinishForward(gate, std::move(p), addr, st, reply);
-                        });
+    // At most kPeerBatchBytes of commands per call (a larger one alone), so
+    // that every call fits the peer message limit.
+    while (!ps.empty()) {
+      size_t take = 0, bytes = 0;
+      while (take < ps.size()) {
+        const size_t size = ps[take].cmd.ByteSizeLong();
+        if (take > 0 && bytes + size > limits::kPeerBatchBytes) break;
+        bytes += size;
+        take++;
       }
-      continue;
+      std::vector<Proposal> group(std::make_move_iterator(ps.begin()), std::make_move_iterator(ps.begin() + take));
+      ps.erase(ps.begin(), ps.begin() + take);
+      ForwardGroup(client, std::move(group));
     }
-    {
-      std::lock_guard lock(mu_);
-      status_.forward_calls++;
-    }
-    peer::pb::ForwardBatchRequest req;
-    for (const auto& p : ps) *req.add_commands() = p.cmd;
-    auto shared = std::make_shared<std::vector<Proposal>>(std::move(ps));
-    client->ForwardBatch(
-        std::move(req), kForwardTimeout,
-        [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
-          if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-            // A leader of an older version (during a rolling upgrade): the
-            // call did nothing. Forward these writes, and all later ones,
-            // one call each.
-            std::unique_lock lock(gate->mu);
-            if (gate->r != nullptr) {
-              gate->r->batch_forwarding_ = false;
-              for (auto& p : *shared) gate->r->Post(std::move(p));
-              return;
-            }
-          }
-          if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
-            st = grpc::Status(grpc::StatusCode::INTERNAL, "the leader answered " +
-                                                              std::to_string(reply.replies_size()) + " of " +
-                                                              std::to_string(shared->size()) + " forwarded writes");
-          }
-          for (size_t i = 0; i < shared->size(); i++) {
-            FinishForward(gate, std::move((*shared)[i]), addr, st,
-                          st.ok() ? reply.replies(static_cast<int>(i)) : peer::pb::ForwardReply());
-          }
-        });
   }
+}
+
+void Replicator::ForwardGroup(PeerClient* client, std::vector<Proposal> ps) {
+  const std::string addr = client->member().addr;
+  if (ps.size() == 1 || !batch_forwarding_.load()) {
+    for (auto& p : ps) {
+      {
+        std::lock_guard lock(mu_);
+        status_.forward_calls++;
+      }
+      const storage::pb::Command cmd = p.cmd;
+      client->Forward(cmd, kForwardTimeout,
+                      [gate = forward_gate_, p = std::move(p), addr](grpc::Status st,
+                                                                     const peer::pb::ForwardReply& reply) mutable {
+                        FinishForward(gate, std::move(p), addr, st, reply);
+                      });
+    }
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    status_.forward_calls++;
+  }
+  peer::pb::ForwardBatchRequest req;
+  for (const auto& p : ps) *req.add_commands() = p.cmd;
+  auto shared = std::make_shared<std::vector<Proposal>>(std::move(ps));
+  client->ForwardBatch(
+      std::move(req), kForwardTimeout,
+      [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
+        if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+          // A leader of an older version (during a rolling upgrade): the
+          // call did nothing. Forward these writes, and all later ones,
+          // one call each.
+          std::unique_lock lock(gate->mu);
+          if (gate->r != nullptr) {
+            gate->r->batch_forwarding_ = false;
+            for (auto& p : *shared) gate->r->Post(std::move(p));
+            return;
+          }
+        }
+        if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
+          st = grpc::Status(grpc::StatusCode::INTERNAL, "the leader answered " + std::to_string(reply.replies_size()) +
+                                                            " of " + std::to_string(shared->size()) +
+                                                            " forwarded writes");
+        }
+        for (size_t i = 0; i < shared->size(); i++) {
+          FinishForward(gate, std::move((*shared)[i]), addr, st,
+                        st.ok() ? reply.replies(static_cast<int>(i)) : peer::pb::ForwardReply());
+        }
+      });
 }
 
 void Replicator::FinishForward(const std::shared_ptr<ForwardGate>& gate, Proposal p, const std::string& addr,
@@ -817,6 +846,8 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
   uint64_t skipped = 0;
   if (!rd.committed.empty()) KVGO_FAILPOINT("apply.before");
   for (const auto& e : rd.committed) {
+    kept_.emplace_back(e.slot, e.value().size());
+    kept_bytes_ += e.value().size();
     auto mine = proposed_.find(e.slot);
     StatusOr<storage::pb::CommandResult> result = absl::UnavailableError(
         "another leader's value was chosen for this "
@@ -962,12 +993,32 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
   }
 }
 
+void Replicator::ResetKept(const consensus::Restored& restored) {
+  kept_.clear();
+  kept_bytes_ = 0;
+  for (const auto& [slot, e] : restored.entries) {
+    if (slot <= restored.compacted || slot > restored.applied) continue;
+    kept_.emplace_back(slot, e.value().size());
+    kept_bytes_ += e.value().size();
+  }
+}
+
 void Replicator::CompactIfNeeded() {
   const Slot keep = static_cast<Slot>(config_.log_keep_entries);
   const Slot applied = node_->applied();
   const Slot compacted = node_->compacted();
-  if (applied <= compacted + keep + keep / 4) return;
-  const Slot upto = applied - keep;
+  Slot upto = 0;
+  if (applied > compacted + keep + keep / 4) upto = applied - keep;
+  if (kept_bytes_ > kLogKeepBytes) {
+    // Down to half the bound, so that this does not run on every entry.
+    size_t bytes = kept_bytes_;
+    for (const auto& [slot, size] : kept_) {
+      if (bytes <= kLogKeepBytes / 2) break;
+      bytes -= size;
+      upto = std::max(upto, slot);
+    }
+  }
+  if (upto <= compacted) return;
   // Compact syncs the KV store first (making every applied write before
   // it durable), so entries up to the applied slot may go.
   if (Status s = log_->Compact(upto); !s.ok()) {
@@ -975,7 +1026,15 @@ void Replicator::CompactIfNeeded() {
     return;
   }
   node_->Compact(upto);
+  DropKeptThrough(upto);
   spdlog::debug("Paxos log compacted up to slot {}", upto);
+}
+
+void Replicator::DropKeptThrough(Slot upto) {
+  while (!kept_.empty() && kept_.front().first <= upto) {
+    kept_bytes_ -= kept_.front().second;
+    kept_.pop_front();
+  }
 }
 
 void Replicator::Publish() {
@@ -1068,12 +1127,13 @@ void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap,
   for (it->SeekToFirst(); ok && it->Valid() && !stop_flag_.load(); it->Next()) {
     const leveldb::Slice k = it->key();
     if (!k.empty() && k[0] == kPaxosSpace) continue;
+    if (chunk_bytes > 0 && chunk_bytes + k.size() + it->value().size() > kSnapshotChunkBytes) flush(false);
+    if (!ok) break;
     auto* kv = chunk.add_pairs();
     kv->set_key(k.data(), k.size());
     kv->set_value(it->value().data(), it->value().size());
     chunk_bytes += k.size() + it->value().size();
     keys++;
-    if (chunk_bytes >= kSnapshotChunkBytes) flush(false);
   }
   if (stop_flag_.load()) {
     ctx.TryCancel();
@@ -1178,6 +1238,7 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
     rules_floor_.store(effects->apply_rules_floor, std::memory_order_relaxed);
     if (listener_) listener_(*effects);
     applied_ = install_slot_;
+    DropKeptThrough(install_slot_);
     node_->SnapshotInstalled(install_slot_, install_from_);
     installer_active_ = false;
     installing_ = false;
@@ -1219,6 +1280,7 @@ void Replicator::AbortInstallLocked() {
     std::abort();
   }
   consensus::Config cc = node_config_;
+  ResetKept(*restored);
   node_ = std::make_unique<consensus::Node>(cc, std::move(*restored));
   origin_ = Clock::now();
   ticks_ = 0;

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -174,7 +175,14 @@ class Replicator final : public storage::CommandLog {
   // Sends the writes Dispatch queued for the leader: one ForwardBatch call
   // per leader and driver iteration (one Forward call for a single write).
   void FlushForwards();
+  // Forwards `ps` to the leader behind `client` in one call (or one call
+  // each, to a leader without ForwardBatch).
+  void ForwardGroup(PeerClient* client, std::vector<Proposal> ps);
+  // Compacts the log behind the applied slot: beyond log_keep_entries
+  // entries, or beyond kLogKeepBytes of them.
   void CompactIfNeeded();
+  void ResetKept(const consensus::Restored& restored);
+  void DropKeptThrough(consensus::Slot upto);
   void StartSnapshot(consensus::NodeId peer);
   void SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot);
   void WaitApplied(consensus::Slot index, Deadline deadline, std::function<void(Status)> done);
@@ -226,7 +234,11 @@ class Replicator final : public storage::CommandLog {
   bool spec_active_ = false;
   uint64_t spec_head_ = 0;
 
-  // Driver-thread state.
+  // Driver-thread state (the driver holds apply_mu_ while it works; a
+  // snapshot install, which takes it too, resets kept_).
+  // The applied entries still in the log, oldest first, with their sizes.
+  std::deque<std::pair<consensus::Slot, size_t>> kept_;
+  size_t kept_bytes_ = 0;
   std::map<consensus::Slot, Proposal> proposed_;       // by slot, this node leading
   std::map<uint64_t, std::vector<LeaderRead>> reads_;  // by read id
   uint64_t next_read_id_ = 0;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "auth/token.h"
 #include "common/clock.h"
+#include "common/limits.h"
 
 namespace kvgo::replication {
 
@@ -119,8 +120,8 @@ PeerClient::PeerClient(Member peer, const PeerIdentity* identity, std::shared_pt
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(limits::kMaxPeerMessageBytes);
+  args.SetMaxSendMessageSize(limits::kMaxPeerMessageBytes);
   channel_ = grpc::CreateCustomChannel(peer_.addr, creds, args);
   stub_ = peer::pb::Peer::NewStub(channel_);
   channel_->GetState(true);  // connect now: an election needs no connection set-up

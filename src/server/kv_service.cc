@@ -14,6 +14,7 @@
 #include "auth/token.h"
 #include "common/checksum.h"
 #include "common/kvspec.h"
+#include "common/limits.h"
 #include "server/sys_metrics.h"
 #include "server/validate.h"
 #include "storage.pb.h"
@@ -126,11 +127,20 @@ int64_t ReadRssBytes() {
 
 }  // namespace
 
-bool PublicService::Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc) {
+bool PublicService::Enter(grpc::ServerUnaryReactor* reactor, const CallInfo& call) {
+  // In cluster mode the port takes peer messages of up to
+  // limits::kMaxPeerMessageBytes; a client's stay within the wire limit.
+  if (call.request_bytes > static_cast<size_t>(kvspec::kMaxMessageBytes)) {
+    if (ctx_.metrics) ctx_.metrics->CountRefused(call.rpc, metrics::Refusal::kMessageTooLarge);
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 absl::StrCat("Received message larger than max (", call.request_bytes, " vs. ",
+                                              kvspec::kMaxMessageBytes, ")")));
+    return false;
+  }
   in_flight_.fetch_add(1, std::memory_order_acq_rel);
   if (draining_.load(std::memory_order_acquire)) {
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-    if (ctx_.metrics) ctx_.metrics->CountRefused(rpc);
+    if (ctx_.metrics) ctx_.metrics->CountRefused(call.rpc, metrics::Refusal::kDraining);
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
     return false;
   }
@@ -219,7 +229,7 @@ grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* cont
                                                kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kQuery, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call.rpc)) return reactor;
+  if (!Enter(reactor, call)) return reactor;
   if (!AdmitTableCall(context, request->table_name(), /*write=*/false, reactor, call, response)) {
     return reactor;
   }
@@ -243,6 +253,14 @@ void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsC
   cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
   for (auto& w : writers) *cmd.mutable_write()->add_writers() = std::move(w);
   const size_t n = cmd.write().writers_size();
+  // One command is one log entry: it must fit a peer message (a batch of
+  // many small writers grows when each inherits the batch's table name).
+  if (const size_t size = cmd.ByteSizeLong(); size > limits::kMaxCommandBytes) {
+    std::vector<kv::ObjectResult> out(
+        n, ClientError(absl::StrCat("BatchCommit too large: its writes take ", size, " bytes once encoded, at most ",
+                                    limits::kMaxCommandBytes, "; send them in smaller batches")));
+    return done(std::move(out));
+  }
   ctx_.log->Submit(std::move(cmd), [n, done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
     std::vector<kv::ObjectResult> out;
     if (!res.ok()) {
@@ -258,7 +276,7 @@ grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* con
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call.rpc)) return reactor;
+  if (!Enter(reactor, call)) return reactor;
   if (!AdmitTableCall(context, request->table_name(), /*write=*/true, reactor, call, response)) {
     return reactor;
   }
@@ -294,7 +312,7 @@ grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext
                                                      const kv::BatchRequest* request, kv::BatchResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kBatchCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call.rpc)) return reactor;
+  if (!Enter(reactor, call)) return reactor;
   auto p = Authenticate(context);
   if (!p.ok()) {
     response->set_status(kvspec::kStatusClientError);
@@ -397,7 +415,7 @@ grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* con
                                                 kv::ObjectResult* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const CallInfo call{metrics::Rpc::kSysCmd, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call.rpc)) return reactor;
+  if (!Enter(reactor, call)) return reactor;
   auto finish = [this, reactor, response, call](kv::ObjectResult r) {
     *response = std::move(r);
     Finish(reactor, call, *response);

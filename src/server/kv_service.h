@@ -77,8 +77,9 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
     std::chrono::steady_clock::time_point start;
     size_t request_bytes;
   };
-  // Counts the call in, or finishes it with UNAVAILABLE when draining.
-  bool Enter(grpc::ServerUnaryReactor* reactor, metrics::Rpc rpc);
+  // Counts the call in, or finishes it: RESOURCE_EXHAUSTED for a request
+  // above the wire limit, UNAVAILABLE when draining.
+  bool Enter(grpc::ServerUnaryReactor* reactor, const CallInfo& call);
   // Answers the call (its response already filled), records its metrics
   // and counts it out.
   template <typename Response>

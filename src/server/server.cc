@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "common/kvspec.h"
+#include "common/limits.h"
 #include "metrics/node_collector.h"
 #include "storage/ttl.h"
 
@@ -147,8 +148,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   // Refuse a port another process holds (gRPC sets SO_REUSEPORT otherwise,
   // and two servers would silently share the port).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(kvspec::kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kvspec::kMaxMessageBytes);
+  // Peer messages have their own, larger limit (common/limits.h); the
+  // public service refuses requests above the wire limit itself.
+  const int max_message = cluster ? limits::kMaxPeerMessageBytes : kvspec::kMaxMessageBytes;
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
   builder.RegisterService(s->service_.get());
   if (s->peer_service_) builder.RegisterService(s->peer_service_.get());
   s->grpc_ = builder.BuildAndStart();

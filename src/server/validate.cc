@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/checksum.h"
 #include "common/kvspec.h"
+#include "common/limits.h"
 
 namespace kvgo::server {
 
@@ -36,6 +37,12 @@ bool ValidAccessKeyId(const std::string& id) {
 }
 
 bool ValidateWriter(kv::ObjectWriter* w, kv::ObjectResult* error) {
+  // A write that could be stored but never read back (its reply would
+  // exceed the 12 MiB message limit) is refused: common/limits.h.
+  if (const size_t size = w->ByteSizeLong(); size > limits::kMaxWriterBytes) {
+    return Fail(error, absl::StrCat("Write Too Large (", size, " bytes encoded, at most ", limits::kMaxWriterBytes,
+                                    ": the value and its key must stay 64 KiB below the 12 MiB message limit)"));
+  }
   if (w->table_name().empty()) w->set_table_name(kvspec::kMainTable);
   if (!w->has_meta()) return Fail(error, "Meta Not Found");
   kv::ObjectMeta* meta = w->mutable_meta();

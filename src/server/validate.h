@@ -9,7 +9,8 @@
 
 namespace kvgo::server {
 
-// Validates and normalises a Commit request in place: resolves the table
+// Validates and normalises a Commit request in place: refuses a writer
+// above limits::kMaxWriterBytes, resolves the table
 // name ("" -> "main"), fills incr_namespace, computes or checks data.check
 // and copies it into meta. Returns true if valid; otherwise false with
 // `error` holding the status-4 result the client gets.

@@ -139,6 +139,10 @@ class Simulation {
     c.heartbeat_ticks = 2;
     c.seed = seed_ * 131 + id + restarts_++;
     c.max_entries_per_accept = 8;
+    // Odd seeds: a byte budget of about one entry, so that Accepts carry one
+    // or two entries and promises travel in parts (which the network may
+    // drop, duplicate or reorder like any message).
+    if (seed_ % 2 == 1) c.max_bytes_per_message = 64;
     c.testing_vote_despite_live_leader = o_.bug_vote_despite_live_leader;
     consensus::Restored r;
     r.hard_state = n.disk.hard;
