@@ -144,6 +144,12 @@ Principal Keyring::Find(const std::string& id) const {
   return it == keys_.end() ? nullptr : it->second;
 }
 
+Principal Keyring::FindStored(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = keys_.find(id);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
 bool Keyring::IsRoot(const std::string& id) const {
   std::shared_lock lock(mu_);
   for (const auto& r : roots_) {

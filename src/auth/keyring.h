@@ -60,6 +60,8 @@ class Keyring {
   std::vector<Principal> List() const;
   // nullptr if no key has this id.
   Principal Find(const std::string& id) const;
+  // The stored (AccessKeySet) key with this id, or nullptr; never a root key.
+  Principal FindStored(const std::string& id) const;
   // True if `id` is one of the root keys (they come from the config).
   bool IsRoot(const std::string& id) const;
 

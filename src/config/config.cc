@@ -335,7 +335,7 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   cfg.data_directory = "var/data";
   Reader r(source_name);
 
-  r.CheckKeys(root, "", {"storage", "server", "performance", "feature", "log", "cluster"});
+  r.CheckKeys(root, "", {"storage", "server", "performance", "feature", "log", "cluster", "limits"});
   for (const auto& [k, v] : root.as_table()) {
     if (!r.failed() && !v.is_table()) r.Fail(&v, k, "must be a section ([" + k + "])");
   }
@@ -428,6 +428,28 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
     }
   }
 
+  if (const TomlValue* s = r.Table(root, "", "limits")) {
+    r.CheckKeys(*s, "limits",
+                {"max_connections", "max_in_flight_requests", "max_call_bytes", "max_connection_call_bytes",
+                 "max_keys_per_request", "reply_timeout_ms"});
+    r.Int(*s, "limits", "max_connections", 0, 10000000, &cfg.max_connections);
+    r.Int(*s, "limits", "max_in_flight_requests", 1, 10000000, &cfg.max_in_flight_requests);
+    r.Uint64(*s, "limits", "max_call_bytes", &cfg.max_call_bytes);
+    r.Uint64(*s, "limits", "max_connection_call_bytes", &cfg.max_connection_call_bytes);
+    r.Int(*s, "limits", "max_keys_per_request", 1, 10000000, &cfg.max_keys_per_request);
+    r.Int(*s, "limits", "reply_timeout_ms", 100, 3600000, &cfg.reply_timeout_ms);
+    // Below one largest reply, a legal read could never be answered.
+    constexpr uint64_t kOneReply = uint64_t{16} << 20;
+    for (const char* key : {"max_call_bytes", "max_connection_call_bytes"}) {
+      const uint64_t v = std::string(key) == "max_call_bytes" ? cfg.max_call_bytes : cfg.max_connection_call_bytes;
+      if (!r.failed() && r.Find(*s, key) != nullptr && v < kOneReply) {
+        r.Fail(r.Find(*s, key), std::string("limits.") + key,
+               absl::StrCat("must be at least ", kOneReply, " (16 MiB: one largest request and its reply; got ", v,
+                            ")"));
+      }
+    }
+  }
+
   if (const TomlValue* s = r.Table(root, "", "log")) {
     r.CheckKeys(*s, "log", {"level", "file"});
     r.String(*s, "log", "level", &cfg.log_level);
@@ -442,7 +464,12 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   if (const TomlValue* s = r.Table(root, "", "cluster")) {
     r.CheckKeys(
         *s, "cluster",
-        {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries", "snapshot_rate_mib"});
+        {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries", "snapshot_rate_mib",
+         "peer_secret"});
+    r.String(*s, "cluster", "peer_secret", &cfg.peer_secret);
+    if (!r.failed() && r.Find(*s, "peer_secret") != nullptr) {
+      ValidateSecret(&r, r.Find(*s, "peer_secret"), "cluster.peer_secret", cfg.peer_secret);
+    }
     r.Int(*s, "cluster", "heartbeat_ms", 10, 10000, &cfg.heartbeat_ms);
     r.Int(*s, "cluster", "election_timeout_ms", 100, 60000, &cfg.election_timeout_ms);
     r.Int(*s, "cluster", "log_keep_entries", 100, 100000000, &cfg.log_keep_entries);
@@ -536,6 +563,13 @@ std::string Config::ToToml() const {
     << "max_open_files = " << max_open_files << "\n\n"
     << "[feature]\n"
     << "table_compress_name = " << q(table_compress_name) << "\n\n"
+    << "[limits]\n"
+    << "max_connections = " << max_connections << "\n"
+    << "max_in_flight_requests = " << max_in_flight_requests << "\n"
+    << "max_call_bytes = " << max_call_bytes << "\n"
+    << "max_connection_call_bytes = " << max_connection_call_bytes << "\n"
+    << "max_keys_per_request = " << max_keys_per_request << "\n"
+    << "reply_timeout_ms = " << reply_timeout_ms << "\n\n"
     << "[log]\n"
     << "level = " << q(log_level) << "\n"
     << "file = " << q(log_file) << "\n\n"
@@ -544,6 +578,7 @@ std::string Config::ToToml() const {
     << "election_timeout_ms = " << election_timeout_ms << "\n"
     << "log_keep_entries = " << log_keep_entries << "\n"
     << "snapshot_rate_mib = " << snapshot_rate_mib << "\n";
+  if (!peer_secret.empty()) o << "peer_secret = " << q(MaskSecret(peer_secret)) << "\n";
   for (const auto& m : masters) {
     o << "\n[[cluster.masters]]\n"
       << "addr = " << q(m.addr) << "\n"

@@ -69,12 +69,29 @@ struct Config {
   // [feature]
   std::string table_compress_name = "snappy";  // "snappy" or "none"
 
+  // [limits] (README "Limits"): what clients can take of the server. A
+  // call over a limit is refused, the server goes on.
+  // Connections on the gRPC port at once (the masters' own get 64 more);
+  // 0 = as many as the open-file limit leaves room for.
+  int max_connections = 0;
+  int max_in_flight_requests = 10000;  // calls being handled at once
+  // Memory of requests and replies not yet taken by their clients: in all,
+  // and per connection.
+  uint64_t max_call_bytes = uint64_t{256} << 20;
+  uint64_t max_connection_call_bytes = uint64_t{64} << 20;
+  int max_keys_per_request = 100000;  // keys one Key read may name
+  int reply_timeout_ms = 30000;       // a reply not taken by then is cancelled
+
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, off
   std::string log_file;            // empty = stderr; absolute after loading
 
   // [cluster]; empty or a single member naming this node = single-node mode.
   std::vector<ClusterMember> masters;
+  // The masters' shared peer credential, never given to clients (>= 20
+  // characters, the same on every master). Empty: the peer key derives from
+  // every master's auth_secret_key together (replication/transport.h).
+  std::string peer_secret;
   // Consensus timing: the leader sends a heartbeat every heartbeat_ms (one
   // tick); followers elect a new leader after election_timeout_ms to twice
   // that without one (so a dead leader is replaced within about 2x + 0.5 s).

@@ -543,6 +543,10 @@ void Node::OnAccepted(const Message& m) {
   }
   auto it = peers_.find(m.from);
   if (it == peers_.end()) return;
+  // An ack of slots this leader never proposed comes from no honest
+  // acceptor of its ballot (a snapshot installed from another sender, say):
+  // counting it could choose values that only this node holds.
+  if (m.last_slot >= next_slot_) return;
   Peer& p = it->second;
   p.active = true;
   if (!m.ok && m.promised > my_ballot_) {

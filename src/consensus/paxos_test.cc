@@ -222,6 +222,31 @@ TEST(Paxos, PromiseInPartsCountsOnlyOnceEveryPartArrived) {
   EXPECT_EQ(net.Values(a), values);
 }
 
+TEST(Paxos, LeaderIgnoresAcksOfSlotsItNeverProposed) {
+  Net net(3);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  const NodeId f1 = l % 3 + 1;
+  // No follower hears the next value; a forged ack from f1 claims slot 10^6
+  // in the leader's ballot (as a follower wiped by a bogus snapshot would).
+  net.drop = [&](const Message& m) { return m.from == l && m.type == MsgType::kAccept; };
+  const Slot s = net.nodes[l]->Propose("held by the leader alone");
+  Message forged;
+  forged.type = MsgType::kAccepted;
+  forged.from = f1;
+  forged.to = l;
+  forged.cluster_id = 7;
+  forged.members_hash = MembersHash({1, 2, 3});
+  forged.ballot = net.nodes[l]->promised();
+  forged.ok = true;
+  forged.last_slot = 1000000;
+  net.nodes[l]->Step(forged);
+  net.Settle();
+  EXPECT_LT(net.nodes[l]->commit(), s);
+  for (const auto& e : net.applied[l]) EXPECT_NE(e.slot, s);
+}
+
 TEST(Paxos, RejoiningNodeDoesNotDisturbTheLeader) {
   Net net(3);
   net.Ticks(30);

@@ -163,6 +163,14 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   }
   out.push_back(std::move(connected));
   out.push_back(std::move(dropped));
+  if (!cv.peer_calls_refused.empty()) {
+    MetricFamily refused = Family("kvgo_peer_calls_refused_total",
+                                  "Calls to the peer service refused by authentication, by reason (a client "
+                                  "credential, a stranger, another cluster, or a master whose secrets differ)",
+                                  MetricType::Counter);
+    for (const auto& [reason, n] : cv.peer_calls_refused) AddValue(&refused, static_cast<double>(n), {{"reason", reason}});
+    out.push_back(std::move(refused));
+  }
   return out;
 }
 

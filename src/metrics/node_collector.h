@@ -48,6 +48,8 @@ struct ClusterView {
     uint64_t dropped = 0;  // messages dropped (queue full or peer down)
   };
   std::vector<Peer> peers;
+  // Peer-service calls refused by authentication, by reason (label value).
+  std::vector<std::pair<std::string, uint64_t>> peer_calls_refused;
 };
 
 class NodeCollector : public prometheus::Collectable {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <utility>
 
 namespace kvgo::replication {
 
@@ -63,7 +64,7 @@ class SnapshotReactor final : public grpc::ServerReadReactor<peer::pb::SnapshotC
     Status s;
     if (!begun_) {
       if (chunk_.from() != from_) return Refuse(absl::PermissionDeniedError("snapshot sender id mismatch"));
-      auto gen = r_->BeginInstall(chunk_.slot(), from_);
+      auto gen = r_->BeginInstall(chunk_.slot(), from_, {chunk_.ballot().round(), chunk_.ballot().node()});
       if (!gen.ok()) return Refuse(gen.status());
       generation_ = *gen;
       begun_ = true;
@@ -97,36 +98,48 @@ class SnapshotReactor final : public grpc::ServerReadReactor<peer::pb::SnapshotC
 
 }  // namespace
 
-StatusOr<consensus::NodeId> PeerService::Admit(grpc::CallbackServerContext* ctx) {
-  auto id = r_->identity().Verify(ctx);
-  if (!id.ok()) {
-    refused_++;
-    const std::string why(id.status().message());
+StatusOr<consensus::NodeId> PeerService::Admit(grpc::CallbackServerContext* ctx, std::string_view method) {
+  auto verdict = r_->identity().Verify(ctx, method);
+  if (auto* id = std::get_if<consensus::NodeId>(&verdict)) return *id;
+  const auto& refused = std::get<PeerIdentity::Refused>(verdict);
+  const size_t why = static_cast<size_t>(refused.reason);
+  refused_[why]++;
+  uint64_t suppressed = 0;
+  bool log = false;
+  {
     std::lock_guard lock(log_mu_);
-    auto now = std::chrono::steady_clock::now();
-    auto& last = last_logged_[why];
-    if (last == std::chrono::steady_clock::time_point{} || now - last > std::chrono::minutes(1)) {
-      spdlog::warn("peer connection {}", why);
-      last = now;
+    const auto now = std::chrono::steady_clock::now();
+    if (last_logged_[why] == std::chrono::steady_clock::time_point{} || now - last_logged_[why] > std::chrono::minutes(1)) {
+      last_logged_[why] = now;
+      suppressed = std::exchange(unlogged_[why], 0);
+      log = true;
+    } else {
+      unlogged_[why]++;
     }
   }
-  return id;
+  if (log) {
+    spdlog::warn("{}{}", refused.detail,
+                 suppressed > 0 ? " (and " + std::to_string(suppressed) + " more refusals for this reason in the last minute)"
+                                : std::string());
+  }
+  return absl::PermissionDeniedError("refused by " + r_->identity().self_addr() +
+                                     ": not authenticated as a master of its cluster (its log says why)");
 }
 
 grpc::ServerReadReactor<peer::pb::Message>* PeerService::Messages(grpc::CallbackServerContext* ctx,
                                                                   peer::pb::StreamEnd*) {
-  return new MessagesReactor(r_, Admit(ctx));
+  return new MessagesReactor(r_, Admit(ctx, "Messages"));
 }
 
 grpc::ServerReadReactor<peer::pb::SnapshotChunk>* PeerService::InstallSnapshot(grpc::CallbackServerContext* ctx,
                                                                                peer::pb::SnapshotReply* response) {
-  return new SnapshotReactor(r_, Admit(ctx), response);
+  return new SnapshotReactor(r_, Admit(ctx, "InstallSnapshot"), response);
 }
 
 grpc::ServerUnaryReactor* PeerService::Forward(grpc::CallbackServerContext* ctx, const storage::pb::Command* request,
                                                peer::pb::ForwardReply* response) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto id = Admit(ctx); !id.ok()) {
+  if (auto id = Admit(ctx, "Forward"); !id.ok()) {
     reactor->Finish(Denied(id.status()));
     return reactor;
   }
@@ -141,7 +154,7 @@ grpc::ServerUnaryReactor* PeerService::ForwardBatch(grpc::CallbackServerContext*
                                                     const peer::pb::ForwardBatchRequest* request,
                                                     peer::pb::ForwardBatchReply* response) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto id = Admit(ctx); !id.ok()) {
+  if (auto id = Admit(ctx, "ForwardBatch"); !id.ok()) {
     reactor->Finish(Denied(id.status()));
     return reactor;
   }
@@ -166,7 +179,7 @@ grpc::ServerUnaryReactor* PeerService::ForwardBatch(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* PeerService::ReadIndex(grpc::CallbackServerContext* ctx, const peer::pb::ReadIndexRequest*,
                                                  peer::pb::ReadIndexReply* response) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto id = Admit(ctx); !id.ok()) {
+  if (auto id = Admit(ctx, "ReadIndex"); !id.ok()) {
     reactor->Finish(Denied(id.status()));
     return reactor;
   }

@@ -1,14 +1,22 @@
 // PeerService: the callee side of proto/peer.proto's Peer service. Every
-// call is authenticated first (PeerIdentity::Verify); a refused peer is
-// logged (at most once a minute per reason) and answered
-// PERMISSION_DENIED. Consensus messages go to the Replicator's inbox;
-// Forward, ReadIndex and InstallSnapshot call its entry points.
+// call is authenticated first (PeerIdentity::Verify). A refused caller is
+// answered PERMISSION_DENIED with no detail (a stranger learns nothing of
+// the cluster); the reason goes to this node's log, at most once a minute
+// per reason (a fixed set, so a flood of refused calls cannot flood the log
+// or grow memory), and to kvgo_peer_calls_refused_total. Consensus messages
+// go to the Replicator's inbox; Forward, ReadIndex and InstallSnapshot call
+// its entry points.
 //
 // Thread-safe (gRPC's callback API; no handler blocks, except that
 // snapshot chunks are written to LevelDB as they arrive).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <string_view>
 
 #include "peer.grpc.pb.h"
 #include "replication/replicator.h"
@@ -32,17 +40,20 @@ class PeerService final : public peer::pb::Peer::CallbackService {
   grpc::ServerReadReactor<peer::pb::SnapshotChunk>* InstallSnapshot(grpc::CallbackServerContext* ctx,
                                                                     peer::pb::SnapshotReply* response) override;
 
-  // Calls refused by authentication, for metrics and tests.
-  uint64_t refused() const { return refused_.load(); }
+  // Calls refused by authentication, by reason, for metrics and tests.
+  uint64_t refused(PeerRefusal why) const { return refused_[static_cast<size_t>(why)].load(); }
 
  private:
-  // Verifies the caller; logs and counts a refusal.
-  StatusOr<consensus::NodeId> Admit(grpc::CallbackServerContext* ctx);
+  static constexpr size_t kReasons = static_cast<size_t>(PeerRefusal::kCount);
+  // Verifies a call of `method`; logs and counts a refusal.
+  StatusOr<consensus::NodeId> Admit(grpc::CallbackServerContext* ctx, std::string_view method);
 
   Replicator* r_;
-  std::atomic<uint64_t> refused_{0};
+  std::array<std::atomic<uint64_t>, kReasons> refused_{};
   std::mutex log_mu_;
-  std::map<std::string, std::chrono::steady_clock::time_point> last_logged_;  // GUARDED_BY(log_mu_)
+  // Per reason: when it was last logged, and refusals not logged since.
+  std::array<std::chrono::steady_clock::time_point, kReasons> last_logged_{};  // GUARDED_BY(log_mu_)
+  std::array<uint64_t, kReasons> unlogged_{};                                  // GUARDED_BY(log_mu_)
 };
 
 }  // namespace kvgo::replication

@@ -51,7 +51,7 @@ uint64_t ClusterIdOf(std::vector<std::string> addrs) {
 
 std::vector<Member> MembersOf(const Config& config) {
   std::vector<Member> out;
-  for (const auto& m : config.masters) out.push_back({NodeIdOf(m.addr), m.addr, m.access_key_id, m.secret});
+  for (const auto& m : config.masters) out.push_back({NodeIdOf(m.addr), m.addr});
   return out;
 }
 
@@ -89,11 +89,9 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
     return absl::InvalidArgumentError("cluster.masters: no entry has addr = server.bind (\"" + config.bind +
                                       "\"); each node must find itself in the list by its bind address");
   }
-  Member me = *self;
-  me.secret = config.root_secret;
-  me.key_id = config.root_key_id;
+  const Member me = *self;
   const uint64_t cluster_id = ClusterIdOf(addrs);
-  r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members, config.tls.enabled());
+  r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members, PeerKey(config), config.tls.enabled());
   const auto creds = PeerCredentials(config.tls);
 #ifdef KVGO_FAILPOINTS
   if (const char* v = getenv("KVGO_MAX_APPLY_RULES"); v != nullptr && *v != 0) {
@@ -260,6 +258,13 @@ void Replicator::Submit(storage::pb::Command cmd, Callback done) {
 }
 
 void Replicator::SubmitForwarded(storage::pb::Command cmd, std::function<void(peer::pb::ForwardReply)> done) {
+  if (forward_check_) {
+    if (auto denied = forward_check_(cmd)) {
+      peer::pb::ForwardReply reply;
+      *reply.mutable_result() = std::move(*denied);
+      return done(std::move(reply));
+    }
+  }
   Post(Proposal{std::move(cmd),
                 [done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
                   peer::pb::ForwardReply reply;
@@ -373,7 +378,7 @@ void Replicator::LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> d
 
 void Replicator::Receive(consensus::Message m) { Post(std::move(m)); }
 
-void Replicator::SetSecrets(const Config& config) { identity_->SetSecrets(MembersOf(config), config.root_secret); }
+void Replicator::SetSecrets(const Config& config) { identity_->SetKey(PeerKey(config)); }
 
 void Replicator::NotePeerApplyRules(consensus::NodeId from, uint32_t rules) {
   auto it = peer_rules_.find(from);
@@ -1081,18 +1086,19 @@ void Replicator::StartSnapshot(NodeId peer) {
   flag = std::make_shared<std::atomic<bool>>(true);
   const leveldb::Snapshot* snap = store_->db()->GetSnapshot();
   const Slot slot = node_->applied();
+  const consensus::Ballot ballot = node_->promised();  // a leader's own ballot
   spdlog::info("peer {} is behind the kept log: sending it a snapshot at slot {}", client->member().addr, slot);
-  senders_[peer] = std::thread([this, client, snap, slot, flag] {
+  senders_[peer] = std::thread([this, client, snap, slot, ballot, flag] {
     pthread_setname_np(pthread_self(), "kvgo-snap-send");
-    SendSnapshot(client, snap, slot);
+    SendSnapshot(client, snap, slot, ballot);
     store_->db()->ReleaseSnapshot(snap);
     flag->store(false);
   });
 }
 
-void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, Slot slot) {
+void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, Slot slot, consensus::Ballot ballot) {
   grpc::ClientContext ctx;
-  identity_->Sign(&ctx);
+  identity_->Sign(&ctx, "InstallSnapshot");
   // Twice the time the data takes at the rate limit, plus a minute: a
   // stalled receiver does not hold this stream (and the next snapshot to
   // that peer) forever.
@@ -1111,6 +1117,8 @@ void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap,
   auto flush = [&](bool last) {
     chunk.set_slot(slot);
     chunk.set_from(identity_->self_id());
+    chunk.mutable_ballot()->set_round(ballot.round);
+    chunk.mutable_ballot()->set_node(ballot.node);
     chunk.set_last(last);
     KVGO_FAILPOINT("snapshot.send");
     ok = ok && writer->Write(chunk);
@@ -1156,10 +1164,16 @@ void Replicator::SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap,
   }
 }
 
-StatusOr<uint64_t> Replicator::BeginInstall(Slot slot, NodeId from) {
+StatusOr<uint64_t> Replicator::BeginInstall(Slot slot, NodeId from, consensus::Ballot ballot) {
   std::lock_guard apply(apply_mu_);
   if (node_->role() == consensus::Role::kLeader) {
     return absl::FailedPreconditionError("this node is the leader; it takes no snapshot");
+  }
+  // A snapshot replaces this node's whole state: only from the leader it
+  // follows now, as that leader (a deposed one's may be stale).
+  if (node_->role() != consensus::Role::kFollower || node_->leader() != from || node_->promised() != ballot) {
+    return absl::FailedPreconditionError("the sender is not the leader this node follows (in ballot " +
+                                         node_->promised().ToString() + ")");
   }
   if (slot <= node_->applied()) {
     return absl::FailedPreconditionError("not needed: this node applied slot " + std::to_string(node_->applied()) +

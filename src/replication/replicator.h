@@ -110,6 +110,11 @@ class Replicator final : public storage::CommandLog {
   void NotePeerApplyRules(consensus::NodeId from, uint32_t rules);
   // Leader: proposes a forwarded write; `done` gets the outcome.
   void SubmitForwarded(storage::pb::Command cmd, std::function<void(peer::pb::ForwardReply)> done);
+  // Checks a forwarded command before it is proposed: a result to answer
+  // instead (an access denial), or nullopt. Set before the Peer service
+  // serves.
+  using ForwardCheck = std::function<std::optional<storage::pb::CommandResult>(const storage::pb::Command&)>;
+  void SetForwardCheck(ForwardCheck check) { forward_check_ = std::move(check); }
   // Leader: a read index for a follower.
   void LeaderReadIndex(std::function<void(peer::pb::ReadIndexReply)> done);
   // Snapshot install (follower): Begin, then Chunk for each chunk in order,
@@ -117,7 +122,8 @@ class Replicator final : public storage::CommandLog {
   // Begin returns the install's generation, which the other calls name: an
   // install that stalled for a minute is aborted by the driver, and its
   // stream's later calls are refused.
-  StatusOr<uint64_t> BeginInstall(consensus::Slot slot, consensus::NodeId from);
+  // Refused unless `from` is the leader this node follows, in `ballot`.
+  StatusOr<uint64_t> BeginInstall(consensus::Slot slot, consensus::NodeId from, consensus::Ballot ballot);
   Status InstallChunk(uint64_t generation, const peer::pb::SnapshotChunk& chunk);
   void AbortInstall(uint64_t generation);
 
@@ -184,7 +190,7 @@ class Replicator final : public storage::CommandLog {
   void ResetKept(const consensus::Restored& restored);
   void DropKeptThrough(consensus::Slot upto);
   void StartSnapshot(consensus::NodeId peer);
-  void SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot);
+  void SendSnapshot(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot, consensus::Ballot ballot);
   void WaitApplied(consensus::Slot index, Deadline deadline, std::function<void(Status)> done);
   void FollowerReadIndex();
   void RunCallbacks();
@@ -196,6 +202,7 @@ class Replicator final : public storage::CommandLog {
   storage::StateMachine* sm_ = nullptr;
   EffectsListener listener_;
   GroupObserver observer_;
+  ForwardCheck forward_check_;
   std::unique_ptr<PaxosLogStore> log_;
   std::unique_ptr<PeerIdentity> identity_;
   std::map<consensus::NodeId, std::unique_ptr<PeerClient>> peers_;

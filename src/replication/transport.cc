@@ -1,12 +1,20 @@
 #include "replication/transport.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "auth/token.h"
+#include "absl/strings/str_split.h"
+#include "common/kvspec.h"
 #include "common/clock.h"
 #include "common/limits.h"
 
@@ -17,6 +25,7 @@ namespace {
 constexpr size_t kMaxQueued = 8192;
 constexpr char kNodeHeader[] = "x-kvgo-node";
 constexpr char kClusterHeader[] = "x-kvgo-cluster";
+constexpr char kAuthHeader[] = "x-kvgo-peer-auth";
 
 std::string Meta(const grpc::CallbackServerContext* ctx, const char* key) {
   const auto& md = ctx->client_metadata();
@@ -33,71 +42,122 @@ consensus::NodeId NodeIdOf(const std::string& addr) {
   return id == 0 ? 1 : id;
 }
 
-void PeerIdentity::Sign(grpc::ClientContext* ctx) const {
-  std::lock_guard lock(mu_);
-  ctx->AddMetadata(kNodeHeader, std::to_string(self_.id));
-  ctx->AddMetadata(kClusterHeader, absl::StrCat(absl::Hex(cluster_id_)));
-  ctx->AddMetadata(auth::kTokenHeader, auth::SignToken(self_.key_id, self_.secret, SystemClock()->NowMs()));
+std::string PeerKey(const Config& config) {
+  std::string material;
+  if (!config.peer_secret.empty()) {
+    material = std::string("kvgo peer key v1: peer_secret") + '\0' + config.peer_secret;
+  } else {
+    // Each node signs as its [server] auth_secret_key (as the seed's
+    // config has it, equal to its own masters entry): a node whose own
+    // secret differs from what the others list for it gets another key.
+    std::vector<std::pair<std::string, std::string>> masters;
+    for (const auto& m : config.masters) masters.emplace_back(m.addr, m.addr == config.bind ? config.root_secret : m.secret);
+    std::sort(masters.begin(), masters.end());
+    material = std::string("kvgo peer key v1: masters") + '\0';
+    for (const auto& [addr, secret] : masters) material += addr + '\0' + secret + '\0';
+  }
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), d);
+  OPENSSL_cleanse(material.data(), material.size());
+  return std::string(reinterpret_cast<const char*>(d), sizeof(d));
 }
 
-StatusOr<consensus::NodeId> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx) const {
-  uint32_t id = 0;
-  const bool has_id = absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id);
-  std::string secret;
-  std::string addr;  // the sender's master address, if it is one of ours
+const char* PeerRefusalName(PeerRefusal r) {
+  switch (r) {
+    case PeerRefusal::kNoClientCert:
+      return "no_client_cert";
+    case PeerRefusal::kOtherCluster:
+      return "other_cluster";
+    case PeerRefusal::kNotMember:
+      return "not_member";
+    case PeerRefusal::kBadToken:
+      return "bad_token";
+    case PeerRefusal::kExpired:
+      return "expired";
+    case PeerRefusal::kBadSignature:
+      return "bad_signature";
+    default:
+      return "unknown";
+  }
+}
+
+std::string PeerIdentity::Mac(std::string_view method, consensus::NodeId from, int64_t ms) const {
+  const std::string msg = absl::StrCat("1\n", absl::string_view(method.data(), method.size()), "\n", from, "\n",
+                                       absl::Hex(cluster_id_), "\n", ms);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), out, &len);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), len));
+}
+
+void PeerIdentity::Sign(grpc::ClientContext* ctx, std::string_view method) const {
+  const int64_t now = SystemClock()->NowMs();
+  std::string mac;
   {
     std::lock_guard lock(mu_);
-    for (const auto& m : members_) {
-      if (has_id && m.id == id && id != self_.id) {
-        addr = m.addr;
-        secret = m.secret;
-      }
-    }
+    mac = Mac(method, self_.id, now);
   }
-  // A refusal names both nodes by their master addresses (the TCP source
-  // of a connection is no name on one host), from neither node's point of
-  // view: the refused node logs it too ("lost stream to peer ..."). Built
-  // only when refusing: this runs on every peer call.
-  const auto who = [&] {
-    return !addr.empty() ? addr : has_id ? "node id " + std::to_string(id) : std::string("a node that sent no node id");
-  };
-  const auto refuse = [&](const std::string& why) {
-    return absl::PermissionDeniedError("refused by " + self_.addr + ": " + why + " (connection from " + ctx->peer() +
-                                       ")");
+  ctx->AddMetadata(kNodeHeader, std::to_string(self_.id));
+  ctx->AddMetadata(kClusterHeader, absl::StrCat(absl::Hex(cluster_id_)));
+  ctx->AddMetadata(kAuthHeader, absl::StrCat("1.", now, ".", mac));
+}
+
+std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx,
+                                                                          std::string_view method) const {
+  uint32_t id = 0;
+  const bool has_id = absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id);
+  std::string addr;  // the sender's master address, if it is one of ours
+  for (const auto& m : members_) {
+    if (has_id && m.id == id && id != self_.id) addr = m.addr;
+  }
+  // Named by master address (the TCP source of a connection is no name on
+  // one host), from neither node's point of view: the refused node logs
+  // its side too ("lost stream to peer ..."). Built only when refusing.
+  const auto refuse = [&](PeerRefusal reason, const std::string& why) -> Refused {
+    const std::string who = !addr.empty() ? addr : "a caller (" + ctx->peer() + ")";
+    return Refused{reason, "peer call " + std::string(method) + " from " + who + " refused by " + self_.addr + ": " +
+                               why};
   };
   if (require_client_cert_) {
     auto auth = ctx->auth_context();
     if (auth == nullptr || !auth->IsPeerAuthenticated()) {
-      return refuse(who() +
-                    " presented no client certificate signed by the server.auth_tls_cert CA (mutual TLS between "
-                    "masters)");
+      return refuse(PeerRefusal::kNoClientCert,
+                    "no client certificate signed by the server.auth_tls_cert CA (mutual TLS between masters)");
     }
   }
   if (Meta(ctx, kClusterHeader) != absl::StrCat(absl::Hex(cluster_id_))) {
-    return refuse(who() + " belongs to another cluster (cluster id " + Meta(ctx, kClusterHeader) + ", " + self_.addr +
-                  "'s " + absl::StrCat(absl::Hex(cluster_id_)) + ": the two nodes' [[cluster.masters]] lists differ)");
+    return refuse(PeerRefusal::kOtherCluster,
+                  "it belongs to another cluster (its [[cluster.masters]] list differs from this node's)");
   }
-  if (!has_id) return refuse(who());
-  if (secret.empty()) return refuse(who() + " is not in " + self_.addr + "'s [[cluster.masters]]");
-  auth::ParsedToken token;
-  if (Status s = auth::ParseToken(Meta(ctx, auth::kTokenHeader), SystemClock()->NowMs(), &token); !s.ok()) {
-    return refuse(who() + "'s token: " + std::string(s.message()));
+  if (addr.empty()) return refuse(PeerRefusal::kNotMember, "not in this node's [[cluster.masters]]");
+  const std::string token = Meta(ctx, kAuthHeader);
+  const std::vector<absl::string_view> parts = absl::StrSplit(absl::string_view(token), '.');
+  int64_t ms = 0;
+  if (parts.size() != 3 || parts[0] != "1" || !absl::SimpleAtoi(parts[1], &ms)) {
+    return refuse(PeerRefusal::kBadToken, "no peer token (a client credential is never one)");
   }
-  if (!auth::VerifySignature(token, secret)) {
-    return refuse("wrong secret: " + who() + " signs with another secret than the auth_secret_key " + self_.addr +
-                  "'s [[cluster.masters]] lists for it");
+  if (std::abs(SystemClock()->NowMs() - ms) > kvspec::kAuthWindowMs) {
+    return refuse(PeerRefusal::kExpired, "its token's time is more than 10 minutes off this node's clock");
+  }
+  std::string want;
+  {
+    std::lock_guard lock(mu_);
+    want = Mac(method, id, ms);
+  }
+  if (parts[2].size() != want.size() || CRYPTO_memcmp(parts[2].data(), want.data(), want.size()) != 0) {
+    return refuse(PeerRefusal::kBadSignature,
+                  "wrong peer key: " + addr +
+                      " signs with a key made from other secrets (the masters' auth_secret_key, or [cluster] "
+                      "peer_secret, differ between its config and this node's)");
   }
   return id;
 }
 
-void PeerIdentity::SetSecrets(const std::vector<Member>& members, const std::string& own_secret) {
+void PeerIdentity::SetKey(std::string peer_key) {
   std::lock_guard lock(mu_);
-  for (auto& m : members_) {
-    for (const auto& n : members) {
-      if (n.id == m.id) m.secret = n.secret;
-    }
-  }
-  self_.secret = own_secret;
+  OPENSSL_cleanse(key_.data(), key_.size());
+  key_ = std::move(peer_key);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> PeerCredentials(const TlsConfig& tls) {
@@ -166,7 +226,7 @@ void PeerClient::RunSender() {
       if (stopping_) return;
     }
     grpc::ClientContext ctx;
-    identity_->Sign(&ctx);
+    identity_->Sign(&ctx, "Messages");
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -235,10 +295,10 @@ struct UnaryCall {
 };
 
 template <typename Request, typename Reply, typename Invoke>
-void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout, Request req,
+void StartUnary(const PeerIdentity* identity, std::string_view method, std::chrono::milliseconds timeout, Request req,
                 std::function<void(grpc::Status, const Reply&)> done, Invoke invoke) {
   auto* call = new UnaryCall<Request, Reply>;
-  identity->Sign(&call->ctx);
+  identity->Sign(&call->ctx, method);
   call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   call->req = std::move(req);
   call->done = std::move(done);
@@ -252,21 +312,22 @@ void StartUnary(const PeerIdentity* identity, std::chrono::milliseconds timeout,
 
 void PeerClient::Forward(const storage::pb::Command& cmd, std::chrono::milliseconds timeout, ForwardDone done) {
   StartUnary<storage::pb::Command, peer::pb::ForwardReply>(
-      identity_, timeout, cmd, std::move(done),
+      identity_, "Forward", timeout, cmd, std::move(done),
       [this](auto* ctx, auto* req, auto* reply, auto cb) { stub_->async()->Forward(ctx, req, reply, std::move(cb)); });
 }
 
 void PeerClient::ForwardBatch(peer::pb::ForwardBatchRequest req, std::chrono::milliseconds timeout,
                               ForwardBatchDone done) {
   StartUnary<peer::pb::ForwardBatchRequest, peer::pb::ForwardBatchReply>(
-      identity_, timeout, std::move(req), std::move(done), [this](auto* ctx, auto* req, auto* reply, auto cb) {
+      identity_, "ForwardBatch", timeout, std::move(req), std::move(done),
+      [this](auto* ctx, auto* req, auto* reply, auto cb) {
         stub_->async()->ForwardBatch(ctx, req, reply, std::move(cb));
       });
 }
 
 void PeerClient::ReadIndex(std::chrono::milliseconds timeout, ReadIndexDone done) {
   StartUnary<peer::pb::ReadIndexRequest, peer::pb::ReadIndexReply>(
-      identity_, timeout, peer::pb::ReadIndexRequest(), std::move(done),
+      identity_, "ReadIndex", timeout, peer::pb::ReadIndexRequest(), std::move(done),
       [this](auto* ctx, auto* req, auto* reply, auto cb) {
         stub_->async()->ReadIndex(ctx, req, reply, std::move(cb));
       });

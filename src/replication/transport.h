@@ -8,8 +8,10 @@
 // ReadIndex) and snapshot streams on the same channel.
 //
 // PeerIdentity signs what this node sends and checks what it receives:
-// metadata x-kvgo-node (sender id), x-kvgo-cluster (cluster id) and an
-// x-hooto-auth token signed with the sender's secret.
+// metadata x-kvgo-node (sender id), x-kvgo-cluster (cluster id) and
+// x-kvgo-peer-auth, an HMAC-SHA256 over the call's method, both ids and the
+// time, keyed with the cluster's peer key (PeerKey). No client token, not
+// even a root one, passes: clients never hold the peer key.
 //
 // Thread-safe.
 #pragma once
@@ -23,7 +25,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <variant>
 
 #include "common/status.h"
 #include "config/config.h"
@@ -36,41 +40,63 @@ namespace kvgo::replication {
 struct Member {
   consensus::NodeId id = 0;
   std::string addr;
-  std::string key_id;
-  std::string secret;
 };
 
 // The node id of a master: derived from its address, so every node of a
 // cluster computes the same ids from the same [[cluster.masters]] list.
 consensus::NodeId NodeIdOf(const std::string& addr);
 
+// The key the masters sign peer calls with: from [cluster] peer_secret
+// when set, else from every master's address and auth_secret_key together
+// (the seed's config), so that a client holding some of those secrets, as
+// root keys, cannot derive it. 32 bytes.
+std::string PeerKey(const Config& config);
+
+// Why a peer call was refused (a small fixed set: the refusal log is
+// rate-limited per reason).
+enum class PeerRefusal { kNoClientCert = 0, kOtherCluster, kNotMember, kBadToken, kExpired, kBadSignature, kCount };
+const char* PeerRefusalName(PeerRefusal r);
+
 class PeerIdentity {
  public:
   // `require_client_cert`: mutual TLS; Verify refuses a call whose TLS
   // connection presented no certificate that verified against the CA.
-  PeerIdentity(Member self, uint64_t cluster_id, std::vector<Member> members, bool require_client_cert = false)
+  PeerIdentity(Member self, uint64_t cluster_id, std::vector<Member> members, std::string peer_key,
+               bool require_client_cert = false)
       : self_(std::move(self)),
         cluster_id_(cluster_id),
         members_(std::move(members)),
+        key_(std::move(peer_key)),
         require_client_cert_(require_client_cert) {}
 
-  // Adds this node's credentials to an outgoing call.
-  void Sign(grpc::ClientContext* ctx) const;
-  // Checks an incoming call; returns the caller's id, or PermissionDenied
-  // with the reason (the caller logs it).
-  StatusOr<consensus::NodeId> Verify(const grpc::CallbackServerContext* ctx) const;
+  // Adds this node's credentials for a call of Peer method `method`
+  // ("Messages", "Forward", ...) to an outgoing call.
+  void Sign(grpc::ClientContext* ctx, std::string_view method) const;
+  struct Refused {
+    PeerRefusal reason;
+    std::string detail;  // for this node's log: names the caller
+  };
+  // Checks an incoming call of `method`: returns the caller's node id, or
+  // why it was refused. The caller is told only that it was refused (see
+  // PeerService), so that a stranger learns nothing about the cluster.
+  std::variant<consensus::NodeId, Refused> Verify(const grpc::CallbackServerContext* ctx,
+                                                  std::string_view method) const;
 
-  // Secrets change on SIGHUP.
-  void SetSecrets(const std::vector<Member>& members, const std::string& own_secret);
+  // The peer key changes on SIGHUP (with the secrets it derives from).
+  void SetKey(std::string peer_key);
 
   uint64_t cluster_id() const { return cluster_id_; }
   consensus::NodeId self_id() const { return self_.id; }
+  const std::string& self_addr() const { return self_.addr; }
 
  private:
+  std::string Mac(std::string_view method, consensus::NodeId from, int64_t ms) const;  // REQUIRES: mu_ held
+
   mutable std::mutex mu_;
-  Member self_;
+  const Member self_;
   const uint64_t cluster_id_;
-  std::vector<Member> members_;
+  const std::vector<Member> members_;
+  std::string key_;  // GUARDED_BY(mu_)
   const bool require_client_cert_;
 };
 

@@ -1,63 +1,24 @@
 #include "server/kv_service.h"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "auth/token.h"
-#include "common/checksum.h"
 #include "common/kvspec.h"
 #include "common/limits.h"
-#include "server/sys_metrics.h"
+#include "server/authz.h"
+#include "server/results.h"
 #include "server/validate.h"
 #include "storage.pb.h"
 
 namespace kvgo::server {
 
 namespace kv = lynkdb::kvspec::v2;
-using nlohmann::json;
 
 namespace {
 
-constexpr char kDenied[] = "Access Denied";
-
-kv::ObjectResult Denied(absl::string_view reason = "") {
-  kv::ObjectResult r;
-  r.set_status(kvspec::kStatusClientError);
-  r.set_message(reason.empty() ? std::string(kDenied) : absl::StrCat(kDenied, " : ", reason));
-  return r;
-}
-
-kv::ObjectResult ClientError(std::string message) {
-  kv::ObjectResult r;
-  r.set_status(kvspec::kStatusClientError);
-  r.set_message(std::move(message));
-  return r;
-}
-
-kv::ObjectResult ServerError(std::string message) {
-  kv::ObjectResult r;
-  r.set_status(kvspec::kStatusServerError);
-  r.set_message(std::move(message));
-  return r;
-}
-
-bool HasPermission(const hooto::hauth::v1::AccessKey& key, const std::string& perm) {
-  for (const auto& role : key.roles()) {
-    if (role == "sa") return true;
-    if (role == "client" && perm != auth::kPermSysAll) return true;
-  }
-  return false;
-}
-
-std::chrono::steady_clock::time_point Deadline(const grpc::CallbackServerContext* context) {
+std::chrono::steady_clock::time_point CallDeadline(const grpc::CallbackServerContext* context) {
   auto now_sys = std::chrono::system_clock::now();
   auto d = context->deadline();
   auto left = d > now_sys ? d - now_sys : std::chrono::system_clock::duration::zero();
@@ -66,191 +27,114 @@ std::chrono::steady_clock::time_point Deadline(const grpc::CallbackServerContext
   return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
 }
 
-// A server-generated item value: 0x02 then JSON (docs/wire-api.md 3.1).
-void SetJsonValue(const json& j, kv::ObjectItem* item) {
-  std::string value = "\x02" + j.dump();
-  item->mutable_data()->set_check(ValueCheck(value));
-  item->mutable_meta()->set_data_check(item->data().check());
-  item->mutable_data()->set_value(std::move(value));
-}
+kv::ObjectResult DeniedBy(const Status& s) { return Denied(s.message()); }
 
-json AccessKeyJson(const hooto::hauth::v1::AccessKey& k, bool mask) {
-  json j = json::object();
-  if (!k.id().empty()) j["id"] = k.id();
-  if (!k.secret().empty()) {
-    const std::string& s = k.secret();
-    j["secret"] =
-        !mask ? s : (s.size() > 8 ? s.substr(0, 4) + "********" + s.substr(s.size() - 4) : std::string("********"));
-  }
-  if (!k.user().empty()) j["user"] = k.user();
-  if (k.status() != 0) j["status"] = k.status();
-  if (k.roles_size() > 0) j["roles"] = std::vector<std::string>(k.roles().begin(), k.roles().end());
-  if (k.scopes_size() > 0) {
-    json scopes = json::array();
-    for (const auto& s : k.scopes()) {
-      json sj = json::object();
-      if (!s.name().empty()) sj["name"] = s.name();
-      if (!s.value().empty()) sj["value"] = s.value();
-      scopes.push_back(sj);
-    }
-    j["scopes"] = scopes;
-  }
-  if (!k.description().empty()) j["description"] = k.description();
-  return j;
-}
+// An ObjectResult's fields besides its items and message (status, next,
+// log_version, their tags) and the result's own framing in a BatchResult.
+constexpr size_t kResultFields = 32;
 
-std::string RandomString(size_t n, std::string_view alphabet) {
-  std::string out;
-  unsigned char buf[64];
-  while (out.size() < n) {
-    if (RAND_bytes(buf, sizeof(buf)) != 1) {
-      spdlog::critical("no random bytes from OpenSSL");
-      std::abort();
-    }
-    for (unsigned char c : buf) {
-      // Rejection sampling keeps the distribution uniform.
-      if (c >= 256 - (256 % alphabet.size())) continue;
-      out.push_back(alphabet[c % alphabet.size()]);
-      if (out.size() == n) break;
-    }
-  }
-  return out;
+// Takes one item result of a BatchCommit from the call's budget: its own
+// fields, or all of it unless its items were taken as they were built.
+bool TakeResult(TrackedCall* call, const kv::ObjectResult& r, bool items_taken) {
+  if (!call->refusal().ok()) return false;
+  return call->Take(items_taken ? kResultFields + r.message().size() : r.ByteSizeLong()).ok();
 }
-
-int64_t ReadRssBytes() {
-  std::ifstream in("/proc/self/statm");
-  int64_t pages = 0;
-  int64_t rss = 0;
-  if (!(in >> pages >> rss)) return 0;
-  return rss * sysconf(_SC_PAGESIZE);
-}
+// A BatchResult's message lists the failed items up to about this size.
+constexpr size_t kMaxBatchMessage = 8 << 10;
 
 }  // namespace
 
-bool PublicService::Enter(grpc::ServerUnaryReactor* reactor, const CallInfo& call) {
-  // In cluster mode the port takes peer messages of up to
-  // limits::kMaxPeerMessageBytes; a client's stay within the wire limit.
-  if (call.request_bytes > static_cast<size_t>(kvspec::kMaxMessageBytes)) {
-    if (ctx_.metrics) ctx_.metrics->CountRefused(call.rpc, metrics::Refusal::kMessageTooLarge);
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 absl::StrCat("Received message larger than max (", call.request_bytes, " vs. ",
-                                              kvspec::kMaxMessageBytes, ")")));
-    return false;
-  }
-  in_flight_.fetch_add(1, std::memory_order_acq_rel);
-  if (draining_.load(std::memory_order_acquire)) {
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-    if (ctx_.metrics) ctx_.metrics->CountRefused(call.rpc, metrics::Refusal::kDraining);
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-    return false;
-  }
-  return true;
-}
+PublicService::PublicService(ServiceContext ctx) : ctx_(std::move(ctx)), tracker_(ctx_.limits, ctx_.metrics) {}
 
-template <typename Response>
-void PublicService::Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call, const Response& response) const {
-  if (ctx_.metrics) {
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
-    ctx_.metrics->ObserveRequest(call.rpc, response.status(), secs, call.request_bytes, response.ByteSizeLong());
-    const std::string& m = response.message();
-    if (response.status() == kvspec::kStatusClientError && absl::StartsWith(m, kDenied)) {
-      ctx_.metrics->CountAuthFailure(m.size() > sizeof(kDenied) + 2 ? m.substr(sizeof(kDenied) + 2) : "permission");
-    }
-  }
-  reactor->Finish(grpc::Status::OK);
-  in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-}
-
-void PublicService::StartDraining() { draining_.store(true, std::memory_order_release); }
-
-int PublicService::in_flight() const { return in_flight_.load(std::memory_order_acquire); }
-
-StatusOr<auth::Principal> PublicService::Authenticate(grpc::CallbackServerContext* context) const {
+void PublicService::Authenticate(grpc::CallbackServerContext* context, Deadline deadline, PrincipalCallback next) const {
   const auto& md = context->client_metadata();
   auto it = md.find(auth::kTokenHeader);
-  if (it == md.end()) return absl::PermissionDeniedError("no auth token found");
-  return ctx_.keyring->Authenticate(std::string_view(it->second.data(), it->second.size()), ctx_.clock->NowMs());
+  if (it == md.end()) return next(absl::PermissionDeniedError("no auth token found"));
+  std::string token(it->second.data(), it->second.size());
+  auto p = ctx_.keyring->Authenticate(token, ctx_.clock->NowMs());
+  if (p.ok() || !absl::StrContains(p.status().message(), "no AccessKey found")) return next(std::move(p));
+  // A key created through another node may not be applied here yet: once
+  // this node holds everything acknowledged before the call, look again.
+  ctx_.log->ReadBarrier(deadline, [this, token = std::move(token), first = p.status(), next](Status s) {
+    if (!s.ok()) return next(first);
+    next(ctx_.keyring->Authenticate(token, ctx_.clock->NowMs()));
+  });
 }
 
-bool PublicService::AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write,
-                               std::string* denied) const {
-  if (table_as_sent == kvspec::kSysTable && !HasPermission(*p, auth::kPermSysAll)) {
-    *denied = kDenied;
+auth::Principal PublicService::Current(const auth::Principal& p) const {
+  if (!IsStored(p)) return p;
+  auth::Principal now = ctx_.keyring->FindStored(p->id());
+  return now != nullptr ? now : p;
+}
+
+bool PublicService::IsStored(const auth::Principal& p) const { return !ctx_.keyring->IsRoot(p->id()); }
+
+bool PublicService::TooManyKeys(const kv::ObjectReader& reader, metrics::Rpc rpc, kv::ObjectResult* out) const {
+  if ((reader.mode() & kvspec::kReadModeKey) == 0 ||
+      static_cast<size_t>(reader.keys_size()) <= ctx_.max_keys_per_request) {
     return false;
   }
-  Status s = auth::Authorize(*p, write ? auth::kPermTableWrite : auth::kPermTableRead, table_as_sent);
-  if (!s.ok()) {
-    *denied = absl::StrCat(kDenied, " : ", s.message());
-    return false;
-  }
+  if (ctx_.metrics) ctx_.metrics->CountRefused(rpc, metrics::Refusal::kTooManyKeys);
+  *out = ClientError(absl::StrCat("too many keys: ", reader.keys_size(), " in one read, at most ",
+                                  ctx_.max_keys_per_request, " ([limits] max_keys_per_request)"));
   return true;
 }
 
-bool PublicService::AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table, bool write,
-                                   grpc::ServerUnaryReactor* reactor, const CallInfo& call,
-                                   kv::ObjectResult* response) {
-  auto p = Authenticate(context);
-  std::string denied;
-  if (!p.ok()) {
-    *response = Denied(p.status().message());
-  } else if (!AllowTable(*p, table, write, &denied)) {
-    response->set_status(kvspec::kStatusClientError);
-    response->set_message(denied);
-  } else {
-    return true;
-  }
-  Finish(reactor, call, *response);
-  return false;
-}
-
-void PublicService::DoQuery(const kv::ObjectReader& reader, std::chrono::steady_clock::time_point deadline,
+void PublicService::DoQuery(const kv::ObjectReader& reader, Deadline deadline, storage::ReplyBudget* budget,
                             ResultCallback done) const {
   const uint64_t mode = reader.mode();
   const bool log_range =
       (mode & (kvspec::kReadModeKey | kvspec::kReadModeKeyRange)) == 0 && (mode & kvspec::kReadModeLogRange) != 0;
   if (log_range && reader.wait_time() > 0) {
-    auto table = ctx_.catalog->FindTable(reader.table_name().empty() ? kvspec::kMainTable : reader.table_name());
+    auto table = ctx_.catalog->FindTable(ResolvedTable(reader.table_name()));
     if (table && ctx_.catalog->LogVersion(table->id()) <= reader.log_offset()) {
-      const kv::ObjectReader now = reader;
       const int64_t wait = std::min<int64_t>(reader.wait_time(), kvspec::kWaitTimeMaxMs);
       // Answer a little before the caller's deadline so the answer arrives.
       auto until = std::min(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait),
                             deadline - std::chrono::milliseconds(200));
       const storage::QueryEngine* query = ctx_.query;
+      // The call (the budget) lives until it is answered.
       ctx_.waiters->Add(table->id(), reader.log_offset(), until,
-                        [query, now, done = std::move(done)] { done(query->Query(now)); });
+                        [query, &reader, budget, done = std::move(done)] { done(query->Query(reader, budget)); });
       return;
     }
   }
-  done(ctx_.query->Query(reader));
+  done(ctx_.query->Query(reader, budget));
 }
 
 grpc::ServerUnaryReactor* PublicService::Query(grpc::CallbackServerContext* context, const kv::ObjectReader* request,
                                                kv::ObjectResult* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const CallInfo call{metrics::Rpc::kQuery, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call)) return reactor;
-  if (!AdmitTableCall(context, request->table_name(), /*write=*/false, reactor, call, response)) {
-    return reactor;
-  }
-  const auto deadline = Deadline(context);
-  ctx_.log->ReadBarrier(deadline, [this, reactor, response, call, request, deadline](Status s) {
-    if (!s.ok()) {
-      *response = ServerError(std::string(s.message()));
-      Finish(reactor, call, *response);
-      return;
-    }
-    DoQuery(*request, deadline, [this, reactor, response, call](kv::ObjectResult r) {
-      *response = std::move(r);
-      Finish(reactor, call, *response);
+  TrackedCall* call = tracker_.Begin(context, metrics::Rpc::kQuery, request->ByteSizeLong());
+  if (!call->admitted()) return call;
+  const Deadline deadline = CallDeadline(context);
+  auto reply = [call, response](kv::ObjectResult r) {
+    *response = std::move(r);
+    call->Reply(*response);
+  };
+  Authenticate(context, deadline, [this, call, request, deadline, reply](StatusOr<auth::Principal> p) {
+    if (!p.ok()) return reply(Denied(p.status().message()));
+    const std::string table = ResolvedTable(request->table_name());
+    if (Status s = AuthorizeTable(**p, table, /*write=*/false); !s.ok()) return reply(DeniedBy(s));
+    kv::ObjectResult refused;
+    if (TooManyKeys(*request, call->rpc(), &refused)) return reply(std::move(refused));
+    ctx_.log->ReadBarrier(deadline, [this, call, request, deadline, reply, p = *p, table](Status s) {
+      if (!s.ok()) return reply(ServerError(std::string(s.message())));
+      // This node now holds every change acknowledged before the call: a
+      // key changed meanwhile is authorised as it is now.
+      if (const auth::Principal now = Current(p); now != p) {
+        if (Status a = AuthorizeTable(*now, table, /*write=*/false); !a.ok()) return reply(DeniedBy(a));
+      }
+      DoQuery(*request, deadline, call, reply);
     });
   });
-  return reactor;
+  return call;
 }
 
-void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsCallback done) const {
+void PublicService::ApplyWriters(const auth::Principal& p, std::vector<kv::ObjectWriter> writers,
+                                 ResultsCallback done) const {
   storage::pb::Command cmd;
   cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
+  if (IsStored(p)) cmd.set_auth_key_id(p->id());
   for (auto& w : writers) *cmd.mutable_write()->add_writers() = std::move(w);
   const size_t n = cmd.write().writers_size();
   // One command is one log entry: it must fit a peer message (a batch of
@@ -274,33 +158,34 @@ void PublicService::ApplyWriters(std::vector<kv::ObjectWriter> writers, ResultsC
 
 grpc::ServerUnaryReactor* PublicService::Commit(grpc::CallbackServerContext* context, const kv::ObjectWriter* request,
                                                 kv::ObjectResult* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const CallInfo call{metrics::Rpc::kCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call)) return reactor;
-  if (!AdmitTableCall(context, request->table_name(), /*write=*/true, reactor, call, response)) {
-    return reactor;
-  }
-  kv::ObjectWriter w = *request;
-  if (!ValidateWriter(&w, response) || !AdmitQuota(w, response)) {
-    Finish(reactor, call, *response);
-    return reactor;
-  }
-  std::vector<kv::ObjectWriter> ws;
-  ws.push_back(std::move(w));
-  ApplyWriters(std::move(ws), [this, reactor, response, call](std::vector<kv::ObjectResult> rs) {
-    *response = std::move(rs[0]);
-    Finish(reactor, call, *response);
+  TrackedCall* call = tracker_.Begin(context, metrics::Rpc::kCommit, request->ByteSizeLong());
+  if (!call->admitted()) return call;
+  auto reply = [call, response](kv::ObjectResult r) {
+    *response = std::move(r);
+    call->Reply(*response);
+  };
+  Authenticate(context, CallDeadline(context), [this, request, reply](StatusOr<auth::Principal> p) {
+    if (!p.ok()) return reply(Denied(p.status().message()));
+    if (Status s = AuthorizeTable(**p, ResolvedTable(request->table_name()), /*write=*/true); !s.ok()) {
+      return reply(DeniedBy(s));
+    }
+    kv::ObjectWriter w = *request;
+    kv::ObjectResult refused;
+    if (!ValidateWriter(&w, &refused) || !AdmitWrite(w, &refused)) return reply(std::move(refused));
+    std::vector<kv::ObjectWriter> ws;
+    ws.push_back(std::move(w));
+    ApplyWriters(*p, std::move(ws), [reply](std::vector<kv::ObjectResult> rs) { reply(std::move(rs[0])); });
   });
-  return reactor;
+  return call;
 }
 
 // The state of one BatchCommit while its segments run.
 struct PublicService::BatchState {
-  CallInfo call;
+  TrackedCall* call;
   const kv::BatchRequest* request;
   kv::BatchResult* response;
-  grpc::ServerUnaryReactor* reactor;
-  std::chrono::steady_clock::time_point deadline;
+  auth::Principal principal;
+  Deadline deadline;
   std::vector<kv::ObjectResult> results;
   // The readers from here to the next writer passed the read barrier
   // (with this outcome); a writer segment clears it.
@@ -310,41 +195,45 @@ struct PublicService::BatchState {
 
 grpc::ServerUnaryReactor* PublicService::BatchCommit(grpc::CallbackServerContext* context,
                                                      const kv::BatchRequest* request, kv::BatchResult* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const CallInfo call{metrics::Rpc::kBatchCommit, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call)) return reactor;
-  auto p = Authenticate(context);
-  if (!p.ok()) {
-    response->set_status(kvspec::kStatusClientError);
-    response->set_message(Denied(p.status().message()).message());
-    Finish(reactor, call, *response);
-    return reactor;
-  }
-  // Authorise every item against its own table name as sent.
-  for (const auto& item : request->items()) {
-    std::string denied;
-    if (item.has_reader() && !AllowTable(*p, item.reader().table_name(), false, &denied)) {
+  TrackedCall* call = tracker_.Begin(context, metrics::Rpc::kBatchCommit, request->ByteSizeLong());
+  if (!call->admitted()) return call;
+  const Deadline deadline = CallDeadline(context);
+  Authenticate(context, deadline, [this, call, request, response, deadline](StatusOr<auth::Principal> p) {
+    auto refuse = [call, response](const std::string& message) {
       response->set_status(kvspec::kStatusClientError);
-      response->set_message(denied);
-      Finish(reactor, call, *response);
-      return reactor;
+      response->set_message(message);
+      call->Reply(*response);
+    };
+    if (!p.ok()) return refuse(Denied(p.status().message()).message());
+    if (static_cast<size_t>(request->items_size()) > ctx_.max_keys_per_request) {
+      if (ctx_.metrics) ctx_.metrics->CountRefused(call->rpc(), metrics::Refusal::kTooManyKeys);
+      return refuse(absl::StrCat("too many items: ", request->items_size(), " in one BatchCommit, at most ",
+                                 ctx_.max_keys_per_request, " ([limits] max_keys_per_request)"));
     }
-    if (!item.has_reader() && item.has_writer() && !AllowTable(*p, item.writer().table_name(), true, &denied)) {
-      response->set_status(kvspec::kStatusClientError);
-      response->set_message(kDenied);
-      Finish(reactor, call, *response);
-      return reactor;
+    // Every item against the table it really uses (its own name, else the
+    // batch's, else main). A writer's denial says only "Access Denied", as
+    // the reference's does.
+    for (const auto& item : request->items()) {
+      if (item.has_reader()) {
+        const auto& r = item.reader();
+        const std::string table = ResolvedTable(r.table_name().empty() ? request->table_name() : r.table_name());
+        if (Status s = AuthorizeTable(**p, table, /*write=*/false); !s.ok()) return refuse(DeniedBy(s).message());
+      } else if (item.has_writer()) {
+        const auto& w = item.writer();
+        const std::string table = ResolvedTable(w.table_name().empty() ? request->table_name() : w.table_name());
+        if (!AuthorizeTable(**p, table, /*write=*/true).ok()) return refuse(kDenied);
+      }
     }
-  }
-  auto st = std::make_shared<BatchState>();
-  st->call = call;
-  st->request = request;
-  st->response = response;
-  st->reactor = reactor;
-  st->deadline = Deadline(context);
-  st->results.resize(request->items_size());
-  RunBatch(std::move(st), 0);
-  return reactor;
+    auto st = std::make_shared<BatchState>();
+    st->call = call;
+    st->request = request;
+    st->response = response;
+    st->principal = *p;
+    st->deadline = deadline;
+    st->results.resize(request->items_size());
+    RunBatch(std::move(st), 0);
+  });
+  return call;
 }
 
 // Runs items from `from` on: readers inline; consecutive valid writers are
@@ -366,6 +255,11 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
         ctx_.log->ReadBarrier(st->deadline, [this, st, i](Status s) {
           st->barrier_passed = true;
           st->barrier = s;
+          if (s.ok()) {
+            // As Query: a key changed meanwhile reads as it is now.
+            const auth::Principal now = Current(st->principal);
+            if (now != st->principal) st->principal = now;
+          }
           RunBatch(st, i);
         });
         return;
@@ -376,105 +270,133 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
       }
       kv::ObjectReader r = item.reader();
       if (r.table_name().empty()) r.set_table_name(req.table_name());
-      st->results[i] = ctx_.query->Query(r);  // no long-poll inside a batch
+      bool items_taken = false;
+      if (Status s = AuthorizeTable(*st->principal, ResolvedTable(r.table_name()), false); !s.ok()) {
+        st->results[i] = DeniedBy(s);
+      } else if (!TooManyKeys(r, st->call->rpc(), &st->results[i])) {
+        // The batch's reply shares one budget (no long-poll in a batch):
+        // the items as they are built, then the result's own fields.
+        st->results[i] = ctx_.query->Query(r, st->call);
+        items_taken = true;
+      }
+      if (!TakeResult(st->call, st->results[i], items_taken)) return FinishBatch(st);
     } else if (item.has_writer()) {
       kv::ObjectWriter w = item.writer();
       if (w.table_name().empty()) w.set_table_name(req.table_name());
-      if (ValidateWriter(&w, &st->results[i]) && AdmitQuota(w, &st->results[i])) {
+      if (ValidateWriter(&w, &st->results[i]) && AdmitWrite(w, &st->results[i])) {
         pending.push_back(std::move(w));
         index.push_back(i);
+      } else if (!TakeResult(st->call, st->results[i], false)) {
+        return FinishBatch(st);
       }
     } else {
       st->results[i] = ClientError("no reader/writer commit");
+      if (!TakeResult(st->call, st->results[i], false)) return FinishBatch(st);
     }
   }
   if (!pending.empty()) {
-    ApplyWriters(std::move(pending), [this, st, index, i](std::vector<kv::ObjectResult> rs) {
-      for (size_t k = 0; k < rs.size(); k++) st->results[index[k]] = std::move(rs[k]);
+    ApplyWriters(st->principal, std::move(pending), [this, st, index, i](std::vector<kv::ObjectResult> rs) {
+      bool fits = true;
+      for (size_t k = 0; k < rs.size(); k++) {
+        st->results[index[k]] = std::move(rs[k]);
+        fits = fits && TakeResult(st->call, st->results[index[k]], false);
+      }
+      if (!fits) return FinishBatch(st);
       st->barrier_passed = false;
       RunBatch(st, i);
     });
     return;
   }
+  FinishBatch(st);
+}
+
+void PublicService::FinishBatch(const std::shared_ptr<BatchState>& st) const {
+  kv::BatchResult* out = st->response;
+  if (const Status& refused = st->call->refusal(); !refused.ok()) {
+    // The reply would not fit (the writes before the refusal are done: the
+    // message says so).
+    out->set_status(absl::IsInvalidArgument(refused) ? kvspec::kStatusClientError : kvspec::kStatusServerError);
+    out->set_message(absl::StrCat("BatchCommit stopped: ", refused.message(),
+                                  "; the writes of the items before the stop were applied"));
+    return st->call->Reply(*out);
+  }
+  // The reference's "b<i> <message> " list, cut short past kMaxBatchMessage
+  // so that the reply's own fields stay within its envelope.
   std::string message;
   bool all_ok = true;
+  const int n = static_cast<int>(st->results.size());
+  int failed = 0;
   for (int k = 0; k < n; k++) {
     if (st->results[k].status() != kvspec::kStatusOK) {
       all_ok = false;
-      if (!message.empty()) message += ", ";
-      absl::StrAppend(&message, "b", k, " ", st->results[k].message(), " ");
+      if (message.size() < kMaxBatchMessage) {
+        if (!message.empty()) message += ", ";
+        absl::StrAppend(&message, "b", k, " ", st->results[k].message().substr(0, 256), " ");
+      } else {
+        failed++;
+      }
     }
-    *st->response->add_items() = std::move(st->results[k]);
+    *out->add_items() = std::move(st->results[k]);
   }
-  st->response->set_status(all_ok ? kvspec::kStatusOK : kvspec::kStatusUnset);
-  st->response->set_message(message);
-  Finish(st->reactor, st->call, *st->response);
+  if (failed > 0) absl::StrAppend(&message, ", and ", failed, " more");
+  out->set_status(all_ok ? kvspec::kStatusOK : kvspec::kStatusUnset);
+  out->set_message(message);
+  st->call->Reply(*out);
 }
 
 grpc::ServerUnaryReactor* PublicService::SysCmd(grpc::CallbackServerContext* context, const kv::SysCmdRequest* request,
                                                 kv::ObjectResult* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const CallInfo call{metrics::Rpc::kSysCmd, std::chrono::steady_clock::now(), request->ByteSizeLong()};
-  if (!Enter(reactor, call)) return reactor;
-  auto finish = [this, reactor, response, call](kv::ObjectResult r) {
+  TrackedCall* call = tracker_.Begin(context, metrics::Rpc::kSysCmd, request->ByteSizeLong());
+  if (!call->admitted()) return call;
+  const Deadline deadline = CallDeadline(context);
+  auto reply = [call, response](kv::ObjectResult r) {
     *response = std::move(r);
-    Finish(reactor, call, *response);
+    call->Reply(*response);
   };
-  auto p = Authenticate(context);
-  if (!p.ok()) {
-    finish(Denied(p.status().message()));
-    return reactor;
-  }
-  const std::string& method = request->method();
-  if (!absl::StartsWith(method, "Table") && !HasPermission(**p, auth::kPermSysAll)) {
-    finish(Denied());
-    return reactor;
-  }
-  kv::ObjectResult out;
-  if (method == "TableSet") {
-    TableSet(*p, request->body(), finish);
-    return reactor;
-  } else if (method == "AccessKeySet") {
-    AccessKeySet(request->body(), finish);
-    return reactor;
-  } else if (method == "TableList" || method == "AccessKeyList") {
-    // Reads of replicated state: linearizable like Query.
-    ctx_.log->ReadBarrier(Deadline(context), [this, request, finish](Status s) {
-      kv::ObjectResult r;
-      if (!s.ok()) {
-        r = ServerError(std::string(s.message()));
-      } else if (request->method() == "TableList") {
-        TableList(&r);
-      } else {
-        AccessKeyList(request->body(), &r);
-      }
-      finish(std::move(r));
-    });
-    return reactor;
-  } else if (method == "SysStatus") {
-    SysStatus(&out);
-  } else if (method == "SysMetrics") {
-    valuedig::tsd::v2::SampleQueryRequest q;
-    if (ctx_.metrics == nullptr) {
-      out = ClientError("system status not ready");
-    } else if (!q.ParseFromString(request->body())) {
-      out = ClientError("proto: cannot parse invalid wire-format data");
-    } else {
-      out.set_status(kvspec::kStatusOK);
-      kv::ObjectItem* item = out.add_items();
-      item->mutable_meta();
-      std::string value = "\x02" + SysMetricsJson(ctx_.metrics->Collect(), q, ctx_.clock->NowMs() / 1000);
-      item->mutable_data()->set_check(ValueCheck(value));
-      item->mutable_data()->set_value(std::move(value));
+  Authenticate(context, deadline, [this, request, deadline, reply](StatusOr<auth::Principal> p) {
+    if (!p.ok()) return reply(Denied(p.status().message()));
+    const std::string& method = request->method();
+    // Methods not about tables need role sa; the node's status and metrics
+    // a full administrator (server/authz.h).
+    if (!absl::StartsWith(method, "Table") && !IsAdmin(**p)) return reply(Denied());
+    if ((method == "SysStatus" || method == "SysMetrics") && !IsFullAdmin(**p)) return reply(Denied());
+    if (method == "TableSet") return TableSet(*p, request->body(), reply);
+    if (method == "AccessKeySet") return AccessKeySet(*p, request->body(), reply);
+    if (method == "TableList" || method == "AccessKeyList") {
+      // Reads of replicated state: linearizable like Query.
+      ctx_.log->ReadBarrier(deadline, [this, request, reply, p = *p](Status s) {
+        kv::ObjectResult r;
+        if (!s.ok()) {
+          r = ServerError(std::string(s.message()));
+        } else if (request->method() == "TableList") {
+          TableList(Current(p), &r);
+        } else {
+          AccessKeyList(Current(p), request->body(), &r);
+        }
+        reply(std::move(r));
+      });
+      return;
     }
-  } else {
-    out = ClientError("cmd not found");
-  }
-  finish(std::move(out));
-  return reactor;
+    kv::ObjectResult out;
+    if (method == "SysStatus") {
+      SysStatus(&out);
+    } else if (method == "SysMetrics") {
+      SysMetrics(request->body(), &out);
+    } else {
+      out = ClientError("cmd not found");
+    }
+    reply(std::move(out));
+  });
+  return call;
 }
 
-bool PublicService::AdmitQuota(const kv::ObjectWriter& w, kv::ObjectResult* out) const {
+bool PublicService::AdmitWrite(const kv::ObjectWriter& w, kv::ObjectResult* out) const {
+  if (ctx_.storage_health) {
+    if (Status s = ctx_.storage_health(); !s.ok()) {
+      *out = ServerError(std::string(s.message()));
+      return false;
+    }
+  }
   const bool is_delete = (w.mode() & (kvspec::kWriteModeDelete | kvspec::kWriteModeDeleteDataOnly)) != 0;
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
   if (ctx_.min_free_bytes > 0) {
@@ -507,136 +429,11 @@ bool PublicService::AdmitQuota(const kv::ObjectWriter& w, kv::ObjectResult* out)
   return false;
 }
 
-void PublicService::Execute(storage::pb::Command cmd, ResultCallback done) const {
+void PublicService::Execute(const auth::Principal& p, storage::pb::Command cmd, ResultCallback done) const {
+  if (IsStored(p)) cmd.set_auth_key_id(p->id());
   ctx_.log->Submit(std::move(cmd), [done = std::move(done)](StatusOr<storage::pb::CommandResult> res) {
     done(res.ok() ? std::move(*res->mutable_results(0)) : ServerError(std::string(res.status().message())));
   });
-}
-
-void PublicService::TableSet(const auth::Principal& p, const std::string& body, ResultCallback done) const {
-  kv::TableSetRequest req;
-  if (!req.ParseFromString(body)) {
-    return done(ClientError("proto: cannot parse invalid wire-format data"));
-  }
-  if (!ValidTableName(req.name())) return done(ClientError("invalid table name"));
-  if (Status s = auth::Authorize(*p, auth::kPermTableWrite, req.name()); !s.ok()) {
-    return done(Denied(absl::StrCat("table (", req.name(), ") ", s.message())));
-  }
-  storage::pb::Command cmd;
-  cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
-  cmd.mutable_table_set()->set_name(req.name());
-  cmd.mutable_table_set()->set_desc(req.desc());
-  Execute(std::move(cmd), std::move(done));
-}
-
-void PublicService::TableList(kv::ObjectResult* out) const {
-  out->set_status(kvspec::kStatusOK);
-  for (const auto& t : ctx_.catalog->Tables()) {
-    if (t.name() == kvspec::kSysTable) continue;
-    kv::ObjectItem* item = out->add_items();
-    item->mutable_meta()->set_key("sys:table:" + t.name());
-    item->mutable_meta()->set_version(t.version());
-    item->mutable_meta()->set_incr_id(t.id());
-    item->mutable_meta()->set_created(t.created());
-    item->mutable_meta()->set_updated(t.updated());
-    json status = {{"name", t.name()}, {"db_size", ctx_.query->TableSize(t.id())}};
-    status["states"] = {{"log_id", std::to_string(ctx_.catalog->LogVersion(t.id()))}};
-    json j = {{"name", t.name()}, {"status", status}};
-    if (!t.desc().empty()) j["desc"] = t.desc();
-    SetJsonValue(j, item);
-  }
-  if (out->items_size() == 0) out->set_status(kvspec::kStatusNotFound);
-}
-
-void PublicService::AccessKeySet(const std::string& body, ResultCallback done) const {
-  hooto::hauth::v1::AccessKey key;
-  if (!key.ParseFromString(body)) {
-    return done(ClientError("proto: cannot parse invalid wire-format data"));
-  }
-  if (Status s = auth::NormalizeAccessKey(&key); !s.ok()) {
-    return done(ClientError(std::string(s.message())));
-  }
-  storage::pb::Command cmd;
-  cmd.set_now_ms(static_cast<uint64_t>(ctx_.clock->NowMs()));
-  auto* c = cmd.mutable_access_key_set();
-  if (key.id().empty()) {
-    key.set_id(RandomString(16, "0123456789abcdef"));
-    key.set_secret(RandomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
-    c->set_create(true);
-  } else {
-    if (ctx_.keyring->IsRoot(key.id())) {
-      // The reference would update the root key's roles in memory until its
-      // next restart; here root keys are the config's alone.
-      return done(ClientError("access key " + key.id() +
-                              " is a root key from the config file ([server] or [[cluster.masters]] "
-                              "auth_secret_key); it cannot be changed with AccessKeySet"));
-    }
-    if (ctx_.keyring->Find(key.id()) == nullptr) return done(ClientError("access key not found"));
-    if (!ValidAccessKeyId(key.id())) return done(ClientError("invalid access key id"));
-  }
-  *c->mutable_key() = std::move(key);
-  Execute(std::move(cmd), std::move(done));
-}
-
-void PublicService::AccessKeyList(const std::string& body, kv::ObjectResult* out) const {
-  out->set_status(kvspec::kStatusOK);
-  if (!body.empty()) {
-    if (!ValidAccessKeyId(body)) {
-      *out = ClientError("invalid access key id");
-      return;
-    }
-    if (auth::Principal k = ctx_.keyring->Find(body)) {
-      kv::ObjectItem* item = out->add_items();
-      item->mutable_meta()->set_key(k->id());
-      SetJsonValue(AccessKeyJson(*k, /*mask=*/false), item);
-    }
-    return;
-  }
-  for (const auto& k : ctx_.keyring->List()) {
-    kv::ObjectItem* item = out->add_items();
-    item->mutable_meta()->set_key(k->id());
-    SetJsonValue(AccessKeyJson(*k, /*mask=*/true), item);
-  }
-  if (out->items_size() == 0) out->set_status(kvspec::kStatusNotFound);
-}
-
-void PublicService::SysStatus(kv::ObjectResult* out) const {
-  const int64_t now_s = ctx_.clock->NowMs() / 1000;
-  json caps = json::object();
-  caps["cpu"] = {{"use", static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN))}};
-  caps["mem"] = {{"use", ReadRssBytes()},
-                 {"max", static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE)}};
-  struct statvfs vfs;
-  int64_t disk_max = 0;
-  if (statvfs(ctx_.store->directory().c_str(), &vfs) == 0) {
-    disk_max = static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
-  }
-  json tables = json::array();
-  int64_t disk_use = 0;
-  for (const auto& t : ctx_.catalog->Tables()) {
-    const uint64_t size = ctx_.query->TableSize(t.id());
-    disk_use += static_cast<int64_t>(size);
-    if (t.name() == kvspec::kSysTable) continue;
-    tables.push_back({{"name", t.name()}, {"db_size", size}});
-  }
-  caps["disk"] = {{"use", disk_use}, {"max", disk_max}};
-  json node = {{"id", ctx_.node_id},      {"addr", ctx_.node_addr},
-               {"version", KVGO_VERSION}, {"uptime", ctx_.started_unix_s},
-               {"updated", now_s},        {"caps", caps}};
-  json status = {{"id", ctx_.node_id}, {"nodes", json::array({node})}, {"tables", tables}};
-  if (ctx_.cluster) {
-    // Not in the original's SysStatus; SDKs ignore unknown JSON fields.
-    const metrics::ClusterView cv = ctx_.cluster();
-    status["cluster"] = {{"members", cv.members},
-                         {"role", cv.role},
-                         {"leader", cv.leader_addr},
-                         {"commit", cv.commit},
-                         {"applied", cv.applied}};
-  }
-  out->set_status(kvspec::kStatusOK);
-  kv::ObjectItem* item = out->add_items();
-  item->mutable_meta();
-  SetJsonValue(status, item);
 }
 
 }  // namespace kvgo::server

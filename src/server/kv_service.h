@@ -1,11 +1,19 @@
 // PublicService: lynkdb.kvspec.v2.Public over gRPC (Query, Commit,
 // BatchCommit, SysCmd), wire-compatible with the kvgo Go SDK. Every failure
 // is answered in-band (gRPC OK, ObjectResult.status 4/5) as the SDK
-// expects; no request can crash the server.
+// expects, except the refusals of the CallTracker (a limit of [limits]
+// reached: RESOURCE_EXHAUSTED, or draining: UNAVAILABLE). No request can
+// crash the server or take more memory than the budgets of [limits].
 //
 // It uses gRPC's callback API: no handler blocks a thread. Reads are
-// answered inline; writes complete from the Committer's callback once
+// answered inline; writes complete from the command log's callback once
 // durable; LogRange long-polls park in LogWaiters.
+//
+// Access keys: a call is authenticated against this node's keyring; a key
+// unknown here is looked up again after a read barrier (a key just created
+// through another node), and a read authorises again after its barrier if
+// the key changed meanwhile. Writes with a stored key carry its id, so the
+// leader checks them with its own keyring (server/authz.h).
 //
 // Thread-safe: gRPC calls the handlers on many threads at once.
 #pragma once
@@ -13,6 +21,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "auth/keyring.h"
@@ -20,6 +29,7 @@
 #include "kvspec.grpc.pb.h"
 #include "metrics/metrics.h"
 #include "metrics/node_collector.h"
+#include "server/call_tracker.h"
 #include "server/log_waiters.h"
 #include "storage/catalog.h"
 #include "storage/command_log.h"
@@ -44,14 +54,20 @@ struct ServiceContext {
   uint64_t quota_bytes = 0;
   // [storage] min_free_bytes (0 = no check).
   uint64_t min_free_bytes = 0;
+  // [limits]: the call budgets, and keys one Key read may name.
+  CallLimits limits;
+  size_t max_keys_per_request = 100000;
   // The replication view for SysStatus (may be empty: no "cluster" field).
   std::function<metrics::ClusterView()> cluster;
+  // False once the store failed for good (its directory was deleted, say):
+  // writes are then refused with this message. May be empty.
+  std::function<Status()> storage_health;
 };
 
 class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
  public:
   // REQUIRES: every pointer in ctx outlives the service.
-  explicit PublicService(ServiceContext ctx) : ctx_(std::move(ctx)) {}
+  explicit PublicService(ServiceContext ctx);
 
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context, const lynkdb::kvspec::v2::ObjectReader* request,
                                   lynkdb::kvspec::v2::ObjectResult* response) override;
@@ -67,60 +83,58 @@ class PublicService final : public lynkdb::kvspec::v2::Public::CallbackService {
 
   // From now on new calls are refused with UNAVAILABLE (clients retry
   // elsewhere); calls already accepted run to the end.
-  void StartDraining();
-  // Calls accepted and not yet answered.
-  int in_flight() const;
+  void StartDraining() { tracker_.StartDraining(); }
+  // Calls accepted and not yet done.
+  size_t in_flight() const { return tracker_.in_flight(); }
 
  private:
-  struct CallInfo {
-    metrics::Rpc rpc;
-    std::chrono::steady_clock::time_point start;
-    size_t request_bytes;
-  };
-  // Counts the call in, or finishes it: RESOURCE_EXHAUSTED for a request
-  // above the wire limit, UNAVAILABLE when draining.
-  bool Enter(grpc::ServerUnaryReactor* reactor, const CallInfo& call);
-  // Answers the call (its response already filled), records its metrics
-  // and counts it out.
-  template <typename Response>
-  void Finish(grpc::ServerUnaryReactor* reactor, const CallInfo& call, const Response& response) const;
-
-  struct BatchState;
+  using Deadline = std::chrono::steady_clock::time_point;
   using ResultCallback = std::function<void(lynkdb::kvspec::v2::ObjectResult)>;
   using ResultsCallback = std::function<void(std::vector<lynkdb::kvspec::v2::ObjectResult>)>;
+  using PrincipalCallback = std::function<void(StatusOr<auth::Principal>)>;
+  struct BatchState;
 
-  StatusOr<auth::Principal> Authenticate(grpc::CallbackServerContext* context) const;
-  // Authenticates the call and authorises `table` for reading or writing;
-  // on failure answers it (status 4, "Access Denied : ...") and returns false.
-  bool AdmitTableCall(grpc::CallbackServerContext* context, const std::string& table, bool write,
-                      grpc::ServerUnaryReactor* reactor, const CallInfo& call,
-                      lynkdb::kvspec::v2::ObjectResult* response);
-  // Authorisation of one table access; on denial fills the message.
-  bool AllowTable(const auth::Principal& p, const std::string& table_as_sent, bool write, std::string* denied) const;
-  // Answers `reader`; a LogRange long-poll calls `done` later, from the
-  // LogWaiters thread. `done` may run before this returns.
-  void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader, std::chrono::steady_clock::time_point deadline,
+  // Authenticates the call (see the header comment); `next` may run on any
+  // thread, also before this returns.
+  void Authenticate(grpc::CallbackServerContext* context, Deadline deadline, PrincipalCallback next) const;
+  // The stored key `p` as this node knows it now (after a read barrier);
+  // `p` itself if it is a root key or unchanged.
+  auth::Principal Current(const auth::Principal& p) const;
+  // Whether `p` is a stored (AccessKeySet) key rather than a root key.
+  bool IsStored(const auth::Principal& p) const;
+  // Answers `reader` with `budget` bounding the reply; a LogRange long-poll
+  // calls `done` later, from the LogWaiters thread. `done` may run before
+  // this returns.
+  void DoQuery(const lynkdb::kvspec::v2::ObjectReader& reader, Deadline deadline, storage::ReplyBudget* budget,
                ResultCallback done) const;
-  // Applies validated writers as one atomic command; `done` gets one result
-  // each, on the command log's thread.
-  void ApplyWriters(std::vector<lynkdb::kvspec::v2::ObjectWriter> writers, ResultsCallback done) const;
+  // Status 4 "too many keys" if a Key read names more than allowed.
+  bool TooManyKeys(const lynkdb::kvspec::v2::ObjectReader& reader, metrics::Rpc rpc,
+                   lynkdb::kvspec::v2::ObjectResult* out) const;
+  // Applies validated writers as one atomic command for `p`; `done` gets
+  // one result each, on the command log's thread.
+  void ApplyWriters(const auth::Principal& p, std::vector<lynkdb::kvspec::v2::ObjectWriter> writers,
+                    ResultsCallback done) const;
   void RunBatch(std::shared_ptr<BatchState> st, int from) const;
+  // Answers the batch: every item's result, or the budget's refusal.
+  void FinishBatch(const std::shared_ptr<BatchState>& st) const;
 
-  // Commands that change state answer through `done`; the others inline.
+  // SysCmd methods (sys_cmd.cc). Commands that change state answer through
+  // `done`; the others fill `out`.
   void TableSet(const auth::Principal& p, const std::string& body, ResultCallback done) const;
-  void TableList(lynkdb::kvspec::v2::ObjectResult* out) const;
-  void AccessKeySet(const std::string& body, ResultCallback done) const;
-  void AccessKeyList(const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
+  void TableList(const auth::Principal& p, lynkdb::kvspec::v2::ObjectResult* out) const;
+  void AccessKeySet(const auth::Principal& p, const std::string& body, ResultCallback done) const;
+  void AccessKeyList(const auth::Principal& p, const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
   void SysStatus(lynkdb::kvspec::v2::ObjectResult* out) const;
-  void Execute(storage::pb::Command cmd, ResultCallback done) const;
-  // False (with the error in *out) if the data directory's filesystem has
-  // less than min_free_bytes free (a delete: a quarter of it), or the quota
-  // is exceeded and `w` is not a delete.
-  bool AdmitQuota(const lynkdb::kvspec::v2::ObjectWriter& w, lynkdb::kvspec::v2::ObjectResult* out) const;
+  void SysMetrics(const std::string& body, lynkdb::kvspec::v2::ObjectResult* out) const;
+  // Proposes `cmd` for `p` (carrying its id when a stored key).
+  void Execute(const auth::Principal& p, storage::pb::Command cmd, ResultCallback done) const;
+  // False (with the error in *out) if the store failed, the data
+  // directory's filesystem has less than min_free_bytes free (a delete: a
+  // quarter of it), or the quota is exceeded and `w` is not a delete.
+  bool AdmitWrite(const lynkdb::kvspec::v2::ObjectWriter& w, lynkdb::kvspec::v2::ObjectResult* out) const;
 
   ServiceContext ctx_;
-  mutable std::atomic<int> in_flight_{0};
-  std::atomic<bool> draining_{false};
+  mutable CallTracker tracker_;
   // The data directory's size, measured at most once a second.
   mutable std::atomic<uint64_t> usage_{0};
   mutable std::atomic<int64_t> usage_at_ns_{0};

@@ -12,6 +12,7 @@
 #include "common/kvspec.h"
 #include "common/limits.h"
 #include "metrics/node_collector.h"
+#include "server/authz.h"
 #include "storage/ttl.h"
 
 namespace kvgo::server {
@@ -110,6 +111,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
         [m = s->metrics_.get()](size_t entries, double seconds) { m->ObserveGroup(entries, seconds); });
     if (!rep.ok()) return rep.status();
     s->replicator_ = std::move(*rep);
+    s->replicator_->SetForwardCheck(
+        [keyring](const storage::pb::Command& cmd) { return DenyForwarded(cmd, *keyring); });
     s->peer_service_ = std::make_unique<replication::PeerService>(s->replicator_.get());
     s->log_ = s->replicator_.get();
   } else {
@@ -139,6 +142,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.cluster = [raw = s.get()] { return raw->ClusterState(); };
   ctx.quota_bytes = config.quota_bytes;
   ctx.min_free_bytes = config.min_free_bytes;
+  ctx.limits.max_in_flight = static_cast<size_t>(config.max_in_flight_requests);
+  ctx.limits.max_call_bytes = config.max_call_bytes;
+  ctx.limits.max_connection_call_bytes = config.max_connection_call_bytes;
+  ctx.limits.reply_timeout = std::chrono::milliseconds(config.reply_timeout_ms);
+  ctx.max_keys_per_request = static_cast<size_t>(config.max_keys_per_request);
   s->service_ = std::make_unique<PublicService>(ctx);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -219,6 +227,12 @@ metrics::ClusterView Server::ClusterState() const {
   v.snapshots_received = rs.snapshots_received;
   v.apply_rules = rs.apply_rules;
   for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});
+  if (peer_service_) {
+    for (size_t i = 0; i < static_cast<size_t>(replication::PeerRefusal::kCount); i++) {
+      const auto why = static_cast<replication::PeerRefusal>(i);
+      v.peer_calls_refused.emplace_back(replication::PeerRefusalName(why), peer_service_->refused(why));
+    }
+  }
   return v;
 }
 
@@ -250,6 +264,16 @@ std::vector<std::string> Server::Reload(const Config& config) {
   if (config.max_open_files != config_.max_open_files) restart.push_back("performance.max_open_files");
   if (config.table_compress_name != config_.table_compress_name) restart.push_back("feature.table_compress_name");
   if (config.log_file != config_.log_file) restart.push_back("log.file");
+  if (config.max_connections != config_.max_connections) restart.push_back("limits.max_connections");
+  if (config.max_in_flight_requests != config_.max_in_flight_requests) {
+    restart.push_back("limits.max_in_flight_requests");
+  }
+  if (config.max_call_bytes != config_.max_call_bytes) restart.push_back("limits.max_call_bytes");
+  if (config.max_connection_call_bytes != config_.max_connection_call_bytes) {
+    restart.push_back("limits.max_connection_call_bytes");
+  }
+  if (config.max_keys_per_request != config_.max_keys_per_request) restart.push_back("limits.max_keys_per_request");
+  if (config.reply_timeout_ms != config_.reply_timeout_ms) restart.push_back("limits.reply_timeout_ms");
   if (config.tls.cert_pem != config_.tls.cert_pem || config.tls.key_pem != config_.tls.key_pem ||
       config.tls.ca_pem != config_.tls.ca_pem) {
     restart.push_back("server.auth_tls_cert");
@@ -270,6 +294,7 @@ std::vector<std::string> Server::Reload(const Config& config) {
   for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
     next.masters[i].secret = config.masters[i].secret;
   }
+  next.peer_secret = config.peer_secret;
   next.log_level = config.log_level;
   config_ = next;
   return restart;

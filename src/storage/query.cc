@@ -30,14 +30,32 @@ Limits ClampLimits(const kv::ObjectReader& r) {
 
 // Accumulates items under the limits of docs/wire-api.md 4.4. Returns false
 // when the scan must stop.
+// Takes `item`'s size from `budget` (if any); on a refusal turns `out` into
+// the refusal (docs: ReplyBudget) and returns false.
+bool TakeBudget(ReplyBudget* budget, size_t bytes, kv::ObjectResult* out) {
+  if (budget == nullptr) return true;
+  Status s = budget->Take(bytes);
+  if (s.ok()) return true;
+  out->Clear();
+  out->set_status(absl::IsInvalidArgument(s) ? kvspec::kStatusClientError : kvspec::kStatusServerError);
+  out->set_message(std::string(s.message()));
+  return false;
+}
+
 class Pager {
  public:
-  Pager(Limits limits, kv::ObjectResult* out) : limits_(limits), out_(out) {}
+  Pager(Limits limits, ReplyBudget* budget, kv::ObjectResult* out) : limits_(limits), budget_(budget), out_(out) {}
 
+  // False when the scan must stop: a limit was hit (`next` set), or the
+  // budget refused the item (refused() then).
   bool Add(kv::ObjectItem&& item) {
     const int64_t r = static_cast<int64_t>(item.ByteSizeLong());
     if (out_->items_size() > 0 && read_size_ + r > limits_.size) {
       out_->set_next(true);
+      return false;
+    }
+    if (!TakeBudget(budget_, static_cast<size_t>(r), out_)) {
+      refused_ = true;
       return false;
     }
     read_size_ += r;
@@ -49,10 +67,14 @@ class Pager {
     return true;
   }
 
+  bool refused() const { return refused_; }
+
  private:
   Limits limits_;
+  ReplyBudget* budget_;
   kv::ObjectResult* out_;
   int64_t read_size_ = 0;
+  bool refused_ = false;
 };
 
 // Builds the item a Key/KeyRange read returns from `obj` through the meta
@@ -98,7 +120,7 @@ class SnapshotGuard {
 
 }  // namespace
 
-kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader) const {
+kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader, ReplyBudget* budget) const {
   kv::ObjectResult out;
   const std::string name = reader.table_name().empty() ? kvspec::kMainTable : reader.table_name();
   auto table = catalog_->FindTable(name);
@@ -110,21 +132,23 @@ kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader) const {
   const uint32_t tid = table->id();
   out.set_status(kvspec::kStatusOK);
   const uint64_t mode = reader.mode();
+  bool complete = true;
   if (mode & kvspec::kReadModeKey) {
-    QueryKeys(reader, tid, &out);
+    complete = QueryKeys(reader, tid, budget, &out);
   } else if (mode & kvspec::kReadModeKeyRange) {
-    QueryRange(reader, tid, (mode & kvspec::kReadModeRevRange) != 0, &out);
+    complete = QueryRange(reader, tid, (mode & kvspec::kReadModeRevRange) != 0, budget, &out);
   } else if (mode & kvspec::kReadModeLogRange) {
-    QueryLog(reader, tid, &out);
+    complete = QueryLog(reader, tid, budget, &out);
   } else {
     out.set_status(kvspec::kStatusClientError);
     out.set_message("invalid mode");
   }
-  if (out.log_version() == 0) out.set_log_version(catalog_->LogVersion(tid));
+  if (complete && out.log_version() == 0) out.set_log_version(catalog_->LogVersion(tid));
   return out;
 }
 
-void QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, kv::ObjectResult* out) const {
+bool QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget,
+                            kv::ObjectResult* out) const {
   const bool meta_view = MetaView(r);
   const int64_t now = clock_->NowMs();
   SnapshotGuard snap(store_->db());
@@ -132,7 +156,10 @@ void QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, kv::ObjectR
     std::string raw;
     Status s = store_->Get(keys::Object(tid, key), &raw, snap.get());
     if (absl::IsNotFound(s)) continue;
-    if (!s.ok()) return SetServerError(out, std::string(s.message()));
+    if (!s.ok()) {
+      SetServerError(out, std::string(s.message()));
+      return true;
+    }
     pb::StoredObject obj;
     if (!obj.ParseFromString(raw)) {
       SetServerError(out, "corrupt object record");
@@ -140,19 +167,22 @@ void QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, kv::ObjectR
     }
     if (Expired(obj, now)) continue;
     kv::ObjectItem item;
-    if (ViewItem(std::move(obj), meta_view, &item)) *out->add_items() = std::move(item);
+    if (!ViewItem(std::move(obj), meta_view, &item)) continue;
+    if (!TakeBudget(budget, item.ByteSizeLong(), out)) return false;
+    *out->add_items() = std::move(item);
   }
   if (r.keys_size() == 1 && out->items_size() == 0 && out->status() == kvspec::kStatusOK) {
     out->set_status(kvspec::kStatusNotFound);
   }
+  return true;
 }
 
-void QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool reverse,
+bool QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool reverse, ReplyBudget* budget,
                              kv::ObjectResult* out) const {
   const bool meta_view = MetaView(r);
   const int64_t now = clock_->NowMs();
   const std::string prefix = keys::ObjectPrefix(tid);
-  Pager pager(ClampLimits(r), out);
+  Pager pager(ClampLimits(r), budget, out);
   SnapshotGuard snap(store_->db());
   auto it = store_->NewIterator(snap.get());
   // Decodes the current record; true to go on scanning.
@@ -192,20 +222,26 @@ void QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool rever
       if (!visit()) break;
     }
   }
-  if (!it->status().ok()) return SetServerError(out, it->status().ToString());
+  if (pager.refused()) return false;
+  if (!it->status().ok()) {
+    SetServerError(out, it->status().ToString());
+    return true;
+  }
   if (out->items_size() == 0) {
     out->set_status(kvspec::kStatusNotFound);
     out->set_next(false);
   }
+  return true;
 }
 
-void QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, kv::ObjectResult* out) const {
+bool QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget,
+                           kv::ObjectResult* out) const {
   const uint64_t offset = r.log_offset();
   const uint64_t latest = catalog_->LogVersion(tid);
   out->set_log_version(latest);
-  if (offset == UINT64_MAX || latest <= offset) return;
+  if (offset == UINT64_MAX || latest <= offset) return true;
 
-  Pager pager(ClampLimits(r), out);
+  Pager pager(ClampLimits(r), budget, out);
   SnapshotGuard snap(store_->db());
   auto it = store_->NewIterator(snap.get());
   const std::string prefix = keys::LogPrefix(tid);
@@ -232,7 +268,9 @@ void QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, kv::ObjectRe
     }
     if (!pager.Add(std::move(item))) break;
   }
+  if (pager.refused()) return false;
   if (!it->status().ok()) SetServerError(out, it->status().ToString());
+  return true;
 }
 
 uint64_t QueryEngine::TableSize(uint32_t tid) const {

@@ -68,12 +68,14 @@ std::unique_ptr<grpc::ClientContext> RawClient::Context() const {
   return ctx;
 }
 
-int64_t RssBytes(pid_t pid) {
+namespace {
+
+int64_t StatusKb(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      std::istringstream f(line.substr(6));
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream f(line.substr(field.size() + 1));
       int64_t kb = 0;
       f >> kb;
       return kb * 1024;
@@ -81,6 +83,12 @@ int64_t RssBytes(pid_t pid) {
   }
   return -1;
 }
+
+}  // namespace
+
+int64_t RssBytes(pid_t pid) { return StatusKb(pid, "VmRSS"); }
+
+int64_t PeakRssBytes(pid_t pid) { return StatusKb(pid, "VmHWM"); }
 
 int OpenFds(pid_t pid) {
   DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
@@ -100,6 +108,126 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+}  // namespace kvgo::testing
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace kvgo::testing {
+
+namespace {
+
+// HPACK string literal, no Huffman (RFC 7541 5.2), length as a 7-bit prefix
+// integer (5.1).
+std::string HpackString(const std::string& s) {
+  std::string out;
+  size_t n = s.size();
+  if (n < 127) {
+    out.push_back(static_cast<char>(n));
+  } else {
+    out.push_back(127);
+    n -= 127;
+    while (n >= 128) {
+      out.push_back(static_cast<char>(0x80 | (n & 0x7f)));
+      n >>= 7;
+    }
+    out.push_back(static_cast<char>(n));
+  }
+  return out + s;
+}
+
+// "Literal Header Field without Indexing -- New Name" (RFC 7541 6.2.2).
+std::string HpackHeader(const std::string& name, const std::string& value) {
+  return std::string(1, '\0') + HpackString(name) + HpackString(value);
+}
+
+}  // namespace
+
+StallingH2Client::StallingH2Client(const std::string& host, int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd_);
+    fd_ = -1;
+    return;
+  }
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  if (write(fd_, preface.data(), preface.size()) < 0) return;
+  // SETTINGS: ENABLE_PUSH 0, INITIAL_WINDOW_SIZE 0 (no stream may send data).
+  const std::string settings("\x00\x02\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00", 12);
+  Frame(4, 0, 0, settings);
+}
+
+StallingH2Client::~StallingH2Client() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void StallingH2Client::Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f;
+  const uint32_t n = static_cast<uint32_t>(payload.size());
+  f.push_back(static_cast<char>(n >> 16));
+  f.push_back(static_cast<char>(n >> 8));
+  f.push_back(static_cast<char>(n));
+  f.push_back(static_cast<char>(type));
+  f.push_back(static_cast<char>(flags));
+  for (int s = 24; s >= 0; s -= 8) f.push_back(static_cast<char>((stream >> s) & 0xff));
+  f += payload;
+  if (fd_ >= 0 && write(fd_, f.data(), f.size()) < 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+void StallingH2Client::Call(const std::string& path, const std::string& token, const std::string& message) {
+  const uint32_t stream = next_stream_;
+  next_stream_ += 2;
+  std::string block = HpackHeader(":method", "POST") + HpackHeader(":scheme", "http") + HpackHeader(":path", path) +
+                      HpackHeader(":authority", "kvgo") + HpackHeader("content-type", "application/grpc") +
+                      HpackHeader("te", "trailers") + HpackHeader("x-hooto-auth", token);
+  Frame(1, 0x4 /* END_HEADERS */, stream, block);
+  std::string data(1, '\0');  // not compressed
+  const uint32_t n = static_cast<uint32_t>(message.size());
+  for (int s = 24; s >= 0; s -= 8) data.push_back(static_cast<char>((n >> s) & 0xff));
+  Frame(0, 0x1 /* END_STREAM */, stream, data + message);
+}
+
+int StallingH2Client::Pump(std::chrono::milliseconds d) {
+  const auto deadline = std::chrono::steady_clock::now() + d;
+  char buf[65536];
+  while (fd_ >= 0) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    const ssize_t n = read(fd_, buf, sizeof(buf));
+    if (n <= 0) {
+      close(fd_);
+      fd_ = -1;
+      break;
+    }
+    in_.append(buf, static_cast<size_t>(n));
+    while (in_.size() >= 9) {
+      const auto u = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(in_[i])); };
+      const uint32_t len = u(0) << 16 | u(1) << 8 | u(2);
+      if (in_.size() < 9 + len) break;
+      const uint8_t type = static_cast<uint8_t>(in_[3]), flags = static_cast<uint8_t>(in_[4]);
+      const std::string payload = in_.substr(9, len);
+      in_.erase(0, 9 + len);
+      if (type == 4 && (flags & 1) == 0) Frame(4, 1, 0, "");  // SETTINGS: ack
+      if (type == 6 && (flags & 1) == 0) Frame(6, 1, 0, payload);  // PING: ack
+      if (type == 3) resets_++;                                    // RST_STREAM
+    }
+  }
+  return resets_;
 }
 
 }  // namespace kvgo::testing

@@ -44,12 +44,41 @@ class RawClient {
   std::unique_ptr<kv::Public::Stub> stub_;
 };
 
-// Resident memory of process `pid` in bytes (VmRSS), or -1.
+// Resident memory of process `pid` in bytes now (VmRSS) and at its peak
+// (VmHWM), or -1.
 int64_t RssBytes(pid_t pid);
+int64_t PeakRssBytes(pid_t pid);
 // Open file descriptors of process `pid`, or -1.
 int OpenFds(pid_t pid);
 
 // Calls `cond` every 20 ms until it is true or `timeout` ends.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
+
+}  // namespace kvgo::testing
+
+namespace kvgo::testing {
+
+// Just enough HTTP/2 to open gRPC calls on one connection and then never
+// read their replies: its receive window is 0, so the server can send
+// headers but no data. The server must not keep what it cannot send.
+class StallingH2Client {
+ public:
+  StallingH2Client(const std::string& host, int port);  // connects, sends the preface
+  ~StallingH2Client();
+  bool connected() const { return fd_ >= 0; }
+  // Opens a unary call of `path` ("/pkg.Service/Method") with the encoded
+  // request `message`, signed with the x-hooto-auth `token`.
+  void Call(const std::string& path, const std::string& token, const std::string& message);
+  // Reads and drops what the server sends for `d` (answering its SETTINGS
+  // and PINGs); returns how many streams the server reset so far.
+  int Pump(std::chrono::milliseconds d);
+
+ private:
+  void Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload);
+  int fd_ = -1;
+  uint32_t next_stream_ = 1;
+  int resets_ = 0;
+  std::string in_;
+};
 
 }  // namespace kvgo::testing

@@ -286,8 +286,9 @@ TEST_F(ApiTest, TablesAndAccessKeys) {
   kv::ObjectResult r;
   ASSERT_TRUE(app.Query(q, &r).ok());
   EXPECT_EQ(r.status(), kvspec::kStatusOK) << r.message();
+  // No table name is table main, and the scope check names it so.
   ASSERT_TRUE(app.Query(NewKeyReader("k"), &r).ok());
-  EXPECT_EQ(r.message(), "Access Denied : access_key/scopes/value= not match");
+  EXPECT_EQ(r.message(), "Access Denied : access_key/scopes/value=main not match");
   kv::SysCmdRequest status;
   status.set_method("SysStatus");
   ASSERT_TRUE(app.SysCmd(status, &r).ok());

@@ -462,7 +462,7 @@ TEST(ClusterTest, PeerWithAWrongSecretIsRefused) {
   const auto deadline = Clock::now() + seconds(10);
   // Named by its master address (every connection comes from 127.0.0.1 on
   // one host), in words that read right in either node's log.
-  const std::string refused = "wrong secret: " + c.node(2).addr() + " signs with another secret";
+  const std::string refused = "wrong peer key: " + c.node(2).addr() + " signs with a key made from other secrets";
   auto logged = [&] {
     return c.node(0).Log().find(refused) != std::string::npos || c.node(1).Log().find(refused) != std::string::npos;
   };

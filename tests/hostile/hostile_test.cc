@@ -1,0 +1,278 @@
+// Hostile clients and careless operators against a single kvgo-server
+// (real process on 127.0.0.1, stopped by pid at the end, also on failure).
+// Each test names the defect it holds; each failed on the server before the
+// fix.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "auth/token.h"
+#include "common/clock.h"
+#include "common/kvspec.h"
+#include "common/limits.h"
+#include "hauth.pb.h"
+#include "hostile.h"
+#include "server_process.h"
+
+namespace kvgo::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class Hostile : public ::testing::Test {
+ protected:
+  void StartServer(const std::string& extra_toml = "") {
+    server = std::make_unique<ServerProcess>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    server->WriteConfig(server->DefaultConfig() + extra_toml);
+    server->Start();
+    ASSERT_TRUE(server->WaitReady()) << server->Log();
+    root = server->NewClient();
+  }
+
+  kv::ObjectResult Sys(client::Client& c, const std::string& method, const std::string& body = "") {
+    kv::SysCmdRequest req;
+    req.set_method(method);
+    req.set_body(body);
+    kv::ObjectResult r;
+    grpc::Status s = c.SysCmd(req, &r);
+    if (!s.ok()) r.set_message("rpc: " + s.error_message());
+    return r;
+  }
+
+  // A new access key (AccessKeySet through the root key): its id and secret.
+  std::pair<std::string, std::string> MakeKey(const std::string& role, const std::string& tables) {
+    auto ids = [&] {
+      std::set<std::string> out;
+      const kv::ObjectResult list = Sys(*root, "AccessKeyList");
+      for (const auto& it : list.items()) out.insert(it.meta().key());
+      return out;
+    };
+    const auto before = ids();
+    hooto::hauth::v1::AccessKey k;
+    k.add_roles(role);
+    auto* s = k.add_scopes();
+    s->set_name("kvgo/table");
+    s->set_value(tables);
+    EXPECT_EQ(Sys(*root, "AccessKeySet", k.SerializeAsString()).status(), kvspec::kStatusOK);
+    for (const auto& id : ids()) {
+      if (before.count(id) == 0) {
+        auto one = Sys(*root, "AccessKeyList", id);
+        return {id, nlohmann::json::parse(one.items(0).data().value().substr(1))["secret"]};
+      }
+    }
+    ADD_FAILURE() << "no new key";
+    return {};
+  }
+
+  std::unique_ptr<client::Client> ClientOf(const std::pair<std::string, std::string>& key) {
+    client::ClientOptions o;
+    o.addr = server->addr();
+    o.key_id = key.first;
+    o.secret = key.second;
+    return std::make_unique<client::Client>(o);
+  }
+
+  double Metric(const std::string& sample) {
+    const auto page = HttpGet(server->http_port(), "/metrics").second;
+    std::istringstream in(page);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+    }
+    return -1;
+  }
+
+  std::unique_ptr<ServerProcess> server;
+  std::unique_ptr<client::Client> root;
+};
+
+// Defect 6: a Commit of 12,582,892-12,582,912 bytes was stored, and every
+// read of it then failed with "Sent message larger than max".
+TEST_F(Hostile, AWriteThatCouldNotBeReadBackIsRefused) {
+  StartServer();
+  const kv::ObjectResult r = Send(*root, WriterOfSize("almost-12m", kvspec::kMaxMessageBytes - 20));
+  EXPECT_EQ(r.status(), kvspec::kStatusClientError) << r.message();
+  EXPECT_THAT(r.message(), HasSubstr("Write Too Large"));
+  // The largest write taken reads back whole, as a key, in a range and in
+  // the log.
+  ASSERT_EQ(Send(*root, WriterOfSize("max", limits::kMaxWriterBytes)).status(), kvspec::kStatusOK);
+  EXPECT_EQ(Get(*root, "max").status(), kvspec::kStatusOK);
+  EXPECT_EQ(Read(*root, client::NewRangeReader("", "")).status(), kvspec::kStatusOK);
+  kv::ObjectReader log;
+  log.set_mode(kvspec::kReadModeLogRange);
+  log.set_limit_num(100);
+  const kv::ObjectResult l = Read(*root, log);
+  EXPECT_EQ(l.status(), kvspec::kStatusOK) << l.message();
+}
+
+// Defect 3 (first half): a key with role sa scoped to one table read the
+// root secret with AccessKeyList and widened its own scope to "*".
+TEST_F(Hostile, AScopedAdministratorStaysInItsScope) {
+  StartServer();
+  const auto admin = MakeKey("sa", "orders");
+  auto a = ClientOf(admin);
+  // No root secret, whole or masked, to anyone.
+  for (auto* c : {a.get(), root.get()}) {
+    const kv::ObjectResult list = Sys(*c, "AccessKeyList");
+    for (const auto& it : list.items()) {
+      EXPECT_EQ(it.data().value().find(server->secret().substr(0, 4)), std::string::npos) << it.data().value();
+    }
+    const auto r = Sys(*c, "AccessKeyList", kvspec::kRootKeyId);
+    for (const auto& it : r.items()) EXPECT_EQ(it.data().value().find(server->secret()), std::string::npos);
+  }
+  // It cannot widen itself, nor make a key beyond its tables.
+  hooto::hauth::v1::AccessKey wider;
+  wider.set_id(admin.first);
+  wider.add_roles("sa");
+  auto* s = wider.add_scopes();
+  s->set_name("kvgo/table");
+  s->set_value("*");
+  kv::ObjectResult r = Sys(*a, "AccessKeySet", wider.SerializeAsString());
+  EXPECT_EQ(r.status(), kvspec::kStatusClientError) << r.message();
+  EXPECT_THAT(r.message(), HasSubstr("Access Denied"));
+  wider.clear_id();
+  s->set_value("orders,secret");
+  EXPECT_THAT(Sys(*a, "AccessKeySet", wider.SerializeAsString()).message(), HasSubstr("Access Denied"));
+  // Within its scope it manages keys.
+  s->set_value("orders");
+  EXPECT_EQ(Sys(*a, "AccessKeySet", wider.SerializeAsString()).status(), kvspec::kStatusOK);
+  // Node-wide status and the sys table are a full administrator's.
+  EXPECT_EQ(Sys(*a, "SysStatus").message(), "Access Denied");
+  kv::ObjectReader sys = client::NewKeyReader("sys:table:main");
+  sys.set_table_name("sys");
+  EXPECT_EQ(Read(*a, sys).message(), "Access Denied");
+  // And it still reaches only its table.
+  EXPECT_EQ(Sys(*root, "TableSet", [] {
+              kv::TableSetRequest t;
+              t.set_name("secret");
+              return t.SerializeAsString();
+            }()).status(),
+            kvspec::kStatusOK);
+  kv::ObjectReader other = client::NewKeyReader("k");
+  other.set_table_name("secret");
+  EXPECT_THAT(Read(*a, other).message(), HasSubstr("Access Denied"));
+}
+
+// Defect 5: an item without a table name ran against the batch's table,
+// which was never checked: a client key reached table sys, and a key scoped
+// "orders," (trailing comma) table secret.
+TEST_F(Hostile, BatchCommitAuthorisesTheTableEachItemUses) {
+  StartServer();
+  kv::TableSetRequest t;
+  t.set_name("secret");
+  ASSERT_EQ(Sys(*root, "TableSet", t.SerializeAsString()).status(), kvspec::kStatusOK);
+  kv::ObjectWriter w = client::NewWriter("k", "v");
+  w.set_table_name("secret");
+  ASSERT_EQ(Send(*root, w).status(), kvspec::kStatusOK);
+
+  auto batch_via = [&](client::Client& c, const std::string& table, bool write) {
+    kv::BatchRequest b;
+    b.set_table_name(table);
+    if (write) {
+      *b.add_items()->mutable_writer() = client::NewWriter("k", "stolen");
+    } else {
+      *b.add_items()->mutable_reader() = client::NewKeyReader("k");
+    }
+    kv::BatchResult r;
+    grpc::Status s = c.BatchCommit(b, &r);
+    return s.ok() ? r.message() : "rpc: " + s.error_message();
+  };
+  auto all = ClientOf(MakeKey("client", "*"));
+  EXPECT_THAT(batch_via(*all, "sys", true), HasSubstr("Access Denied"));
+  EXPECT_THAT(batch_via(*all, "sys", false), HasSubstr("Access Denied"));
+  auto orders = ClientOf(MakeKey("client", "orders,"));
+  EXPECT_THAT(batch_via(*orders, "secret", false), HasSubstr("Access Denied"));
+  EXPECT_THAT(batch_via(*orders, "secret", true), HasSubstr("Access Denied"));
+  kv::ObjectReader rd = client::NewKeyReader("k");
+  rd.set_table_name("secret");
+  const kv::ObjectResult left = Read(*root, rd);
+  ASSERT_EQ(left.status(), kvspec::kStatusOK);
+  EXPECT_EQ(client::ValueString(left.items(0)), "v");
+}
+
+// Defect 4: a 1.5 KB Query naming one 1 MiB key 300 times built a 314 MB
+// reply before the message limit refused it (RSS +620 MB, never given
+// back); 40 range readers in one BatchCommit built 293 MB; a request could
+// name 4 million keys.
+TEST_F(Hostile, SmallRequestsCannotBuildHugeReplies) {
+  StartServer();
+  for (int i = 0; i < 20; i++) {
+    ASSERT_EQ(Put(*root, "big/" + std::to_string(100 + i), std::string(1 << 20, 'x')).status(), kvspec::kStatusOK);
+  }
+  const int64_t peak_before = PeakRssBytes(server->pid());
+  kv::ObjectReader many;
+  many.set_mode(kvspec::kReadModeKey);
+  for (int i = 0; i < 300; i++) many.add_keys("big/100");
+  std::vector<std::thread> readers;
+  std::vector<kv::ObjectResult> results(4);
+  for (int t = 0; t < 4; t++) {
+    readers.emplace_back([&, t] {
+      auto c = server->NewClient();
+      results[t] = Read(*c, many);
+    });
+  }
+  for (auto& t : readers) t.join();
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status(), kvspec::kStatusClientError) << r.message();
+    EXPECT_THAT(r.message(), HasSubstr("12 MiB message limit"));
+  }
+  kv::BatchRequest ranges;
+  for (int i = 0; i < 40; i++) *ranges.add_items()->mutable_reader() = client::NewRangeReader("big/", "big/", 1000);
+  kv::BatchResult br;
+  EXPECT_TRUE(root->BatchCommit(ranges, &br).ok());
+  EXPECT_EQ(br.status(), kvspec::kStatusClientError) << br.message();
+  EXPECT_THAT(br.message(), HasSubstr("12 MiB message limit"));
+  const int64_t grown = PeakRssBytes(server->pid()) - peak_before;
+  EXPECT_LT(grown, int64_t{150} << 20) << "peak RSS grew by " << (grown >> 20) << " MiB";
+
+  kv::ObjectReader huge;
+  huge.set_mode(kvspec::kReadModeKey);
+  for (int i = 0; i < 200000; i++) huge.add_keys("k" + std::to_string(i));
+  const kv::ObjectResult r = Read(*root, huge);
+  EXPECT_EQ(r.status(), kvspec::kStatusClientError);
+  EXPECT_THAT(r.message(), HasSubstr("too many keys"));
+  EXPECT_GE(Metric("kvgo_requests_refused_total{reason=\"too_many_keys\",rpc=\"Query\"}"), 1);
+  // Reads within the limits work as before.
+  EXPECT_EQ(Read(*root, client::NewRangeReader("big/", "big/", 1000)).status(), kvspec::kStatusOK);
+}
+
+// Defect 4 (end): a client that opened 100 streams and never read their
+// replies (HTTP/2 window 0) pinned 1.45 GB for as long as it stayed
+// connected.
+TEST_F(Hostile, RepliesAClientDoesNotTakeAreBoundedAndCancelled) {
+  StartServer("\n[limits]\nreply_timeout_ms = 1500\nmax_connection_call_bytes = 16777216\n");
+  ASSERT_EQ(Put(*root, "big", std::string(1 << 20, 'x')).status(), kvspec::kStatusOK);
+  const int64_t peak_before = PeakRssBytes(server->pid());
+  StallingH2Client stall("127.0.0.1", server->port());
+  ASSERT_TRUE(stall.connected());
+  const std::string query = client::NewKeyReader("big").SerializeAsString();
+  for (int i = 0; i < 150; i++) {
+    stall.Call("/lynkdb.kvspec.v2.Public/Query", auth::SignToken("00000000", server->secret(), SystemClock()->NowMs()),
+               query);
+  }
+  stall.Pump(milliseconds(800));
+  const int64_t grown = PeakRssBytes(server->pid()) - peak_before;
+  EXPECT_LT(grown, int64_t{80} << 20) << "peak RSS grew by " << (grown >> 20) << " MiB";
+  // Others are served meanwhile.
+  auto other = server->NewClient();
+  EXPECT_EQ(Get(*other, "big").status(), kvspec::kStatusOK);
+  // After the reply timeout the server cancels the stalled calls.
+  int resets = 0;
+  ASSERT_TRUE(WaitFor([&] { return (resets = stall.Pump(milliseconds(100))) >= 100; }, seconds(10)))
+      << resets << " streams reset";
+  EXPECT_GE(Metric("kvgo_requests_refused_total{reason=\"stalled_reply\",rpc=\"Query\"}"), 1);
+}
+
+}  // namespace
+}  // namespace kvgo::testing
