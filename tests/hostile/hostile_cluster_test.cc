@@ -4,13 +4,26 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <set>
 #include <thread>
 #include <vector>
 
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "auth/token.h"
 #include "cluster_process.h"
+#include "common/clock.h"
 #include "common/kvspec.h"
 #include "common/limits.h"
+#include "hauth.pb.h"
 #include "hostile.h"
+#include "peer.grpc.pb.h"
+#include "replication/transport.h"
 
 namespace kvgo::testing {
 namespace {
@@ -18,6 +31,46 @@ namespace {
 using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+// The cluster id every master derives from the sorted master addresses (as
+// replication/replicator.cc does); what an attacker reads off a refusal of
+// an older version.
+std::string ClusterIdHex(ClusterProcess& c) {
+  std::vector<std::string> addrs;
+  for (int i = 0; i < c.size(); i++) addrs.push_back(c.node(i).addr());
+  std::sort(addrs.begin(), addrs.end());
+  std::string joined;
+  for (const auto& a : addrs) joined += a + "\n";
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(), d);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++) id = (id << 8) | d[i];
+  return absl::StrCat(absl::Hex(id));
+}
+
+std::unique_ptr<peer::pb::Peer::Stub> PeerStub(const std::string& addr) {
+  return peer::pb::Peer::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+}
+
+// A peer call signed as the seed's masters once signed theirs: a root
+// client token of `secret` claiming to be node `from`.
+void SignAsRootClient(grpc::ClientContext* ctx, uint32_t from, const std::string& cluster_hex,
+                      const std::string& secret) {
+  ctx->set_deadline(std::chrono::system_clock::now() + seconds(5));
+  ctx->AddMetadata("x-kvgo-node", std::to_string(from));
+  ctx->AddMetadata("x-kvgo-cluster", cluster_hex);
+  ctx->AddMetadata(auth::kTokenHeader, auth::SignToken(kvspec::kRootKeyId, secret, SystemClock()->NowMs()));
+}
+
+kv::ObjectResult SysCall(client::Client& c, const std::string& method, const std::string& body = "") {
+  kv::SysCmdRequest req;
+  req.set_method(method);
+  req.set_body(body);
+  kv::ObjectResult r;
+  grpc::Status s = c.SysCmd(req, &r);
+  if (!s.ok()) r.set_message("rpc: " + s.error_message());
+  return r;
+}
 
 // Defect: a Commit just under the 12 MiB message limit was accepted by the
 // leader, but the Accept carrying it exceeded the followers' limit: the
@@ -74,6 +127,151 @@ TEST(HostileCluster, NoLegalWriteStopsTheCluster) {
   }
   // A leader that replicated all this stops promptly.
   EXPECT_EQ(cluster.node(l).Stop(SIGTERM, seconds(10)), 0);
+}
+
+// Defect 3 (second half): a root client token passed the peer service's
+// check (the seed's auth_secret_key is both), and an InstallSnapshot of an
+// empty snapshot at slot 1,000,000 wiped a follower; the leader then counted
+// that follower's acks and lost two acknowledged writes when it died.
+TEST(HostileCluster, AClientCredentialNeverPassesAsAPeer) {
+  ClusterProcess cluster("hc-peer");
+  ASSERT_TRUE(cluster.StartAll());
+  const int l = cluster.Leader();
+  ASSERT_GE(l, 0);
+  auto leader = cluster.node(l).NewClient();
+  for (int i = 0; i < 10; i++) ASSERT_EQ(Put(*leader, "k" + std::to_string(i), "v").status(), kvspec::kStatusOK);
+  ASSERT_TRUE(cluster.WaitConverged(seconds(10)));
+  const int f = (l + 1) % 3;
+  const uint32_t leader_id = replication::NodeIdOf(cluster.node(l).addr());
+  const std::string cluster_hex = ClusterIdHex(cluster);
+  auto stub = PeerStub(cluster.node(f).addr());
+
+  // An empty snapshot at slot 1,000,000, "from the leader", signed with the
+  // leader's root secret.
+  {
+    grpc::ClientContext ctx;
+    SignAsRootClient(&ctx, leader_id, cluster_hex, ClusterSecret(l));
+    peer::pb::SnapshotReply reply;
+    auto writer = stub->InstallSnapshot(&ctx, &reply);
+    peer::pb::SnapshotChunk chunk;
+    chunk.set_slot(1000000);
+    chunk.set_from(leader_id);
+    chunk.set_last(true);
+    writer->Write(chunk);
+    writer->WritesDone();
+    const grpc::Status st = writer->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message() << reply.error();
+    EXPECT_EQ(st.error_message().find(cluster_hex), std::string::npos) << st.error_message();
+  }
+  // A forwarded write the same way.
+  {
+    grpc::ClientContext ctx;
+    SignAsRootClient(&ctx, leader_id, cluster_hex, ClusterSecret(l));
+    storage::pb::Command cmd;
+    *cmd.mutable_write()->add_writers() = client::NewWriter("forged", "x");
+    peer::pb::ForwardReply reply;
+    EXPECT_EQ(stub->Forward(&ctx, cmd, &reply).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_GE(cluster.Metric(f, "kvgo_peer_calls_refused_total{reason=\"bad_token\"}"), 2);
+
+  // The follower kept its data, and acknowledged writes survive the
+  // leader's death.
+  auto follower = cluster.node(f).NewClient();
+  EXPECT_EQ(Get(*follower, "k0").status(), kvspec::kStatusOK);
+  EXPECT_EQ(Get(*follower, "forged").status(), kvspec::kStatusNotFound);
+  ASSERT_EQ(Put(*leader, "after-1", "v").status(), kvspec::kStatusOK);
+  ASSERT_EQ(Put(*leader, "after-2", "v").status(), kvspec::kStatusOK);
+  kill(cluster.node(l).pid(), SIGKILL);
+  cluster.node(l).WaitExit(seconds(5));
+  for (const std::string key : {"k9", "after-1", "after-2"}) {
+    kv::ObjectResult r;
+    WaitFor([&] { return (r = Get(*follower, key)).status() == kvspec::kStatusOK; }, seconds(15));
+    EXPECT_EQ(r.status(), kvspec::kStatusOK) << key << ": " << r.message();
+  }
+}
+
+// Defect 8: the once-a-minute limit on refused-peer warnings was keyed by a
+// string holding the caller's port and an echoed header: 3,000 calls gave
+// 2,864 warnings (9 MiB) in 4 s, and the key map grew without bound.
+TEST(HostileCluster, RefusedPeerCallsDoNotFloodTheLog) {
+  ClusterProcess cluster("hc-logflood");
+  ASSERT_TRUE(cluster.StartAll());
+  const size_t log_before = cluster.node(0).Log().size();
+  auto stub = PeerStub(cluster.node(0).addr());
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3000; i++) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    ctx.AddMetadata("x-kvgo-node", std::to_string(rng() % 100000));
+    ctx.AddMetadata("x-kvgo-cluster", absl::StrCat(absl::Hex(rng())));
+    peer::pb::ReadIndexReply reply;
+    ASSERT_EQ(stub->ReadIndex(&ctx, peer::pb::ReadIndexRequest(), &reply).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  const std::string added = cluster.node(0).Log().substr(log_before);
+  const auto lines = std::count(added.begin(), added.end(), '\n');
+  EXPECT_LE(lines, 10) << added.substr(0, 4000);
+  EXPECT_GE(cluster.Metric(0, "kvgo_peer_calls_refused_total{reason=\"other_cluster\"}"), 3000);
+}
+
+// Defect 12: a key just created (or changed) through the leader was unknown
+// (or unchanged) on a follower for 100-200 ms: "no AccessKey found".
+TEST(HostileCluster, KeyChangesHoldAtOnceOnEveryNode) {
+  ClusterProcess cluster("hc-keys");
+  ASSERT_TRUE(cluster.StartAll());
+  const int l = cluster.Leader();
+  ASSERT_GE(l, 0);
+  auto leader = cluster.node(l).NewClient();
+  for (const char* t : {"tab1", "tab2"}) {
+    kv::TableSetRequest req;
+    req.set_name(t);
+    ASSERT_EQ(SysCall(*leader, "TableSet", req.SerializeAsString()).status(), kvspec::kStatusOK);
+  }
+  std::set<std::string> seen;
+  const kv::ObjectResult keys = SysCall(*leader, "AccessKeyList");
+  for (const auto& it : keys.items()) seen.insert(it.meta().key());
+  for (int round = 0; round < 5; round++) {
+    hooto::hauth::v1::AccessKey k;
+    k.add_roles("client");
+    auto* scope = k.add_scopes();
+    scope->set_name("kvgo/table");
+    scope->set_value("tab1");
+    ASSERT_EQ(SysCall(*leader, "AccessKeySet", k.SerializeAsString()).status(), kvspec::kStatusOK);
+    std::string id;
+    const kv::ObjectResult list = SysCall(*leader, "AccessKeyList");
+    for (const auto& it : list.items()) {
+      if (seen.insert(it.meta().key()).second) id = it.meta().key();
+    }
+    ASSERT_FALSE(id.empty());
+    const kv::ObjectResult one = SysCall(*leader, "AccessKeyList", id);
+    client::ClientOptions o;
+    o.key_id = id;
+    o.secret = nlohmann::json::parse(one.items(0).data().value().substr(1))["secret"];
+    for (int n = 0; n < 3; n++) {
+      if (n == l) continue;
+      o.addr = cluster.node(n).addr();
+      client::Client app(o);
+      kv::ObjectWriter w = client::NewWriter("k" + std::to_string(round), "v");
+      w.set_table_name("tab1");
+      const kv::ObjectResult r = Send(app, w);
+      EXPECT_EQ(r.status(), kvspec::kStatusOK) << "round " << round << " node " << n << ": " << r.message();
+    }
+    // Moved to tab2: through a follower, tab1 is refused at once.
+    scope->set_value("tab2");
+    k.set_id(id);
+    ASSERT_EQ(SysCall(*leader, "AccessKeySet", k.SerializeAsString()).status(), kvspec::kStatusOK);
+    for (int n = 0; n < 3; n++) {
+      if (n == l) continue;
+      o.addr = cluster.node(n).addr();
+      client::Client app(o);
+      kv::ObjectWriter w = client::NewWriter("late" + std::to_string(round), "v");
+      w.set_table_name("tab1");
+      EXPECT_THAT(Send(app, w).message(), HasSubstr("Access Denied")) << "round " << round << " node " << n;
+      kv::ObjectReader r = client::NewKeyReader("k0");
+      r.set_table_name("tab1");
+      EXPECT_THAT(Read(app, r).message(), HasSubstr("Access Denied")) << "round " << round << " node " << n;
+    }
+  }
 }
 
 }  // namespace
