@@ -60,25 +60,25 @@ void SetupLogging(const kvgo::Config& cfg) {
 // LevelDB keeps up to [performance] max_open_files tables open, and every
 // client connection, peer stream and log file takes a descriptor too. Raises
 // the soft open-file limit towards what that needs (up to the hard limit,
-// as Redis does), and warns when it stays short: the shortfall would show
-// up later, under load, as "Too many open files".
-void EnsureFileLimit(int max_open_files) {
-  constexpr rlim_t kRoomForConnections = 1024;
-  const rlim_t want = static_cast<rlim_t>(max_open_files) + kRoomForConnections;
+// as Redis does); what it cannot get shrinks the connections the port
+// takes (server::ConnectionLimit), which is said here.
+void EnsureFileLimit(const kvgo::Config& cfg) {
+  const rlim_t connections =
+      cfg.max_connections > 0 ? static_cast<rlim_t>(cfg.max_connections) : kvgo::server::kDefaultMaxConnections;
+  const rlim_t want = static_cast<rlim_t>(cfg.max_open_files) + kvgo::server::kReservedFds + connections;
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return;
   const rlim_t was = rl.rlim_cur;
   rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
   if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    spdlog::info("raised the open-file limit from {} to {} ([performance] max_open_files {} + {} for connections)", was,
-                 rl.rlim_cur, max_open_files, kRoomForConnections);
+    spdlog::info("raised the open-file limit from {} to {}", was, rl.rlim_cur);
   }
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
     spdlog::warn(
-        "the open-file limit is {} (hard limit {}), below [performance] max_open_files {} + {} for connections: "
-        "under load, LevelDB or new connections will fail with 'Too many open files'. Raise it (systemd: "
-        "LimitNOFILE=, shell: ulimit -n) or lower max_open_files",
-        rl.rlim_cur, rl.rlim_max, max_open_files, kRoomForConnections);
+        "the open-file limit is {} (hard limit {}): after [performance] max_open_files {} and {} for the server "
+        "itself, the port takes at most {} connections at once. Raise it (systemd: LimitNOFILE=, shell: ulimit -n) "
+        "for more",
+        rl.rlim_cur, rl.rlim_max, cfg.max_open_files, kvgo::server::kReservedFds, kvgo::server::ConnectionLimit(cfg));
   }
 }
 
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   SetupLogging(*cfg);
-  EnsureFileLimit(cfg->max_open_files);
+  EnsureFileLimit(*cfg);
 
   // Signals are taken synchronously by this thread only; every thread
   // started from here on inherits the blocked mask.

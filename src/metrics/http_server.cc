@@ -4,6 +4,13 @@
 
 namespace kvgo::metrics {
 
+namespace {
+
+constexpr int kThreads = 32;
+constexpr int kRequestTimeoutMs = 1000;
+
+}  // namespace
+
 class HttpServer::Handler : public CivetHandler {
  public:
   explicit Handler(std::function<std::pair<int, std::string>()> body) : body_(std::move(body)) {}
@@ -27,8 +34,15 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host,
   std::unique_ptr<HttpServer> s(new HttpServer());
   const std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                              ":" + std::to_string(port);
-  std::vector<std::string> options = {"listening_ports", listen, "num_threads", "2",
-                                      "enable_keep_alive", "no"};
+  // A thread per connection: so that slow or half-sent requests cannot
+  // starve /livez and /readyz (a restart by a liveness probe), there are
+  // threads to spare and each request has kRequestTimeoutMs to arrive and
+  // be sent; connections beyond the threads wait in the queue.
+  std::vector<std::string> options = {"listening_ports",    listen,
+                                      "num_threads",        std::to_string(kThreads),
+                                      "request_timeout_ms", std::to_string(kRequestTimeoutMs),
+                                      "connection_queue",   "64",
+                                      "enable_keep_alive",  "no"};
   try {
     s->server_ = std::make_unique<CivetServer>(options);
   } catch (const std::exception& e) {

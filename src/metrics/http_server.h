@@ -2,6 +2,8 @@
 //   /metrics  Prometheus text format
 //   /livez    200 while the process runs
 //   /readyz   200 when the node serves requests, else 503
+// Slow clients cannot starve it for long: 32 threads, and a request that
+// does not arrive (or whose answer is not taken) within 1 s is dropped.
 //
 // Thread-safe; the handlers run on civetweb's threads.
 #pragma once

@@ -4,8 +4,13 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <openssl/sha.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -32,6 +37,53 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsConfig& tls)
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
   return grpc::SslServerCredentials(opts);
+}
+
+}  // namespace
+
+size_t ConnectionLimit(const Config& config) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const size_t files = rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(rl.rlim_cur);
+  const size_t reserved = static_cast<size_t>(config.max_open_files) + kReservedFds;
+  const size_t room = files > reserved + 16 ? files - reserved : 16;
+  if (config.max_connections == 0) return std::min(room, kDefaultMaxConnections);
+  const size_t want = static_cast<size_t>(config.max_connections);
+  if (want > room) {
+    spdlog::warn(
+        "[limits] max_connections {} does not fit the open-file limit {} ([performance] max_open_files {} and {} "
+        "for the server itself come first): {} connections at most. Raise the open-file limit (systemd "
+        "LimitNOFILE=)",
+        want, files, config.max_open_files, kReservedFds, room);
+    return room;
+  }
+  return want;
+}
+
+namespace {
+
+// The addresses the masters connect from (their own addresses), which get
+// room beyond max_connections.
+std::set<std::string> MasterIps(const Config& config) {
+  std::set<std::string> out;
+  if (!config.ClusterMode()) return out;
+  for (const auto& m : config.masters) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(m.addr, &host, &port).ok()) continue;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) continue;
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      char buf[INET6_ADDRSTRLEN] = {0};
+      const void* a = ai->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                                               : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+      if (inet_ntop(ai->ai_family, a, buf, sizeof(buf)) != nullptr) out.insert(buf);
+    }
+    freeaddrinfo(res);
+  }
+  return out;
 }
 
 std::string NodeId(const std::string& addr) {
@@ -151,25 +203,41 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // The port is the Listener's (server/listener.h): it caps connections and
+  // survives running out of descriptors; gRPC gets each connection from it.
+  auto listener = Listener::Bind(config.bind);
+  if (!listener.ok()) {
+    if (s->committer_) s->committer_->Stop();
+    if (s->replicator_) s->replicator_->Stop();
+    return listener.status();
+  }
+  s->listener_ = std::move(*listener);
+  s->port_ = s->listener_->port();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.bind, ServerCredentials(config.tls), &s->port_);
-  // Refuse a port another process holds (gRPC sets SO_REUSEPORT otherwise,
-  // and two servers would silently share the port).
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  auto acceptor = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, ServerCredentials(config.tls));
   // Peer messages have their own, larger limit (common/limits.h); the
   // public service refuses requests above the wire limit itself.
   const int max_message = cluster ? limits::kMaxPeerMessageBytes : kvspec::kMaxMessageBytes;
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
+  // A connection has this long to finish its TLS and HTTP/2 handshakes.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
+  // The masters ping each other every 2 s, also while idle: allowed.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.RegisterService(s->service_.get());
   if (s->peer_service_) builder.RegisterService(s->peer_service_.get());
   s->grpc_ = builder.BuildAndStart();
-  if (s->grpc_ == nullptr || s->port_ == 0) {
+  if (s->grpc_ == nullptr) {
     if (s->committer_) s->committer_->Stop();
     if (s->replicator_) s->replicator_->Stop();
-    return absl::UnavailableError("cannot listen on " + config.bind +
-                                  " (address in use, or not an address of this host?)");
+    return absl::InternalError("cannot start the gRPC server on " + config.bind);
   }
+  s->acceptor_ = std::move(acceptor);
+  const size_t max_connections = ConnectionLimit(config);
+  s->listener_->Start(s->acceptor_.get(), max_connections, MasterIps(config), s->metrics_.get());
   s->metrics_->AddCollectable(std::make_shared<metrics::NodeCollector>(
       s->store_.get(), [raw = s.get()] { return raw->ClusterState(); }, ctx.started_unix_s, config.min_free_bytes));
   if (config.http_port > 0) {
@@ -189,7 +257,8 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     pthread_setname_np(pthread_self(), "kvgo-ttl-purge");
     srv->PurgeLoop();
   });
-  spdlog::info("kvgo-server {} serving on {} (data {}){}", KVGO_VERSION, config.bind, config.data_directory,
+  spdlog::info("kvgo-server {} serving on {} (data {}, at most {} connections){}", KVGO_VERSION, config.bind,
+               config.data_directory, max_connections,
                s->http_ ? " metrics on http port " + std::to_string(s->http_->port()) : "");
   return s;
 }
@@ -367,6 +436,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     // The command log answers what it still holds (forwarded writes and
     // reads from peers too) before gRPC waits for every call to finish.
     if (replicator_) replicator_->Stop();
+    listener_->Stop();  // before gRPC's shutdown: no connection handed to a stopped server
     grpc_->Shutdown(std::chrono::system_clock::now());
   }
   if (waiters_) waiters_->Shutdown();
@@ -380,6 +450,8 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   if (committer_) committer_->Stop();
   if (replicator_) replicator_->Stop();
   grpc_.reset();
+  acceptor_.reset();
+  listener_.reset();
   service_.reset();
   peer_service_.reset();
   query_.reset();

@@ -20,6 +20,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "server/kv_service.h"
+#include "server/listener.h"
 #include "server/log_waiters.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
@@ -38,6 +39,17 @@ struct ServerOptions {
   // How often expired keys are purged from disk (reads hide them at once).
   std::chrono::milliseconds purge_interval{10000};
 };
+
+// Descriptors the server needs besides client connections and LevelDB's
+// tables: LevelDB's log, manifest and lock, the Paxos WAL, gRPC's own,
+// the peers' connections, the HTTP endpoint's threads, the log file.
+inline constexpr size_t kReservedFds = 128;
+inline constexpr size_t kDefaultMaxConnections = 10000;
+
+// The connections the gRPC port takes at once: [limits] max_connections,
+// or what the open-file limit leaves room for (at most
+// kDefaultMaxConnections); never more than the limit leaves room for.
+size_t ConnectionLimit(const Config& config);
 
 class Server {
  public:
@@ -85,6 +97,8 @@ class Server {
   storage::CommandLog* log_ = nullptr;                      // one of the two
   std::unique_ptr<storage::QueryEngine> query_;
   std::unique_ptr<PublicService> service_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 

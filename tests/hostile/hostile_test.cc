@@ -274,5 +274,89 @@ TEST_F(Hostile, RepliesAClientDoesNotTakeAreBoundedAndCancelled) {
   EXPECT_GE(Metric("kvgo_requests_refused_total{reason=\"stalled_reply\",rpc=\"Query\"}"), 1);
 }
 
+// Defect 2: with the open-file limit reached by idle connections, gRPC
+// logged "Failed accept4: Too many open files" and never accepted again,
+// even after every connection was closed.
+TEST_F(Hostile, AConnectionFloodDoesNotKillThePort) {
+  server = std::make_unique<ServerProcess>("flood");
+  server->WriteConfig(server->DefaultConfig() + "\n[performance]\nmax_open_files = 64\n");
+  // A low open-file limit (soft and hard) keeps the flood small.
+  server->StartArgv({"/bin/sh", "-c", "ulimit -n 300 && exec \"$0\" --config \"$1\"", ServerBinary(),
+                     server->prefix() + "/etc/kvgo-server.conf"});
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  root = server->NewClient();
+  ASSERT_EQ(Put(*root, "before", "v").status(), kvspec::kStatusOK);
+  std::vector<int> flood;
+  for (int i = 0; i < 600; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(server->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      flood.push_back(fd);
+    } else {
+      close(fd);
+    }
+  }
+  EXPECT_TRUE(WaitFor([&] { return Metric("kvgo_connections_refused_total{reason=\"limit\"}") >= 100; }, seconds(10)));
+  // The server keeps descriptors for its own work: writes go on through a
+  // connection it had before.
+  EXPECT_EQ(Put(*root, "during", "v").status(), kvspec::kStatusOK);
+  EXPECT_LE(OpenFds(server->pid()), 300);
+  for (int fd : flood) close(fd);
+  // The port lives: a new client is served (once gRPC dropped the flood's
+  // connections, which had 10 s to start HTTP/2).
+  auto fresh = server->NewClient();
+  kv::ObjectResult r;
+  EXPECT_TRUE(WaitFor([&] { return (r = Put(*fresh, "after", "v")).status() == kvspec::kStatusOK; }, seconds(20)))
+      << r.message();
+  EXPECT_EQ(server->Log().find("Failed accept4"), std::string::npos);
+}
+
+// Defect 7: two half-sent HTTP requests (civetweb with 2 threads and a
+// 30 s request timeout) made /readyz, /livez and /metrics time out, enough
+// to fail liveness probes and get the node restarted.
+TEST_F(Hostile, HalfSentHttpRequestsDoNotStarveHealthChecks) {
+  StartServer();
+  auto half_sent = [&](int n) {
+    std::vector<int> fds;
+    for (int i = 0; i < n; i++) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(server->http_port()));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        const std::string part = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+        (void)!write(fd, part.data(), part.size());
+      }
+      fds.push_back(fd);
+    }
+    return fds;
+  };
+  auto timed_get = [&](const std::string& path) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int code = HttpGet(server->http_port(), path).first;
+    return std::make_pair(code, std::chrono::steady_clock::now() - t0);
+  };
+  // A few: answered at once.
+  std::vector<int> slow = half_sent(8);
+  std::this_thread::sleep_for(milliseconds(200));
+  for (const char* path : {"/livez", "/readyz"}) {
+    const auto [code, took] = timed_get(path);
+    EXPECT_EQ(code, 200) << path;
+    EXPECT_LT(took, milliseconds(1000)) << path;
+  }
+  // More than its threads: answered once the slow ones time out (1 s).
+  std::vector<int> more = half_sent(40);
+  std::this_thread::sleep_for(milliseconds(200));
+  const auto [code, took] = timed_get("/readyz");
+  EXPECT_EQ(code, 200);
+  EXPECT_LT(took, milliseconds(2500));
+  for (int fd : slow) close(fd);
+  for (int fd : more) close(fd);
+}
+
 }  // namespace
 }  // namespace kvgo::testing
