@@ -73,7 +73,14 @@ void EnsureFileLimit(const kvgo::Config& cfg) {
   if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) == 0) {
     spdlog::info("raised the open-file limit from {} to {}", was, rl.rlim_cur);
   }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+  if (rl.rlim_cur < static_cast<rlim_t>(cfg.max_open_files) + kvgo::server::kReservedFds) {
+    spdlog::warn(
+        "the open-file limit is {} (hard limit {}), below [performance] max_open_files {} + {} for the server "
+        "itself: under load LevelDB will fail with 'Too many open files'. Raise it (systemd: LimitNOFILE=, shell: "
+        "ulimit -n) or lower max_open_files; the port takes at most {} connections meanwhile",
+        rl.rlim_cur, rl.rlim_max, cfg.max_open_files, kvgo::server::kReservedFds, kvgo::server::ConnectionLimit(cfg));
+  } else {
     spdlog::warn(
         "the open-file limit is {} (hard limit {}): after [performance] max_open_files {} and {} for the server "
         "itself, the port takes at most {} connections at once. Raise it (systemd: LimitNOFILE=, shell: ulimit -n) "
