@@ -1,7 +1,8 @@
 // kvgo-server: a straight line. Parse flags, load the config, open the
 // store and start serving, then wait for signals: SIGHUP reloads the config,
 // SIGTERM/SIGINT shut down gracefully. Exit codes: 0 clean stop, 1 runtime
-// failure (storage, port), 2 bad command line or config.
+// failure (storage, port), 2 bad command line or config, or a data directory
+// that cannot be used as configured.
 #include <grpc/support/log.h>
 #include <signal.h>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -31,6 +32,9 @@ ABSL_FLAG(std::string, config, "",
           "parent of the binary's folder)");
 ABSL_FLAG(bool, check_config, false,
           "validate the config, print the effective configuration and exit (0 valid, 2 invalid)");
+ABSL_FLAG(bool, reset_identity, false,
+          "record this config's mode (single node, or cluster master) in the data directory, replacing what it "
+          "holds: for a data directory moved to another role on purpose");
 
 namespace {
 
@@ -95,7 +99,7 @@ int main(int argc, char** argv) {
   // gRPC locks absl::Mutex on every call; Debian's abseil checks each lock
   // for deadlock cycles, which costs more than the lock. Turn that off.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  absl::SetProgramUsageMessage("kvgo-server [--config PATH] [--check-config] [--version]");
+  absl::SetProgramUsageMessage("kvgo-server [--config PATH] [--check-config] [--reset-identity] [--version]");
   kvgo::cli::SetFlagsUsage("kvgo-server " KVGO_VERSION);
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
@@ -132,10 +136,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto server = kvgo::server::Server::Start(*cfg);
+  kvgo::server::ServerOptions options;
+  options.reset_identity = absl::GetFlag(FLAGS_reset_identity);
+  auto server = kvgo::server::Server::Start(*cfg, options);
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", std::string(server.status().message()));
-    return 1;
+    // A data directory that cannot be used as configured: no restart helps.
+    return absl::IsFailedPrecondition(server.status()) ? 2 : 1;
   }
   kvgo::cli::SdNotify("READY=1\nSTATUS=serving");
 

@@ -498,10 +498,20 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
     r.Fail(nullptr, "server.auth_tls_cert.ca_cert_file",
            "is required in cluster mode with TLS: the masters verify each other's certificates against it");
   }
-  if (r.failed()) return absl::InvalidArgumentError(r.error());
-  if (!min_free_set) {
-    cfg.min_free_bytes = (2ull * cfg.write_buffer_size_mib + 25ull * cfg.max_table_size_mib) << 20;
+  // Room for a memtable flush and LevelDB's largest compaction at these
+  // sizes: below it the disk can fill up completely, and then not even a
+  // delete can free space.
+  const uint64_t leveldb_need = (2ull * cfg.write_buffer_size_mib + 25ull * cfg.max_table_size_mib) << 20;
+  if (!r.failed() && min_free_set && cfg.min_free_bytes > 0 && cfg.min_free_bytes < leveldb_need) {
+    const TomlValue* storage = r.Find(root, "storage");
+    r.Fail(storage != nullptr ? r.Find(*storage, "min_free_bytes") : nullptr, "storage.min_free_bytes",
+           absl::StrCat("must be 0 (no reserve) or at least ", leveldb_need,
+                        " (2 x write_buffer_size + 25 x max_table_size: what LevelDB needs to finish a flush and its "
+                        "largest compaction; got ",
+                        cfg.min_free_bytes, ")"));
   }
+  if (r.failed()) return absl::InvalidArgumentError(r.error());
+  if (!min_free_set) cfg.min_free_bytes = leveldb_need;
   cfg.data_directory = ResolvePath(prefix, cfg.data_directory);
   cfg.log_file = ResolvePath(prefix, cfg.log_file);
   return cfg;

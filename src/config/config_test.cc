@@ -306,6 +306,15 @@ TEST(Config, MinFreeBytesDefaultsToRoomForAFlushAndACompaction) {
       "t.conf", "/p");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->min_free_bytes, 0u);
+  // A reserve below LevelDB's need would let the disk fill up completely.
+  auto e = ParseConfig(
+      "[storage]\ndata_directory = \"d\"\nmin_free_bytes = 8388608\n[server]\n"
+      "auth_secret_key = \"0123456789abcdefghij\"\n[performance]\nwrite_buffer_size = 1\nmax_table_size = 1\n",
+      "t.conf", "/p");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("t.conf:3: storage.min_free_bytes: must be 0 (no reserve) or at least 28311552"),
+            std::string::npos)
+      << e.status();
 }
 
 TEST(Config, TlsFromInlineDataAndFromFiles) {

@@ -94,6 +94,10 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
     out.push_back(Gauge("kvgo_disk_total_bytes", "Size of the data directory's file system",
                         static_cast<double>(vfs.f_blocks) * vfs.f_frsize));
   }
+  out.push_back(Gauge("kvgo_data_directory_ok",
+                      "1 while the data directory is the one the server opened; 0 once it was deleted or replaced "
+                      "(writes are then refused)",
+                      store_->CheckDirectory().ok() ? 1 : 0));
   out.push_back(Gauge("kvgo_disk_reserved_bytes",
                       "[storage] min_free_bytes: writes are refused while the free space is below it (0 = no reserve)",
                       static_cast<double>(min_free_bytes_)));

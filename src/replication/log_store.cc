@@ -50,6 +50,7 @@ bool ParsePromise(const std::string& payload, consensus::Ballot* out) {
 }  // namespace
 
 std::string PaxosLogStore::AppliedKey() { return Key(0x04); }
+std::string PaxosLogStore::IdentityKey() { return Key(0x06); }
 
 void PaxosLogStore::PutApplied(consensus::Slot slot, leveldb::WriteBatch* b) { b->Put(AppliedKey(), U64(slot)); }
 void PaxosLogStore::PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b) { b->Put(Key(0x03), U64(slot)); }

@@ -20,6 +20,8 @@
 //   p 0x04  -> applied slot (8 bytes)
 //   p 0x05  -> present while a snapshot installs (the KV data is then
 //              incomplete and is wiped at startup)
+//   p 0x06  -> storage.pb.NodeIdentity: who uses the directory, single
+//              node or cluster member (server/identity.h; both modes)
 //
 // Versions before the WAL kept the promise (p 0x01) and the entries
 // (p 0x02 slot) in LevelDB; Open moves them into the WAL once. If both a
@@ -81,6 +83,7 @@ class PaxosLogStore {
   static void PutInstalling(leveldb::WriteBatch* b);
   static void ClearInstalling(leveldb::WriteBatch* b);
   static std::string AppliedKey();
+  static std::string IdentityKey();
   // True for keys of the Paxos space (never part of a KV snapshot).
   static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
 

@@ -38,17 +38,6 @@ constexpr size_t kLogKeepBytes = 64 << 20;
 // A snapshot install that receives no chunk for this long is aborted.
 constexpr auto kInstallStall = std::chrono::seconds(60);
 
-uint64_t ClusterIdOf(std::vector<std::string> addrs) {
-  std::sort(addrs.begin(), addrs.end());
-  std::string joined;
-  for (const auto& a : addrs) joined += a + "\n";
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(), d);
-  uint64_t id = 0;
-  for (int i = 0; i < 8; i++) id = (id << 8) | d[i];
-  return id;
-}
-
 std::vector<Member> MembersOf(const Config& config) {
   std::vector<Member> out;
   for (const auto& m : config.masters) out.push_back({NodeIdOf(m.addr), m.addr});

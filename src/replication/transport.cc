@@ -42,6 +42,17 @@ consensus::NodeId NodeIdOf(const std::string& addr) {
   return id == 0 ? 1 : id;
 }
 
+uint64_t ClusterIdOf(std::vector<std::string> addrs) {
+  std::sort(addrs.begin(), addrs.end());
+  std::string joined;
+  for (const auto& a : addrs) joined += a + "\n";
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(), d);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++) id = (id << 8) | d[i];
+  return id;
+}
+
 std::string PeerKey(const Config& config) {
   std::string material;
   if (!config.peer_secret.empty()) {

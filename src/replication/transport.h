@@ -45,6 +45,9 @@ struct Member {
 // The node id of a master: derived from its address, so every node of a
 // cluster computes the same ids from the same [[cluster.masters]] list.
 consensus::NodeId NodeIdOf(const std::string& addr);
+// The cluster id: derived from the sorted master addresses, so every node
+// of a cluster computes the same one from the same list.
+uint64_t ClusterIdOf(std::vector<std::string> addrs);
 
 // The key the masters sign peer calls with: from [cluster] peer_secret
 // when set, else from every master's address and auth_secret_key together

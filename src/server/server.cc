@@ -18,6 +18,7 @@
 #include "common/limits.h"
 #include "metrics/node_collector.h"
 #include "server/authz.h"
+#include "server/identity.h"
 #include "storage/ttl.h"
 
 namespace kvgo::server {
@@ -110,6 +111,9 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   auto store = storage::Store::Open(so);
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
+  if (s->store_->created()) {
+    spdlog::warn("created a new, empty database in {} (there was none)", config.data_directory);
+  }
   // A damaged table shows only when it is read: name it (LevelDB's own
   // "Corruption: ..." errors; the Paxos WAL names its files itself).
   auto damaged = [&](const Status& st) {
@@ -117,6 +121,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
     return absl::DataLossError("the data in " + s->store_->directory() + " is damaged (" + std::string(st.message()) +
                                ")" + s->store_->DescribeDamage());
   };
+  if (Status st = CheckIdentity(s->store_.get(), config, options.reset_identity); !st.ok()) return damaged(st);
 
   // Cluster mode when the masters list other nodes. The Paxos log is read
   // before the state machine opens: an interrupted snapshot install wipes
@@ -192,6 +197,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   ctx.node_addr = config.bind;
   ctx.started_unix_s = s->clock_->NowMs() / 1000;
   ctx.cluster = [raw = s.get()] { return raw->ClusterState(); };
+  ctx.storage_health = [store = s->store_.get()] { return store->CheckDirectory(); };
   ctx.quota_bytes = config.quota_bytes;
   ctx.min_free_bytes = config.min_free_bytes;
   ctx.limits.max_in_flight = static_cast<size_t>(config.max_in_flight_requests);
@@ -307,8 +313,8 @@ metrics::ClusterView Server::ClusterState() const {
 
 bool Server::ready() const {
   // In a cluster a node is ready once it knows a leader (it can then serve
-  // reads and writes).
-  return serving_.load() && (!replicator_ || replicator_->leader_known());
+  // reads and writes); no node is whose data directory is gone.
+  return serving_.load() && (!replicator_ || replicator_->leader_known()) && store_->CheckDirectory().ok();
 }
 
 void Server::SetRootKeys(const Config& config) {
@@ -390,6 +396,15 @@ void Server::PurgeLoop() {
     {
       std::unique_lock lock(purge_mu_);
       if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
+    }
+    if (Status st = store_->CheckDirectory(); !st.ok()) {
+      // Writes and /readyz say so at once; the log, once a minute.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_directory_warning_ >= std::chrono::minutes(1)) {
+        spdlog::error("{}", std::string(st.message()));
+        last_directory_warning_ = now;
+      }
+      continue;
     }
     ReclaimForQuota();
     // In a cluster the leader purges for everyone (through the log).

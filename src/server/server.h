@@ -38,6 +38,9 @@ namespace kvgo::server {
 struct ServerOptions {
   // How often expired keys are purged from disk (reads hide them at once).
   std::chrono::milliseconds purge_interval{10000};
+  // --reset-identity: record this config's mode in the data directory
+  // whatever it held (server/identity.h).
+  bool reset_identity = false;
 };
 
 // Descriptors the server needs besides client connections and LevelDB's
@@ -54,7 +57,9 @@ size_t ConnectionLimit(const Config& config);
 class Server {
  public:
   // Opens everything and starts serving. Returns an error (and leaves
-  // nothing running) if the store cannot be opened or the port not bound.
+  // nothing running) if the store cannot be opened or the port not bound;
+  // FailedPrecondition if the data directory cannot be used as configured
+  // (another mode, an unknown format): a restart would not help.
   static StatusOr<std::unique_ptr<Server>> Start(const Config& config,
                                                  ServerOptions options = {});
   ~Server();  // Shutdown()s
@@ -106,7 +111,8 @@ class Server {
   std::condition_variable purge_cv_;
   bool stopping_ = false;  // GUARDED_BY(purge_mu_)
   std::thread purger_;
-  std::chrono::steady_clock::time_point last_reclaim_;  // purge thread only
+  std::chrono::steady_clock::time_point last_reclaim_;            // purge thread only
+  std::chrono::steady_clock::time_point last_directory_warning_;  // purge thread only
   bool shut_down_ = false;
 };
 

@@ -238,6 +238,29 @@ TEST_F(EngineTest, IncrNamespaces) {
   EXPECT_EQ(e->Write(w).meta().incr_id(), 5001u);
 }
 
+TEST_F(EngineTest, IncrIdsNeverWrap) {
+  kv::ObjectWriter w;
+  w.mutable_meta()->set_key("top");
+  w.mutable_data()->set_value("1");
+  w.set_incr_namespace("user");
+  w.mutable_meta()->set_incr_id(UINT64_MAX);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), UINT64_MAX);
+  // The next id would be 0 ("no id"), then 1: refused, nothing written.
+  w.mutable_meta()->set_key("next");
+  w.mutable_meta()->set_incr_id(0);
+  auto r = e->Write(w);
+  EXPECT_EQ(r.status(), kvspec::kStatusClientError);
+  EXPECT_NE(r.message().find("incr ids of namespace user are used up"), std::string::npos) << r.message();
+  EXPECT_EQ(e->Get("next").status(), kvspec::kStatusNotFound);
+  // Explicit ids, and other namespaces, still work.
+  w.mutable_meta()->set_incr_id(7);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 7u);
+  w.mutable_meta()->set_key("other");
+  w.mutable_meta()->set_incr_id(0);
+  w.set_incr_namespace("orders");
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
+}
+
 // A command logged under apply rules 0 (before rules had versions) is
 // applied as it was then: the inherited id raises the "meta" counter.
 TEST_F(EngineTest, IncrUnderApplyRulesZero) {

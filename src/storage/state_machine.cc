@@ -299,6 +299,14 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, 
       StatusOr<uint64_t> cur = GetCounter(ckey);
       if (!cur.ok()) return StorageError(cur.status());
       if (meta.incr_id() == 0) {
+        // An explicit incr_id may raise the counter to the top; it never
+        // wraps (0 means "no id", and ids would repeat).
+        if (*cur == UINT64_MAX) {
+          return Result(kvspec::kStatusClientError,
+                        absl::StrCat("incr ids of namespace ", incr_ns,
+                                     " are used up (an explicit incr_id of 18446744073709551615 was written): "
+                                     "give this write its own incr_id, or use another incr_namespace"));
+        }
         meta.set_incr_id(*cur + 1);
         Put(batch, ckey, EncodeU64(*cur + 1));
       } else if (meta.incr_id() > *cur) {

@@ -2,6 +2,7 @@
 
 #include <leveldb/env.h>
 #include <leveldb/table.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -74,6 +75,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   std::unique_ptr<Store> store(new Store());
   store->directory_ = options.data_directory;
+  store->created_ = !std::filesystem::exists(options.data_directory + "/CURRENT", ec);
   store->cache_.reset(leveldb::NewLRUCache(options.block_cache_size));
   store->filter_.reset(leveldb::NewBloomFilterPolicy(10));
 
@@ -101,7 +103,31 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
                         "cannot open LevelDB in " + options.data_directory + ": " + s.ToString() + hint);
   }
   store->db_.reset(db);
+  struct stat st {};
+  if (stat(options.data_directory.c_str(), &st) == 0) {
+    store->dir_dev_ = st.st_dev;
+    store->dir_ino_ = st.st_ino;
+  }
   return store;
+}
+
+Status Store::CheckDirectory() const {
+  std::lock_guard lock(check_mu_);
+  if (!directory_status_.ok()) return directory_status_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - checked_at_ < std::chrono::milliseconds(100)) return directory_status_;
+  checked_at_ = now;
+  struct stat st {};
+  const bool same = stat(directory_.c_str(), &st) == 0 && st.st_dev == dir_dev_ && st.st_ino == dir_ino_ &&
+                    stat((directory_ + "/CURRENT").c_str(), &st) == 0;
+  if (!same) {
+    directory_status_ = absl::DataLossError(
+        "the data directory " + directory_ +
+        " was deleted or replaced while the server ran: writes are refused (they would go to files no path leads "
+        "to); reads still see the data as it was. Copy out what you need, then stop the server and restore the "
+        "directory from a backup or, in a cluster, empty it so that the node gets a snapshot from its peers");
+  }
+  return directory_status_;
 }
 
 Store::~Store() = default;

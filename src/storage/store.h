@@ -8,8 +8,12 @@
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -28,8 +32,8 @@ struct StoreOptions {
 class Store {
  public:
   // Opens (creating if missing) the database in options.data_directory,
-  // creating the directory too. Returns an error naming the directory or the
-  // corrupt file; never repairs silently.
+  // creating the directory too (created() says so). Returns an error naming
+  // the directory or the corrupt file; never repairs silently.
   static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
@@ -69,10 +73,24 @@ class Store {
 
   leveldb::DB* db() const { return db_.get(); }
   const std::string& directory() const { return directory_; }
+  // Whether Open made a new database (there was none in the directory).
+  bool created() const { return created_; }
+
+  // OK while the data directory is the one opened (same inode, its CURRENT
+  // file present); once it was deleted or replaced, an error for good
+  // (LevelDB then writes into files no path leads to). Looks at most every
+  // 100 ms; thread-safe.
+  Status CheckDirectory() const;
 
  private:
   Store() = default;
   std::string directory_;
+  bool created_ = false;
+  dev_t dir_dev_ = 0;
+  ino_t dir_ino_ = 0;
+  mutable std::mutex check_mu_;
+  mutable std::chrono::steady_clock::time_point checked_at_{};  // GUARDED_BY(check_mu_)
+  mutable Status directory_status_;                             // GUARDED_BY(check_mu_)
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;  // destroyed first (declared last)

@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -272,6 +273,29 @@ TEST(HostileCluster, KeyChangesHoldAtOnceOnEveryNode) {
       EXPECT_THAT(Read(app, r).message(), HasSubstr("Access Denied")) << "round " << round << " node " << n;
     }
   }
+}
+
+// Defect 9: a cluster node's data directory started as a single node
+// (config without masters) accepted writes that existed on that node only,
+// with no warning: nothing in the directory recorded its mode.
+TEST(HostileCluster, AMastersDataStartedAsASingleNodeIsRefused) {
+  ClusterProcess cluster("hc-mode");
+  ASSERT_TRUE(cluster.StartAll());
+  auto c = cluster.node(0).NewClient();
+  ASSERT_EQ(Put(*c, "k", "v").status(), kvspec::kStatusOK);
+  ServerProcess& n = cluster.node(2);
+  ASSERT_EQ(n.Stop(SIGTERM), 0);
+  const std::string data = n.prefix() + "/var/data-03";
+  ASSERT_TRUE(std::filesystem::exists(data));
+  n.WriteConfig("[storage]\ndata_directory = \"" + data + "\"\n[server]\nbind = \"" + n.addr() +
+                "\"\nauth_secret_key = \"" + n.secret() + "\"\nhttp_port = 0\n");
+  n.Start();
+  EXPECT_EQ(n.WaitExit(seconds(20)), 2) << n.Log();
+  EXPECT_THAT(n.Log(), HasSubstr("holds the data of master " + n.addr() + " of cluster"));
+  // On purpose: it then runs as a single node.
+  n.Start({"--reset-identity"});
+  ASSERT_TRUE(n.WaitReady()) << n.Log();
+  EXPECT_EQ(Put(*n.NewClient(), "mine", "v").status(), kvspec::kStatusOK);
 }
 
 }  // namespace

@@ -358,5 +358,55 @@ TEST_F(Hostile, HalfSentHttpRequestsDoNotStarveHealthChecks) {
   for (int fd : more) close(fd);
 }
 
+// Defect 10: with the data directory deleted while the server ran, writes
+// went on answering OK (994 of 1,500) before failing, /readyz stayed ready,
+// and the restart silently made an empty database.
+TEST_F(Hostile, ADeletedDataDirectoryStopsWritesAndReadiness) {
+  StartServer();
+  ASSERT_EQ(Put(*root, "k", "v").status(), kvspec::kStatusOK);
+  std::filesystem::remove_all(server->prefix() + "/var/data");
+  kv::ObjectResult r;
+  EXPECT_TRUE(WaitFor([&] { return (r = Put(*root, "lost", "v")).status() == kvspec::kStatusServerError; }, seconds(2)))
+      << r.message();
+  EXPECT_THAT(r.message(), HasSubstr("deleted or replaced"));
+  EXPECT_EQ(HttpGet(server->http_port(), "/readyz").first, 503);
+  EXPECT_EQ(Metric("kvgo_data_directory_ok"), 0);
+  EXPECT_EQ(Get(*root, "k").status(), kvspec::kStatusOK);  // still readable: copy it out
+  ASSERT_EQ(server->Stop(SIGTERM), 0);
+  server->Start();
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  EXPECT_THAT(server->Log(), HasSubstr("created a new, empty database in " + server->prefix() + "/var/data"));
+}
+
+// Defect 11: after an explicit incr_id of 2^64-1 the next ids handed out
+// were 0 ("no id") and 1.
+TEST_F(Hostile, IncrIdsNeverWrap) {
+  StartServer();
+  kv::ObjectWriter w = client::NewWriter("top", "v");
+  w.set_incr_namespace("orders");
+  w.mutable_meta()->set_incr_id(UINT64_MAX);
+  ASSERT_EQ(Send(*root, w).meta().incr_id(), UINT64_MAX);
+  for (const std::string key : {"next", "next2"}) {
+    kv::ObjectWriter n = client::NewWriter(key, "v");
+    n.set_incr_namespace("orders");
+    const kv::ObjectResult r = Send(*root, n);
+    EXPECT_EQ(r.status(), kvspec::kStatusClientError) << key << " got id " << r.meta().incr_id();
+    EXPECT_THAT(r.message(), HasSubstr("used up"));
+  }
+}
+
+// Defect 13: a reserve below LevelDB's need (min_free_bytes 8 MiB where it
+// needs 27 MiB) let the server fill the disk to 0 bytes, and then refuse
+// deletes too: nothing could be freed through the API. No warning.
+TEST_F(Hostile, AReserveBelowLevelDbsNeedIsRefused) {
+  server = std::make_unique<ServerProcess>("reserve");
+  std::string cfg = server->DefaultConfig();
+  cfg.replace(cfg.find("\n\n[server]"), 10, "\nmin_free_bytes = 8388608\n\n[server]");
+  server->WriteConfig(cfg + "\n[performance]\nwrite_buffer_size = 1\nmax_table_size = 1\n");
+  server->Start();
+  EXPECT_EQ(server->WaitExit(seconds(10)), 2);
+  EXPECT_THAT(server->Log(), HasSubstr("storage.min_free_bytes: must be 0 (no reserve) or at least 28311552"));
+}
+
 }  // namespace
 }  // namespace kvgo::testing

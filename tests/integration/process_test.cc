@@ -287,11 +287,12 @@ TEST(Process, QuotaRefusesWritesButNotDeletesOrReads) {
   EXPECT_EQ(p.Stop(SIGTERM), 0);
 }
 
-// A disk that fills up: a 32 MiB tmpfs (in a mount namespace of the
+// A disk that fills up: a 64 MiB tmpfs (in a mount namespace of the
 // server's own, so nothing is mounted on the host) with [storage]
-// min_free_bytes = 8 MiB. Writes are refused with a clear status before
-// LevelDB could run out of space, reads and deletes go on, nothing is
-// lost, and writes resume once space is freed, without a restart.
+// min_free_bytes = 27 MiB, the least the config takes at these LevelDB
+// sizes. Writes are refused with a clear status before LevelDB could run
+// out of space, reads and deletes go on, nothing is lost, and writes resume
+// once space is freed, without a restart.
 TEST(Process, DiskNearlyFullRefusesWritesAndResumesWhenSpaceIsFreed) {
   if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   ServerProcess p("diskfull");
@@ -299,12 +300,12 @@ TEST(Process, DiskNearlyFullRefusesWritesAndResumesWhenSpaceIsFreed) {
                             p.prefix() + "/etc' >/dev/null 2>&1";
   if (std::system(probe.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs in a mount namespace here";
   std::string cfg = p.DefaultConfig();
-  cfg.replace(cfg.find("\n\n[server]"), 10, "\nmin_free_bytes = 8388608\n\n[server]");
+  cfg.replace(cfg.find("\n\n[server]"), 10, "\nmin_free_bytes = 28311552\n\n[server]");
   p.WriteConfig(cfg + "\n[performance]\nwrite_buffer_size = 1\nmax_table_size = 1\n");
   const std::string var = p.prefix() + "/var";
   std::filesystem::create_directories(var);
   p.StartArgv({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-               "mount -t tmpfs -o size=32m kvgo-diskfull " + var + " && exec " + ServerBinary() + " --config " +
+               "mount -t tmpfs -o size=64m kvgo-diskfull " + var + " && exec " + ServerBinary() + " --config " +
                    p.prefix() + "/etc/kvgo-server.conf"});
   ASSERT_TRUE(p.WaitReady()) << p.Log();
   // The tmpfs as the server sees it, through its mount namespace.
@@ -312,10 +313,10 @@ TEST(Process, DiskNearlyFullRefusesWritesAndResumesWhenSpaceIsFreed) {
   struct statvfs st {};
   ASSERT_EQ(statvfs(seen.c_str(), &st), 0);
   const uint64_t free0 = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
-  ASSERT_GT(free0, 24u << 20) << "the data directory is not on the 32 MiB tmpfs";
-  ASSERT_LT(free0, 33u << 20) << "the data directory is not on the 32 MiB tmpfs";
-  // Leave about 12 MiB: 4 MiB above the reserve.
-  std::ofstream(seen + "/ballast") << std::string(free0 - (12u << 20), 'b');
+  ASSERT_GT(free0, 56u << 20) << "the data directory is not on the 64 MiB tmpfs";
+  ASSERT_LT(free0, 65u << 20) << "the data directory is not on the 64 MiB tmpfs";
+  // Leave about 31 MiB: 4 MiB above the reserve.
+  std::ofstream(seen + "/ballast") << std::string(free0 - (31u << 20), 'b');
 
   auto c = p.NewClient();
   // Values snappy cannot shrink.
@@ -338,7 +339,7 @@ TEST(Process, DiskNearlyFullRefusesWritesAndResumesWhenSpaceIsFreed) {
       EXPECT_EQ(r.status(), kvspec::kStatusServerError);
     }
   }
-  ASSERT_FALSE(refusal.empty()) << "32 MB written with 12 MiB free";
+  ASSERT_FALSE(refusal.empty()) << "32 MB written with 31 MiB free";
   EXPECT_NE(refusal.find("disk nearly full"), std::string::npos) << refusal;
   EXPECT_GT(written.size(), 100u);
   // Reads and deletes go on.
