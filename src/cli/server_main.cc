@@ -3,6 +3,7 @@
 // SIGTERM/SIGINT shut down gracefully. Exit codes: 0 clean stop, 1 runtime
 // failure (storage, port), 2 bad command line or config, or a data directory
 // that cannot be used as configured.
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 #include <signal.h>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cli/flags_compat.h"
 #include "cli/sd_notify.h"
+#include "common/log_limiter.h"
 #include "config/config.h"
 #include "server/server.h"
 
@@ -38,6 +40,16 @@ ABSL_FLAG(bool, reset_identity, false,
 
 namespace {
 
+// A library's message, one line, at most once a minute per code location.
+void LogLimited(spdlog::level::level_enum level, const char* lib, std::string msg, const char* file, int line) {
+  static kvgo::LogLimiter limiter;
+  uint64_t suppressed = 0;
+  if (!limiter.Allow(std::string(file) + ":" + std::to_string(line), &suppressed)) return;
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  spdlog::log(level, "{}: {} ({}:{}){}", lib, msg, file, line,
+              suppressed > 0 ? " (and " + std::to_string(suppressed) + " more in the last minute)" : "");
+}
+
 void SetupLogging(const kvgo::Config& cfg) {
   std::shared_ptr<spdlog::logger> logger;
   if (cfg.log_file.empty()) {
@@ -50,15 +62,25 @@ void SetupLogging(const kvgo::Config& cfg) {
   logger->set_level(spdlog::level::from_str(cfg.log_level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
-  // gRPC's own messages go to the same log, one line each, in our format
-  // (and to the log file when one is set); its errors as warnings, since
-  // the server reports what they mean itself (a port in use, say).
+  // gRPC's and protobuf's own messages go to the same log, one line each,
+  // in our format (and to the log file when one is set); errors as
+  // warnings, since the server reports what they mean itself (a port in
+  // use, say). A client can make either say something on every call (a
+  // failed handshake, a string that is not UTF-8): each code location at
+  // most once a minute.
   gpr_set_log_function([](gpr_log_func_args* a) {
     const auto level = a->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::warn : spdlog::level::debug;
-    std::string msg = a->message;
-    std::replace(msg.begin(), msg.end(), '\n', ' ');
-    spdlog::log(level, "grpc: {} ({}:{})", msg, a->file, a->line);
+    if (!spdlog::should_log(level)) return;
+    LogLimited(level, "grpc", a->message, a->file, a->line);
   });
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel l, const char* file, int line, const std::string& message) {
+        const auto level = l >= google::protobuf::LOGLEVEL_ERROR     ? spdlog::level::warn
+                           : l == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::info
+                                                                      : spdlog::level::debug;
+        if (!spdlog::should_log(level)) return;
+        LogLimited(level, "protobuf", message, file, line);
+      });
 }
 
 // LevelDB keeps up to [performance] max_open_files tables open, and every

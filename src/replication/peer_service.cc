@@ -104,20 +104,7 @@ StatusOr<consensus::NodeId> PeerService::Admit(grpc::CallbackServerContext* ctx,
   const auto& refused = std::get<PeerIdentity::Refused>(verdict);
   const size_t why = static_cast<size_t>(refused.reason);
   refused_[why]++;
-  uint64_t suppressed = 0;
-  bool log = false;
-  {
-    std::lock_guard lock(log_mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (last_logged_[why] == std::chrono::steady_clock::time_point{} || now - last_logged_[why] > std::chrono::minutes(1)) {
-      last_logged_[why] = now;
-      suppressed = std::exchange(unlogged_[why], 0);
-      log = true;
-    } else {
-      unlogged_[why]++;
-    }
-  }
-  if (log) {
+  if (uint64_t suppressed = 0; log_limiter_.Allow(PeerRefusalName(refused.reason), &suppressed)) {
     spdlog::warn("{}{}", refused.detail,
                  suppressed > 0 ? " (and " + std::to_string(suppressed) + " more refusals for this reason in the last minute)"
                                 : std::string());

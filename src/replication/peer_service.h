@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "common/log_limiter.h"
 #include "peer.grpc.pb.h"
 #include "replication/replicator.h"
 
@@ -50,10 +51,7 @@ class PeerService final : public peer::pb::Peer::CallbackService {
 
   Replicator* r_;
   std::array<std::atomic<uint64_t>, kReasons> refused_{};
-  std::mutex log_mu_;
-  // Per reason: when it was last logged, and refusals not logged since.
-  std::array<std::chrono::steady_clock::time_point, kReasons> last_logged_{};  // GUARDED_BY(log_mu_)
-  std::array<uint64_t, kReasons> unlogged_{};                                  // GUARDED_BY(log_mu_)
+  LogLimiter log_limiter_;  // keyed by reason
 };
 
 }  // namespace kvgo::replication

@@ -159,7 +159,7 @@ void Listener::Accept(int listen_fd) {
           reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
         if (metrics_ != nullptr) metrics_->CountConnectionRefused(metrics::ConnRefusal::kNoFileDescriptors);
-        LogRefusal("no file descriptor for a new connection (" + why +
+        LogRefusal("no_fd", "no file descriptor for a new connection (" + why +
                    "): raise the open-file limit (systemd LimitNOFILE=) or lower [limits] max_connections");
         if (reserve_fd_ < 0) return;  // epoll wakes us again; nothing to spare now
         continue;
@@ -173,7 +173,7 @@ void Listener::Accept(int listen_fd) {
     if (handed_.size() >= limit) {
       close(fd);
       if (metrics_ != nullptr) metrics_->CountConnectionRefused(metrics::ConnRefusal::kLimit);
-      LogRefusal("connection from " + ip + " refused: " + std::to_string(handed_.size()) +
+      LogRefusal("limit", "connection from " + ip + " refused: " + std::to_string(handed_.size()) +
                  " connections open, [limits] max_connections is " + std::to_string(max_connections_));
       continue;
     }
@@ -202,16 +202,11 @@ void Listener::Rescan() {
   if (metrics_ != nullptr) metrics_->SetConnections(handed_.size());
 }
 
-void Listener::LogRefusal(const std::string& why) {
-  const auto now = std::chrono::steady_clock::now();
-  if (last_log_ != std::chrono::steady_clock::time_point{} && now - last_log_ < std::chrono::minutes(1)) {
-    unlogged_++;
-    return;
+void Listener::LogRefusal(const std::string& kind, const std::string& why) {
+  if (uint64_t suppressed = 0; log_limiter_.Allow(kind, &suppressed)) {
+    spdlog::warn("{}{}", why,
+                 suppressed > 0 ? " (and " + std::to_string(suppressed) + " more in the last minute)" : "");
   }
-  last_log_ = now;
-  spdlog::warn("{}{}", why,
-               unlogged_ > 0 ? " (and " + std::to_string(unlogged_) + " more refusals in the last minute)" : "");
-  unlogged_ = 0;
 }
 
 }  // namespace kvgo::server

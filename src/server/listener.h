@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log_limiter.h"
 #include "common/status.h"
 #include "metrics/metrics.h"
 
@@ -61,7 +62,8 @@ class Listener {
   void Accept(int listen_fd);
   // Forgets the connections gRPC has closed.
   void Rescan();
-  void LogRefusal(const std::string& why);
+  // Logs a refused connection, at most once a minute per kind.
+  void LogRefusal(const std::string& kind, const std::string& why);
 
   std::vector<int> fds_;  // listening sockets
   int port_ = 0;
@@ -76,8 +78,7 @@ class Listener {
   // Accept thread only: the descriptors handed to gRPC, and their inodes.
   std::map<int, ino_t> handed_;
   std::chrono::steady_clock::time_point last_scan_{};
-  std::chrono::steady_clock::time_point last_log_{};
-  uint64_t unlogged_ = 0;
+  LogLimiter log_limiter_;
   std::atomic<size_t> open_{0};
   std::thread thread_;
 };

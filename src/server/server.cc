@@ -18,6 +18,7 @@
 #include "common/limits.h"
 #include "metrics/node_collector.h"
 #include "server/authz.h"
+#include "server/bad_request.h"
 #include "server/identity.h"
 #include "storage/ttl.h"
 
@@ -233,6 +234,9 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   // The masters ping each other every 2 s, also while idle: allowed.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BadRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(s->service_.get());
   if (s->peer_service_) builder.RegisterService(s->peer_service_.get());
   s->grpc_ = builder.BuildAndStart();
