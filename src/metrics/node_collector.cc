@@ -167,7 +167,7 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
   }
   out.push_back(std::move(connected));
   out.push_back(std::move(dropped));
-  if (!cv.peer_calls_refused.empty()) {
+  {
     MetricFamily refused = Family("kvgo_peer_calls_refused_total",
                                   "Calls to the peer service refused by authentication, by reason (a client "
                                   "credential, a stranger, another cluster, or a master whose secrets differ)",

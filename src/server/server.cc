@@ -18,7 +18,6 @@
 #include "common/limits.h"
 #include "metrics/node_collector.h"
 #include "server/authz.h"
-#include "server/bad_request.h"
 #include "server/identity.h"
 #include "storage/ttl.h"
 
@@ -234,9 +233,6 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   // The masters ping each other every 2 s, also while idle: allowed.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<BadRequestInterceptorFactory>());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(s->service_.get());
   if (s->peer_service_) builder.RegisterService(s->peer_service_.get());
   s->grpc_ = builder.BuildAndStart();
@@ -277,6 +273,11 @@ Server::~Server() { Shutdown(); }
 
 metrics::ClusterView Server::ClusterState() const {
   metrics::ClusterView v;
+  // Every reason, also on a single node (no peer service: none refused).
+  for (size_t i = 0; i < static_cast<size_t>(replication::PeerRefusal::kCount); i++) {
+    const auto why = static_cast<replication::PeerRefusal>(i);
+    v.peer_calls_refused.emplace_back(replication::PeerRefusalName(why), peer_service_ ? peer_service_->refused(why) : 0);
+  }
   v.members = std::max<size_t>(1, config_.masters.size());
   if (committer_) {
     v.leader_addr = config_.bind;
@@ -306,12 +307,6 @@ metrics::ClusterView Server::ClusterState() const {
   v.snapshots_received = rs.snapshots_received;
   v.apply_rules = rs.apply_rules;
   for (const auto& p : rs.peers) v.peers.push_back({p.addr, p.connected, p.dropped});
-  if (peer_service_) {
-    for (size_t i = 0; i < static_cast<size_t>(replication::PeerRefusal::kCount); i++) {
-      const auto why = static_cast<replication::PeerRefusal>(i);
-      v.peer_calls_refused.emplace_back(replication::PeerRefusalName(why), peer_service_->refused(why));
-    }
-  }
   return v;
 }
 
