@@ -1,8 +1,6 @@
 #include "replication/transport.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -13,10 +11,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "common/kvspec.h"
 #include "common/clock.h"
 #include "common/limits.h"
+#include "replication/peer_token.h"
 
 namespace kvgo::replication {
 
@@ -92,26 +89,15 @@ const char* PeerRefusalName(PeerRefusal r) {
   }
 }
 
-std::string PeerIdentity::Mac(std::string_view method, consensus::NodeId from, int64_t ms) const {
-  const std::string msg = absl::StrCat("1\n", absl::string_view(method.data(), method.size()), "\n", from, "\n",
-                                       absl::Hex(cluster_id_), "\n", ms);
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-       msg.size(), out, &len);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), len));
-}
-
 void PeerIdentity::Sign(grpc::ClientContext* ctx, std::string_view method) const {
-  const int64_t now = SystemClock()->NowMs();
-  std::string mac;
+  std::string token;
   {
     std::lock_guard lock(mu_);
-    mac = Mac(method, self_.id, now);
+    token = SignPeerToken(key_, method, self_.id, cluster_id_, SystemClock()->NowMs());
   }
   ctx->AddMetadata(kNodeHeader, std::to_string(self_.id));
   ctx->AddMetadata(kClusterHeader, absl::StrCat(absl::Hex(cluster_id_)));
-  ctx->AddMetadata(kAuthHeader, absl::StrCat("1.", now, ".", mac));
+  ctx->AddMetadata(kAuthHeader, token);
 }
 
 std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx,
@@ -142,21 +128,14 @@ std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(cons
                   "it belongs to another cluster (its [[cluster.masters]] list differs from this node's)");
   }
   if (addr.empty()) return refuse(PeerRefusal::kNotMember, "not in this node's [[cluster.masters]]");
-  const std::string token = Meta(ctx, kAuthHeader);
-  const std::vector<absl::string_view> parts = absl::StrSplit(absl::string_view(token), '.');
-  int64_t ms = 0;
-  if (parts.size() != 3 || parts[0] != "1" || !absl::SimpleAtoi(parts[1], &ms)) {
-    return refuse(PeerRefusal::kBadToken, "no peer token (a client credential is never one)");
-  }
-  if (std::abs(SystemClock()->NowMs() - ms) > kvspec::kAuthWindowMs) {
-    return refuse(PeerRefusal::kExpired, "its token's time is more than 10 minutes off this node's clock");
-  }
-  std::string want;
+  Status s;
   {
     std::lock_guard lock(mu_);
-    want = Mac(method, id, ms);
+    s = VerifyPeerToken(Meta(ctx, kAuthHeader), key_, method, id, cluster_id_, SystemClock()->NowMs());
   }
-  if (parts[2].size() != want.size() || CRYPTO_memcmp(parts[2].data(), want.data(), want.size()) != 0) {
+  if (absl::IsInvalidArgument(s)) return refuse(PeerRefusal::kBadToken, std::string(s.message()));
+  if (absl::IsOutOfRange(s)) return refuse(PeerRefusal::kExpired, std::string(s.message()));
+  if (!s.ok()) {
     return refuse(PeerRefusal::kBadSignature,
                   "wrong peer key: " + addr +
                       " signs with a key made from other secrets (the masters' auth_secret_key, or [cluster] "

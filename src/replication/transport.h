@@ -93,8 +93,6 @@ class PeerIdentity {
   const std::string& self_addr() const { return self_.addr; }
 
  private:
-  std::string Mac(std::string_view method, consensus::NodeId from, int64_t ms) const;  // REQUIRES: mu_ held
-
   mutable std::mutex mu_;
   const Member self_;
   const uint64_t cluster_id_;

@@ -14,10 +14,10 @@ if ! command -v clang++ >/dev/null; then
 fi
 [ -f "$gen/peer.pb.cc" ] || { echo "run the main build first: $gen/peer.pb.cc is missing"; exit 1; }
 CXX=clang++ cmake -S "$src/tests/fuzz" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DKVGO_SOURCE_DIR="$src" -DKVGO_GEN_DIR="$gen" >/dev/null
+  -DKVGO_SOURCE_DIR="$src" -DKVGO_GEN_DIR="$gen" -DKVGO_DEPS_PREFIX="$build/deps/prefix" >/dev/null
 cmake --build "$out" -j "$(nproc)" >/dev/null
 status=0
-for t in token config request peer wal; do
+for t in token config request peer wal peer_service sequence; do
   corpus="$out/corpus/$t"
   mkdir -p "$corpus"
   cp -n "$src/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
