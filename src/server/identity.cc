@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "replication/log_store.h"
 #include "replication/transport.h"
 #include "storage.pb.h"
@@ -25,6 +28,8 @@ Status CheckIdentity(storage::Store* store, const Config& config, bool reset) {
   if (want.cluster()) {
     std::vector<std::string> addrs;
     for (const auto& m : config.masters) addrs.push_back(m.addr);
+    std::sort(addrs.begin(), addrs.end());
+    for (const auto& a : addrs) want.add_members(a);
     want.set_cluster_id(replication::ClusterIdOf(addrs));
   }
   const std::string key = replication::PaxosLogStore::IdentityKey();
@@ -47,6 +52,22 @@ Status CheckIdentity(storage::Store* store, const Config& config, bool reset) {
         " holds a single node's data, and this config makes it a cluster master: its data would not be the "
         "cluster's. Start masters from empty data directories (or a copy of a member's); to make this node a "
         "master anyway, start once with --reset-identity");
+  }
+  if (known && !reset && had.cluster() && had.cluster_id() != want.cluster_id()) {
+    // The same cluster with members replaced keeps a majority of those it
+    // had; another cluster's data does not.
+    size_t kept = 0;
+    for (const auto& m : had.members()) {
+      kept += std::count(want.members().begin(), want.members().end(), m);
+    }
+    if (kept < static_cast<size_t>(had.members_size()) / 2 + 1) {
+      return absl::FailedPreconditionError(
+          "the data directory " + store->directory() + " holds the data of " + Describe(had) + " (masters " +
+          absl::StrJoin(had.members(), ", ") + "), and this config's masters (" +
+          absl::StrJoin(want.members(), ", ") +
+          ") keep no majority of them: it is another cluster's data. Start it with its own cluster's config; to "
+          "make it a master of this cluster anyway, start once with --reset-identity");
+    }
   }
   if (known && !reset && had.SerializeAsString() == want.SerializeAsString()) return absl::OkStatus();
   if (known && !reset) {

@@ -12,11 +12,14 @@
 
 namespace kvgo::server {
 
-// Compares the record with `config`: writes it when absent (a new or an
-// older directory) or when `reset` (--reset-identity); records a new node
-// address or cluster id within cluster mode (a copy of a member's
-// directory, a changed member list) with a log line; refuses a change of
-// mode with FailedPrecondition saying what to do.
+// Compares the record with `config`: writes it when absent (a new
+// directory) or when `reset` (--reset-identity). Refuses, with
+// FailedPrecondition saying what to do, a change of mode, and a master's
+// data under a member list that keeps no majority of the masters it was
+// recorded with (another cluster's data). Records with a log line what the
+// documented procedures change: another node address (a copy of a
+// member's directory), a member list that keeps a majority (members
+// replaced one at a time).
 Status CheckIdentity(storage::Store* store, const Config& config, bool reset);
 
 }  // namespace kvgo::server

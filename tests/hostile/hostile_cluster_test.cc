@@ -298,5 +298,30 @@ TEST(HostileCluster, AMastersDataStartedAsASingleNodeIsRefused) {
   EXPECT_EQ(Put(*n.NewClient(), "mine", "v").status(), kvspec::kStatusOK);
 }
 
+// A master's data directory started as a master of another cluster (its
+// member list keeps no majority of the masters it had) is refused; one
+// whose list replaced a member is taken, and says so.
+TEST(HostileCluster, AnotherClustersDataIsRefused) {
+  ClusterProcess cluster("hc-other");
+  ASSERT_TRUE(cluster.StartAll());
+  ServerProcess& n = cluster.node(1);
+  ASSERT_EQ(n.Stop(SIGTERM), 0);
+  const std::string port = std::to_string(n.port());
+  auto config_with = [&](const std::vector<std::string>& masters) {
+    std::string c = "[storage]\ndata_directory = \"" + n.prefix() + "/var/data-02\"\n[server]\nbind = \"" +
+                    n.addr() + "\"\nauth_secret_key = \"" + n.secret() + "\"\nhttp_port = 0\n";
+    for (const auto& m : masters) c += "[[cluster.masters]]\naddr = \"" + m + "\"\nauth_secret_key = \"" + n.secret() + "\"\n";
+    return c;
+  };
+  n.WriteConfig(config_with({n.addr(), "127.0.0.4:" + port, "127.0.0.5:" + port}));
+  n.Start();
+  EXPECT_EQ(n.WaitExit(seconds(20)), 2) << n.Log();
+  EXPECT_THAT(n.Log(), HasSubstr("keep no majority of them: it is another cluster's data"));
+  n.WriteConfig(config_with({cluster.node(0).addr(), n.addr(), "127.0.0.4:" + port}));
+  n.Start();
+  ASSERT_TRUE(n.WaitReady()) << n.Log();
+  EXPECT_THAT(n.Log(), HasSubstr("data directory " + n.prefix() + "/var/data-02: was master " + n.addr()));
+}
+
 }  // namespace
 }  // namespace kvgo::testing
