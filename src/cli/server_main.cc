@@ -77,7 +77,7 @@ void SetupLogging(const kvgo::Config& cfg) {
       [](google::protobuf::LogLevel l, const char* file, int line, const std::string& message) {
         const auto level = l >= google::protobuf::LOGLEVEL_ERROR     ? spdlog::level::warn
                            : l == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::info
-                                                                      : spdlog::level::debug;
+                                                                     : spdlog::level::debug;
         if (!spdlog::should_log(level)) return;
         LogLimited(level, "protobuf", message, file, line);
       });

@@ -313,7 +313,7 @@ class Node {
   Ballot my_ballot_;
   std::map<NodeId, bool> votes_;
   std::map<NodeId, std::vector<bool>> promise_parts_;  // candidate: parts received per acceptor
-  std::map<Slot, Entry> recovered_;  // highest-ballot value per slot from promises
+  std::map<Slot, Entry> recovered_;                    // highest-ballot value per slot from promises
   Slot phase1_from_ = 0;
 
   // Leader.

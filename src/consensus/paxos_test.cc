@@ -174,8 +174,8 @@ TEST(Paxos, AcceptsCarryAtMostTheByteBudgetOrOneEntry) {
   net.Settle();
   net.Ticks(3);
   EXPECT_EQ(over_budget, 0u);
-  EXPECT_GT(accepts, 7u);         // 20 x 30 bytes need at least 7 Accepts of 100
-  EXPECT_EQ(max_entries, 3u);     // three 30-byte entries fit, four do not
+  EXPECT_GT(accepts, 7u);      // 20 x 30 bytes need at least 7 Accepts of 100
+  EXPECT_EQ(max_entries, 3u);  // three 30-byte entries fit, four do not
   for (NodeId id : {1u, 2u, 3u}) EXPECT_EQ(net.Values(id), want) << "node " << id;
 }
 

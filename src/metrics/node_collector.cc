@@ -172,7 +172,8 @@ std::vector<MetricFamily> NodeCollector::Collect() const {
                                   "Calls to the peer service refused by authentication, by reason (a client "
                                   "credential, a stranger, another cluster, or a master whose secrets differ)",
                                   MetricType::Counter);
-    for (const auto& [reason, n] : cv.peer_calls_refused) AddValue(&refused, static_cast<double>(n), {{"reason", reason}});
+    for (const auto& [reason, n] : cv.peer_calls_refused)
+      AddValue(&refused, static_cast<double>(n), {{"reason", reason}});
     out.push_back(std::move(refused));
   }
   return out;

@@ -106,8 +106,9 @@ StatusOr<consensus::NodeId> PeerService::Admit(grpc::CallbackServerContext* ctx,
   refused_[why]++;
   if (uint64_t suppressed = 0; log_limiter_.Allow(PeerRefusalName(refused.reason), &suppressed)) {
     spdlog::warn("{}{}", refused.detail,
-                 suppressed > 0 ? " (and " + std::to_string(suppressed) + " more refusals for this reason in the last minute)"
-                                : std::string());
+                 suppressed > 0
+                     ? " (and " + std::to_string(suppressed) + " more refusals for this reason in the last minute)"
+                     : std::string());
   }
   return absl::PermissionDeniedError("refused by " + r_->identity().self_addr() +
                                      ": not authenticated as a master of its cluster (its log says why)");

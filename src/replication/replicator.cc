@@ -81,6 +81,11 @@ StatusOr<std::unique_ptr<Replicator>> Replicator::Start(const Config& config, st
   const Member me = *self;
   const uint64_t cluster_id = ClusterIdOf(addrs);
   r->identity_ = std::make_unique<PeerIdentity>(me, cluster_id, members, PeerKey(config), config.tls.enabled());
+  if (config.peer_secret.empty()) {
+    spdlog::info(
+        "peer key derived from every master's auth_secret_key: a client holding all of them could act as a "
+        "master; set [cluster] peer_secret (the same on every master) for a credential no client holds");
+  }
   const auto creds = PeerCredentials(config.tls);
 #ifdef KVGO_FAILPOINTS
   if (const char* v = getenv("KVGO_MAX_APPLY_RULES"); v != nullptr && *v != 0) {
@@ -586,8 +591,8 @@ void Replicator::Speculate(Proposal& p) {
     p.cmd.clear_after_id();
     return;
   }
-  if (p.cmd.has_write() && pre.ByteSizeLong() + p.cmd.ByteSizeLong() - p.cmd.write().ByteSizeLong() <=
-                               limits::kMaxCommandBytes) {
+  if (p.cmd.has_write() &&
+      pre.ByteSizeLong() + p.cmd.ByteSizeLong() - p.cmd.write().ByteSizeLong() <= limits::kMaxCommandBytes) {
     // Every replica writes these mutations instead of computing them. (A
     // write whose mutations would not fit one log entry stays a command:
     // the replicas compute it, on the same state, as its after_id ensures.)
@@ -650,11 +655,11 @@ void Replicator::ForwardGroup(PeerClient* client, std::vector<Proposal> ps) {
         status_.forward_calls++;
       }
       const storage::pb::Command cmd = p.cmd;
-      client->Forward(cmd, kForwardTimeout,
-                      [gate = forward_gate_, p = std::move(p), addr](grpc::Status st,
-                                                                     const peer::pb::ForwardReply& reply) mutable {
-                        FinishForward(gate, std::move(p), addr, st, reply);
-                      });
+      client->Forward(
+          cmd, kForwardTimeout,
+          [gate = forward_gate_, p = std::move(p), addr](grpc::Status st, const peer::pb::ForwardReply& reply) mutable {
+            FinishForward(gate, std::move(p), addr, st, reply);
+          });
     }
     return;
   }
@@ -665,30 +670,29 @@ void Replicator::ForwardGroup(PeerClient* client, std::vector<Proposal> ps) {
   peer::pb::ForwardBatchRequest req;
   for (const auto& p : ps) *req.add_commands() = p.cmd;
   auto shared = std::make_shared<std::vector<Proposal>>(std::move(ps));
-  client->ForwardBatch(
-      std::move(req), kForwardTimeout,
-      [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
-        if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-          // A leader of an older version (during a rolling upgrade): the
-          // call did nothing. Forward these writes, and all later ones,
-          // one call each.
-          std::unique_lock lock(gate->mu);
-          if (gate->r != nullptr) {
-            gate->r->batch_forwarding_ = false;
-            for (auto& p : *shared) gate->r->Post(std::move(p));
-            return;
-          }
-        }
-        if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
-          st = grpc::Status(grpc::StatusCode::INTERNAL, "the leader answered " + std::to_string(reply.replies_size()) +
-                                                            " of " + std::to_string(shared->size()) +
-                                                            " forwarded writes");
-        }
-        for (size_t i = 0; i < shared->size(); i++) {
-          FinishForward(gate, std::move((*shared)[i]), addr, st,
-                        st.ok() ? reply.replies(static_cast<int>(i)) : peer::pb::ForwardReply());
-        }
-      });
+  client->ForwardBatch(std::move(req), kForwardTimeout,
+                       [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
+                         if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+                           // A leader of an older version (during a rolling upgrade): the
+                           // call did nothing. Forward these writes, and all later ones,
+                           // one call each.
+                           std::unique_lock lock(gate->mu);
+                           if (gate->r != nullptr) {
+                             gate->r->batch_forwarding_ = false;
+                             for (auto& p : *shared) gate->r->Post(std::move(p));
+                             return;
+                           }
+                         }
+                         if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
+                           st = grpc::Status(grpc::StatusCode::INTERNAL,
+                                             "the leader answered " + std::to_string(reply.replies_size()) + " of " +
+                                                 std::to_string(shared->size()) + " forwarded writes");
+                         }
+                         for (size_t i = 0; i < shared->size(); i++) {
+                           FinishForward(gate, std::move((*shared)[i]), addr, st,
+                                         st.ok() ? reply.replies(static_cast<int>(i)) : peer::pb::ForwardReply());
+                         }
+                       });
 }
 
 void Replicator::FinishForward(const std::shared_ptr<ForwardGate>& gate, Proposal p, const std::string& addr,
@@ -1012,6 +1016,14 @@ void Replicator::CompactIfNeeded() {
       upto = std::max(upto, slot);
     }
   }
+  // A peer being sent a snapshot catches up from the snapshot's slot on:
+  // those entries stay (else it would need another snapshot when this one
+  // is in), unless they grow four times past the byte bound.
+  for (const auto& [peer, flag] : sending_) {
+    if (!flag || !flag->load()) continue;
+    const Slot from = snapshot_slot_[peer];
+    if (upto > from && kept_bytes_ <= 4 * kLogKeepBytes) upto = from;
+  }
   if (upto <= compacted) return;
   // Compact syncs the KV store first (making every applied write before
   // it durable), so entries up to the applied slot may go.
@@ -1076,6 +1088,7 @@ void Replicator::StartSnapshot(NodeId peer) {
   const leveldb::Snapshot* snap = store_->db()->GetSnapshot();
   const Slot slot = node_->applied();
   const consensus::Ballot ballot = node_->promised();  // a leader's own ballot
+  snapshot_slot_[peer] = slot;
   spdlog::info("peer {} is behind the kept log: sending it a snapshot at slot {}", client->member().addr, slot);
   senders_[peer] = std::thread([this, client, snap, slot, ballot, flag] {
     pthread_setname_np(pthread_self(), "kvgo-snap-send");

@@ -298,6 +298,7 @@ class Replicator final : public storage::CommandLog {
   bool installer_active_ = false;                        // GUARDED_BY(apply_mu_)
   std::map<consensus::NodeId, std::thread> senders_;     // driver thread only
   std::map<consensus::NodeId, std::shared_ptr<std::atomic<bool>>> sending_;
+  std::map<consensus::NodeId, consensus::Slot> snapshot_slot_;  // driver thread only: of the last snapshot sent
 
   // Published by the driver for lock-free fast paths.
   std::atomic<consensus::NodeId> leader_{0};

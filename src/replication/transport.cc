@@ -59,7 +59,8 @@ std::string PeerKey(const Config& config) {
     // config has it, equal to its own masters entry): a node whose own
     // secret differs from what the others list for it gets another key.
     std::vector<std::pair<std::string, std::string>> masters;
-    for (const auto& m : config.masters) masters.emplace_back(m.addr, m.addr == config.bind ? config.root_secret : m.secret);
+    for (const auto& m : config.masters)
+      masters.emplace_back(m.addr, m.addr == config.bind ? config.root_secret : m.secret);
     std::sort(masters.begin(), masters.end());
     material = std::string("kvgo peer key v1: masters") + '\0';
     for (const auto& [addr, secret] : masters) material += addr + '\0' + secret + '\0';
@@ -101,7 +102,7 @@ void PeerIdentity::Sign(grpc::ClientContext* ctx, std::string_view method) const
 }
 
 std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(const grpc::CallbackServerContext* ctx,
-                                                                          std::string_view method) const {
+                                                                            std::string_view method) const {
   uint32_t id = 0;
   const bool has_id = absl::SimpleAtoi(Meta(ctx, kNodeHeader), &id);
   std::string addr;  // the sender's master address, if it is one of ours
@@ -113,8 +114,8 @@ std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(cons
   // its side too ("lost stream to peer ..."). Built only when refusing.
   const auto refuse = [&](PeerRefusal reason, const std::string& why) -> Refused {
     const std::string who = !addr.empty() ? addr : "a caller (" + ctx->peer() + ")";
-    return Refused{reason, "peer call " + std::string(method) + " from " + who + " refused by " + self_.addr + ": " +
-                               why};
+    return Refused{reason,
+                   "peer call " + std::string(method) + " from " + who + " refused by " + self_.addr + ": " + why};
   };
   if (require_client_cert_) {
     auto auth = ctx->auth_context();

@@ -29,9 +29,12 @@ std::vector<std::string> ScopeTables(const hooto::hauth::v1::AccessKey& key) {
   std::vector<std::string> out;
   for (const auto& s : key.scopes()) {
     if (s.name() != auth::kScopeTable) continue;
+    // As auth::Authorize reads it: "*" alone is every table; a "*" in a
+    // list is no table at all.
+    if (absl::StripAsciiWhitespace(s.value()) == "*") return {"*"};
     for (absl::string_view t : absl::StrSplit(s.value(), ',')) {
       t = absl::StripAsciiWhitespace(t);
-      if (!t.empty()) out.emplace_back(t);
+      if (!t.empty() && t != "*") out.emplace_back(t);
     }
     break;  // the first kvgo/table scope decides, as in auth::Authorize
   }
@@ -77,7 +80,8 @@ Status AuthorizeCommand(const hooto::hauth::v1::AccessKey& key, const storage::p
     if (Status s = AuthorizeTable(key, cmd.table_set().name(), /*write=*/true); !s.ok()) return s;
   }
   if (cmd.has_access_key_set()) {
-    auth::Principal existing = cmd.access_key_set().create() ? nullptr : keyring.FindStored(cmd.access_key_set().key().id());
+    auth::Principal existing =
+        cmd.access_key_set().create() ? nullptr : keyring.FindStored(cmd.access_key_set().key().id());
     if (Status s = AuthorizeKeySet(key, existing.get(), cmd.access_key_set().key()); !s.ok()) return s;
   }
   // TTL purges are the leader's own; a forwarded one is not a client's.
@@ -85,8 +89,7 @@ Status AuthorizeCommand(const hooto::hauth::v1::AccessKey& key, const storage::p
   return absl::OkStatus();
 }
 
-std::optional<storage::pb::CommandResult> DenyForwarded(const storage::pb::Command& cmd,
-                                                        const auth::Keyring& keyring) {
+std::optional<storage::pb::CommandResult> DenyForwarded(const storage::pb::Command& cmd, const auth::Keyring& keyring) {
   if (cmd.auth_key_id().empty()) return std::nullopt;
   const auth::Principal key = keyring.FindStored(cmd.auth_key_id());
   const Status s = key == nullptr ? absl::PermissionDeniedError("sign denied : no AccessKey found")

@@ -24,8 +24,9 @@ namespace kvgo::server {
 // "" -> "main"; any other name as sent.
 std::string ResolvedTable(const std::string& table_as_sent);
 
-// The tables of `key`'s kvgo/table scope ("*" alone for all), trimmed,
-// without empty entries.
+// The tables of `key`'s kvgo/table scope, trimmed, without empty entries:
+// {"*"} when the scope is "*" alone (every table); a "*" inside a list
+// counts for nothing, as auth::Authorize reads it.
 std::vector<std::string> ScopeTables(const hooto::hauth::v1::AccessKey& key);
 
 // Role sa and table scope "*".
@@ -55,7 +56,6 @@ Status AuthorizeCommand(const hooto::hauth::v1::AccessKey& key, const storage::p
 // The leader's check of a forwarded command that carries a stored key's id
 // (auth_key_id): a denial to answer with (one result per writer), or
 // nullopt to propose it.
-std::optional<storage::pb::CommandResult> DenyForwarded(const storage::pb::Command& cmd,
-                                                        const auth::Keyring& keyring);
+std::optional<storage::pb::CommandResult> DenyForwarded(const storage::pb::Command& cmd, const auth::Keyring& keyring);
 
 }  // namespace kvgo::server

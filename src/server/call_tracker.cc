@@ -25,8 +25,7 @@ static_assert(limits::kMaxWriterBytes + 1024 + kItemFraming + kReplyEnvelope <=
 
 }  // namespace
 
-TrackedCall::TrackedCall(CallTracker* tracker, grpc::CallbackServerContext* ctx, metrics::Rpc rpc,
-                         size_t request_bytes)
+TrackedCall::TrackedCall(CallTracker* tracker, grpc::CallbackServerContext* ctx, metrics::Rpc rpc, size_t request_bytes)
     : tracker_(tracker),
       ctx_(ctx),
       rpc_(rpc),
@@ -138,6 +137,9 @@ TrackedCall* CallTracker::Begin(grpc::CallbackServerContext* ctx, metrics::Rpc r
     call->conn_ = conn;
   }
   if (Status s = call->TakeShared(request_bytes); !s.ok()) {
+    // Not admitted after all: the handler must not answer it again.
+    Done(call);
+    call->admitted_ = false;
     call->Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.message())),
                  metrics::Refusal::kReplyTooLarge);
   }

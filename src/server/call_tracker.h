@@ -95,9 +95,9 @@ class TrackedCall final : public grpc::ServerUnaryReactor, public storage::Reply
   size_t held_bytes_ = 0;   // taken from the shared budgets, request included
   Status refusal_;
   // Once answered: its place in the tracker's list of replies not yet taken.
-  bool in_answered_ = false;                                                // GUARDED_BY(tracker_->mu_)
-  std::list<TrackedCall*>::iterator answered_it_;                           // GUARDED_BY(tracker_->mu_)
-  std::chrono::steady_clock::time_point answered_at_;                       // GUARDED_BY(tracker_->mu_)
+  bool in_answered_ = false;                           // GUARDED_BY(tracker_->mu_)
+  std::list<TrackedCall*>::iterator answered_it_;      // GUARDED_BY(tracker_->mu_)
+  std::chrono::steady_clock::time_point answered_at_;  // GUARDED_BY(tracker_->mu_)
 };
 
 class CallTracker {
@@ -131,8 +131,8 @@ class CallTracker {
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<TrackedCall::Conn>> conns_;  // GUARDED_BY(mu_)
-  std::list<TrackedCall*> answered_;  // GUARDED_BY(mu_), oldest first
-  bool stopping_ = false;             // GUARDED_BY(mu_)
+  std::list<TrackedCall*> answered_;                                           // GUARDED_BY(mu_), oldest first
+  bool stopping_ = false;                                                      // GUARDED_BY(mu_)
   std::condition_variable cv_;
   std::thread watchdog_;
 };

@@ -63,8 +63,7 @@ Status CheckIdentity(storage::Store* store, const Config& config, bool reset) {
     if (kept < static_cast<size_t>(had.members_size()) / 2 + 1) {
       return absl::FailedPreconditionError(
           "the data directory " + store->directory() + " holds the data of " + Describe(had) + " (masters " +
-          absl::StrJoin(had.members(), ", ") + "), and this config's masters (" +
-          absl::StrJoin(want.members(), ", ") +
+          absl::StrJoin(had.members(), ", ") + "), and this config's masters (" + absl::StrJoin(want.members(), ", ") +
           ") keep no majority of them: it is another cluster's data. Start it with its own cluster's config; to "
           "make it a master of this cluster anyway, start once with --reset-identity");
     }

@@ -32,6 +32,9 @@ kv::ObjectResult DeniedBy(const Status& s) { return Denied(s.message()); }
 // An ObjectResult's fields besides its items and message (status, next,
 // log_version, their tags) and the result's own framing in a BatchResult.
 constexpr size_t kResultFields = 32;
+// At most what a writer's result takes: its meta (a key of up to 256
+// bytes, extra up to 128, a dozen numbers), a short message, the framing.
+constexpr size_t kWriterResultBytes = 1024;
 
 // Takes one item result of a BatchCommit from the call's budget: its own
 // fields, or all of it unless its items were taken as they were built.
@@ -46,7 +49,8 @@ constexpr size_t kMaxBatchMessage = 8 << 10;
 
 PublicService::PublicService(ServiceContext ctx) : ctx_(std::move(ctx)), tracker_(ctx_.limits, ctx_.metrics) {}
 
-void PublicService::Authenticate(grpc::CallbackServerContext* context, Deadline deadline, PrincipalCallback next) const {
+void PublicService::Authenticate(grpc::CallbackServerContext* context, Deadline deadline,
+                                 PrincipalCallback next) const {
   const auto& md = context->client_metadata();
   auto it = md.find(auth::kTokenHeader);
   if (it == md.end()) return next(absl::PermissionDeniedError("no auth token found"));
@@ -295,13 +299,10 @@ void PublicService::RunBatch(std::shared_ptr<BatchState> st, int from) const {
     }
   }
   if (!pending.empty()) {
+    // Room for their results first: once applied, writes must be answered.
+    if (!st->call->Take(kWriterResultBytes * pending.size()).ok()) return FinishBatch(st);
     ApplyWriters(st->principal, std::move(pending), [this, st, index, i](std::vector<kv::ObjectResult> rs) {
-      bool fits = true;
-      for (size_t k = 0; k < rs.size(); k++) {
-        st->results[index[k]] = std::move(rs[k]);
-        fits = fits && TakeResult(st->call, st->results[index[k]], false);
-      }
-      if (!fits) return FinishBatch(st);
+      for (size_t k = 0; k < rs.size(); k++) st->results[index[k]] = std::move(rs[k]);
       st->barrier_passed = false;
       RunBatch(st, i);
     });
@@ -317,7 +318,7 @@ void PublicService::FinishBatch(const std::shared_ptr<BatchState>& st) const {
     // message says so).
     out->set_status(absl::IsInvalidArgument(refused) ? kvspec::kStatusClientError : kvspec::kStatusServerError);
     out->set_message(absl::StrCat("BatchCommit stopped: ", refused.message(),
-                                  "; the writes of the items before the stop were applied"));
+                                  "; the writes of the items before the stop were applied, none after it"));
     return st->call->Reply(*out);
   }
   // The reference's "b<i> <message> " list, cut short past kMaxBatchMessage

@@ -79,8 +79,7 @@ StatusOr<std::unique_ptr<Listener>> Listener::Bind(const std::string& addr) {
   freeaddrinfo(res);
   l->port_ = port;
   if (l->fds_.empty()) {
-    return absl::UnavailableError("cannot listen on " + addr + " (" +
-                                  (last_error.empty() ? "no address" : last_error) +
+    return absl::UnavailableError("cannot listen on " + addr + " (" + (last_error.empty() ? "no address" : last_error) +
                                   ": address in use, or not an address of this host?)");
   }
   return l;
@@ -139,6 +138,7 @@ void Listener::Run() {
 }
 
 void Listener::Accept(int listen_fd) {
+  if (reserve_fd_ < 0) reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
@@ -159,9 +159,15 @@ void Listener::Accept(int listen_fd) {
           reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
         if (metrics_ != nullptr) metrics_->CountConnectionRefused(metrics::ConnRefusal::kNoFileDescriptors);
-        LogRefusal("no_fd", "no file descriptor for a new connection (" + why +
-                   "): raise the open-file limit (systemd LimitNOFILE=) or lower [limits] max_connections");
-        if (reserve_fd_ < 0) return;  // epoll wakes us again; nothing to spare now
+        LogRefusal("no_fd",
+                   "no file descriptor for a new connection (" + why +
+                       "): raise the open-file limit (systemd LimitNOFILE=) or lower [limits] max_connections");
+        if (reserve_fd_ < 0) {
+          // Not even the reserve came back: epoll would wake this thread at
+          // once for the queued connection. Wait for descriptors to free.
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          return;
+        }
         continue;
       }
       spdlog::warn("accepting a connection failed: {}", std::strerror(errno));
@@ -174,7 +180,7 @@ void Listener::Accept(int listen_fd) {
       close(fd);
       if (metrics_ != nullptr) metrics_->CountConnectionRefused(metrics::ConnRefusal::kLimit);
       LogRefusal("limit", "connection from " + ip + " refused: " + std::to_string(handed_.size()) +
-                 " connections open, [limits] max_connections is " + std::to_string(max_connections_));
+                              " connections open, [limits] max_connections is " + std::to_string(max_connections_));
       continue;
     }
     struct stat st {};

@@ -1,11 +1,11 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
-#include <openssl/sha.h>
-#include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -78,8 +78,9 @@ std::set<std::string> MasterIps(const Config& config) {
     if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) continue;
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
       char buf[INET6_ADDRSTRLEN] = {0};
-      const void* a = ai->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
-                                               : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
+      const void* a = ai->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
       if (inet_ntop(ai->ai_family, a, buf, sizeof(buf)) != nullptr) out.insert(buf);
     }
     freeaddrinfo(res);
@@ -229,7 +230,9 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const Config& config, ServerOpti
   builder.SetMaxSendMessageSize(max_message);
   // A connection has this long to finish its TLS and HTTP/2 handshakes.
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
+  // Each stream may hold a request of up to the message limit while it
+  // arrives (before the call is tracked): a connection holds at most 100.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);
   // The masters ping each other every 2 s, also while idle: allowed.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
@@ -276,7 +279,8 @@ metrics::ClusterView Server::ClusterState() const {
   // Every reason, also on a single node (no peer service: none refused).
   for (size_t i = 0; i < static_cast<size_t>(replication::PeerRefusal::kCount); i++) {
     const auto why = static_cast<replication::PeerRefusal>(i);
-    v.peer_calls_refused.emplace_back(replication::PeerRefusalName(why), peer_service_ ? peer_service_->refused(why) : 0);
+    v.peer_calls_refused.emplace_back(replication::PeerRefusalName(why),
+                                      peer_service_ ? peer_service_->refused(why) : 0);
   }
   v.members = std::max<size_t>(1, config_.masters.size());
   if (committer_) {

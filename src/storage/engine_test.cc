@@ -238,6 +238,8 @@ TEST_F(EngineTest, IncrNamespaces) {
   EXPECT_EQ(e->Write(w).meta().incr_id(), 5001u);
 }
 
+// Apply rules 3 (an entry of rules 2 still wraps, as every replica of that
+// version computed it).
 TEST_F(EngineTest, IncrIdsNeverWrap) {
   kv::ObjectWriter w;
   w.mutable_meta()->set_key("top");
@@ -259,6 +261,10 @@ TEST_F(EngineTest, IncrIdsNeverWrap) {
   w.mutable_meta()->set_incr_id(0);
   w.set_incr_namespace("orders");
   EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
+  // Under rules 2 the counter wraps: a replica of that version did so.
+  w.mutable_meta()->set_key("old");
+  w.set_incr_namespace("user");
+  EXPECT_EQ(e->WriteUnderRules(w, 2).meta().incr_id(), 0u);
 }
 
 // A command logged under apply rules 0 (before rules had versions) is

@@ -301,7 +301,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, 
       if (meta.incr_id() == 0) {
         // An explicit incr_id may raise the counter to the top; it never
         // wraps (0 means "no id", and ids would repeat).
-        if (*cur == UINT64_MAX) {
+        if (rules_ >= 3 && *cur == UINT64_MAX) {
           return Result(kvspec::kStatusClientError,
                         absl::StrCat("incr ids of namespace ", incr_ns,
                                      " are used up (an explicit incr_id of 18446744073709551615 was written): "

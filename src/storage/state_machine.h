@@ -39,7 +39,9 @@ namespace kvgo::storage {
 //  2: cluster mode: entries may be precomputed (Command.precomputed) and
 //     carry the entry they were computed after (Command.after_id); see
 //     docs/replication.md "Precomputed entries".
-inline constexpr uint32_t kApplyRules = 2;
+//  3: an incr id is never handed out past 2^64-1 (the write is refused;
+//     before, the counter wrapped to 0 and 1).
+inline constexpr uint32_t kApplyRules = 3;
 
 class StateMachine {
  public:

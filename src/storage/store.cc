@@ -125,7 +125,8 @@ Status Store::CheckDirectory() const {
         "the data directory " + directory_ +
         " was deleted or replaced while the server ran: writes are refused (they would go to files no path leads "
         "to); reads still see the data as it was. Copy out what you need, then stop the server and restore the "
-        "directory from a backup or, in a cluster, empty it so that the node gets a snapshot from its peers");
+        "directory from a backup (a cluster master keeps its promises to its peers in the files it holds open: "
+        "restarted on an empty directory it forgets them; see README, Replacing a node)");
   }
   return directory_status_;
 }

@@ -7,7 +7,6 @@
 #include <leveldb/db.h>
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
-
 #include <sys/types.h>
 
 #include <chrono>

@@ -222,7 +222,7 @@ int StallingH2Client::Pump(std::chrono::milliseconds d) {
       const uint8_t type = static_cast<uint8_t>(in_[3]), flags = static_cast<uint8_t>(in_[4]);
       const std::string payload = in_.substr(9, len);
       in_.erase(0, 9 + len);
-      if (type == 4 && (flags & 1) == 0) Frame(4, 1, 0, "");  // SETTINGS: ack
+      if (type == 4 && (flags & 1) == 0) Frame(4, 1, 0, "");       // SETTINGS: ack
       if (type == 6 && (flags & 1) == 0) Frame(6, 1, 0, payload);  // PING: ack
       if (type == 3) resets_++;                                    // RST_STREAM
     }

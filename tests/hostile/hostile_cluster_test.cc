@@ -2,18 +2,18 @@
 // 127.0.0.1-3, stopped by pid at the end, also on failure).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-
-#include <set>
-#include <thread>
-#include <vector>
-
 #include <openssl/sha.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "auth/token.h"
@@ -24,14 +24,15 @@
 #include "hauth.pb.h"
 #include "hostile.h"
 #include "peer.grpc.pb.h"
+#include "replication/peer_token.h"
 #include "replication/transport.h"
 
 namespace kvgo::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 // The cluster id every master derives from the sorted master addresses (as
 // replication/replicator.cc does); what an attacker reads off a refusal of
@@ -175,6 +176,33 @@ TEST(HostileCluster, AClientCredentialNeverPassesAsAPeer) {
   }
   EXPECT_GE(cluster.Metric(f, "kvgo_peer_calls_refused_total{reason=\"bad_token\"}"), 2);
 
+  // A token of the peer kind, keyed from the secrets the client has (the
+  // leader's) and guesses for the others: refused. With every master's
+  // secret (the control) the same call passes, so the refusal is the key's.
+  auto read_index_with = [&](const std::map<int, std::string>& secrets) {
+    Config c;
+    c.bind = cluster.node(l).addr();
+    c.root_secret = secrets.at(l);
+    for (int i = 0; i < 3; i++) c.masters.push_back({cluster.node(i).addr(), kvspec::kRootKeyId, secrets.at(i)});
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    ctx.AddMetadata("x-kvgo-node", std::to_string(leader_id));
+    ctx.AddMetadata("x-kvgo-cluster", cluster_hex);
+    uint64_t cid = 0;
+    std::stringstream(cluster_hex) >> std::hex >> cid;
+    ctx.AddMetadata("x-kvgo-peer-auth", replication::SignPeerToken(replication::PeerKey(c), "ReadIndex", leader_id, cid,
+                                                                   SystemClock()->NowMs()));
+    peer::pb::ReadIndexReply reply;
+    return stub->ReadIndex(&ctx, peer::pb::ReadIndexRequest(), &reply).error_code();
+  };
+  std::map<int, std::string> guessed = {
+      {0, "a-guess-of-the-secret-0000"}, {1, "a-guess-of-the-secret-0001"}, {2, "a-guess-of-the-secret-0002"}};
+  guessed[l] = ClusterSecret(l);
+  EXPECT_EQ(read_index_with(guessed), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_GE(cluster.Metric(f, "kvgo_peer_calls_refused_total{reason=\"bad_signature\"}"), 1);
+  EXPECT_EQ(read_index_with({{0, ClusterSecret(0)}, {1, ClusterSecret(1)}, {2, ClusterSecret(2)}}),
+            grpc::StatusCode::OK);
+
   // The follower kept its data, and acknowledged writes survive the
   // leader's death.
   auto follower = cluster.node(f).NewClient();
@@ -308,9 +336,10 @@ TEST(HostileCluster, AnotherClustersDataIsRefused) {
   ASSERT_EQ(n.Stop(SIGTERM), 0);
   const std::string port = std::to_string(n.port());
   auto config_with = [&](const std::vector<std::string>& masters) {
-    std::string c = "[storage]\ndata_directory = \"" + n.prefix() + "/var/data-02\"\n[server]\nbind = \"" +
-                    n.addr() + "\"\nauth_secret_key = \"" + n.secret() + "\"\nhttp_port = 0\n";
-    for (const auto& m : masters) c += "[[cluster.masters]]\naddr = \"" + m + "\"\nauth_secret_key = \"" + n.secret() + "\"\n";
+    std::string c = "[storage]\ndata_directory = \"" + n.prefix() + "/var/data-02\"\n[server]\nbind = \"" + n.addr() +
+                    "\"\nauth_secret_key = \"" + n.secret() + "\"\nhttp_port = 0\n";
+    for (const auto& m : masters)
+      c += "[[cluster.masters]]\naddr = \"" + m + "\"\nauth_secret_key = \"" + n.secret() + "\"\n";
     return c;
   };
   n.WriteConfig(config_with({n.addr(), "127.0.0.4:" + port, "127.0.0.5:" + port}));
