@@ -181,6 +181,13 @@ pid_t ServerProcess::Start(const std::vector<std::string>& extra_args) {
 void ServerProcess::RunAs(uid_t uid) { uid_ = uid; }
 
 pid_t ServerProcess::StartArgv(const std::vector<std::string>& argv) {
+  // One process at a time: one still running (a test that expected it to
+  // exit, on a server that did not) is stopped first, never leaked.
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
   const std::string log = prefix_ + "/server.log";
   if (uid_ != 0) {
     // Everything under the prefix (data, logs) belongs to the node's user.

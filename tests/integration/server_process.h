@@ -46,7 +46,8 @@ class ServerProcess {
   void WriteConfig(const std::string& text) const;
 
   // Starts the binary with --config <prefix>/etc/kvgo-server.conf and
-  // `extra_args`; output goes to <prefix>/server.log. Returns the pid.
+  // `extra_args`; output goes to <prefix>/server.log. Returns the pid. A
+  // process this object started that still runs is killed first.
   pid_t Start(const std::vector<std::string>& extra_args = {});
   // From the next Start on: run kvgo-server-failpoints, armed by the file
   // <prefix>/failpoints (KVGO_FAILPOINTS_FILE), which ArmFailpoints writes.
