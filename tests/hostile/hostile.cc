@@ -40,6 +40,15 @@ kv::ObjectResult Read(client::Client& c, const kv::ObjectReader& rd) {
 
 kv::ObjectResult Get(client::Client& c, const std::string& key) { return Read(c, client::NewKeyReader(key)); }
 
+kv::ObjectResult SysCall(client::Client& c, const std::string& method, const std::string& body) {
+  kv::SysCmdRequest req;
+  req.set_method(method);
+  req.set_body(body);
+  kv::ObjectResult r;
+  grpc::Status s = c.SysCmd(req, &r);
+  return s.ok() ? r : RpcError(s);
+}
+
 kv::ObjectWriter WriterOfSize(const std::string& key, size_t bytes) {
   size_t n = bytes;
   for (int i = 0; i < 8; i++) {

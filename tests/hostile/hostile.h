@@ -25,6 +25,9 @@ kv::ObjectResult Send(client::Client& c, const kv::ObjectWriter& w);
 kv::ObjectResult Get(client::Client& c, const std::string& key);
 kv::ObjectResult Read(client::Client& c, const kv::ObjectReader& r);
 
+// A SysCmd (`method`, `body`) through `c`; a transport error as in Send.
+kv::ObjectResult SysCall(client::Client& c, const std::string& method, const std::string& body = "");
+
 // A writer for `key` whose encoded size is exactly `bytes`.
 kv::ObjectWriter WriterOfSize(const std::string& key, size_t bytes);
 

@@ -34,20 +34,12 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
-// The cluster id every master derives from the sorted master addresses (as
-// replication/replicator.cc does); what an attacker reads off a refusal of
-// an older version.
+// The cluster id every master derives from its master list, as an attacker
+// read it off a refusal of an older version.
 std::string ClusterIdHex(ClusterProcess& c) {
   std::vector<std::string> addrs;
   for (int i = 0; i < c.size(); i++) addrs.push_back(c.node(i).addr());
-  std::sort(addrs.begin(), addrs.end());
-  std::string joined;
-  for (const auto& a : addrs) joined += a + "\n";
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(joined.data()), joined.size(), d);
-  uint64_t id = 0;
-  for (int i = 0; i < 8; i++) id = (id << 8) | d[i];
-  return absl::StrCat(absl::Hex(id));
+  return absl::StrCat(absl::Hex(replication::ClusterIdOf(addrs)));
 }
 
 std::unique_ptr<peer::pb::Peer::Stub> PeerStub(const std::string& addr) {
@@ -62,16 +54,6 @@ void SignAsRootClient(grpc::ClientContext* ctx, uint32_t from, const std::string
   ctx->AddMetadata("x-kvgo-node", std::to_string(from));
   ctx->AddMetadata("x-kvgo-cluster", cluster_hex);
   ctx->AddMetadata(auth::kTokenHeader, auth::SignToken(kvspec::kRootKeyId, secret, SystemClock()->NowMs()));
-}
-
-kv::ObjectResult SysCall(client::Client& c, const std::string& method, const std::string& body = "") {
-  kv::SysCmdRequest req;
-  req.set_method(method);
-  req.set_body(body);
-  kv::ObjectResult r;
-  grpc::Status s = c.SysCmd(req, &r);
-  if (!s.ok()) r.set_message("rpc: " + s.error_message());
-  return r;
 }
 
 // Defect: a Commit just under the 12 MiB message limit was accepted by the

@@ -43,21 +43,11 @@ class Hostile : public ::testing::Test {
     root = server->NewClient();
   }
 
-  kv::ObjectResult Sys(client::Client& c, const std::string& method, const std::string& body = "") {
-    kv::SysCmdRequest req;
-    req.set_method(method);
-    req.set_body(body);
-    kv::ObjectResult r;
-    grpc::Status s = c.SysCmd(req, &r);
-    if (!s.ok()) r.set_message("rpc: " + s.error_message());
-    return r;
-  }
-
   // A new access key (AccessKeySet through the root key): its id and secret.
   std::pair<std::string, std::string> MakeKey(const std::string& role, const std::string& tables) {
     auto ids = [&] {
       std::set<std::string> out;
-      const kv::ObjectResult list = Sys(*root, "AccessKeyList");
+      const kv::ObjectResult list = SysCall(*root, "AccessKeyList");
       for (const auto& it : list.items()) out.insert(it.meta().key());
       return out;
     };
@@ -67,10 +57,10 @@ class Hostile : public ::testing::Test {
     auto* s = k.add_scopes();
     s->set_name("kvgo/table");
     s->set_value(tables);
-    EXPECT_EQ(Sys(*root, "AccessKeySet", k.SerializeAsString()).status(), kvspec::kStatusOK);
+    EXPECT_EQ(SysCall(*root, "AccessKeySet", k.SerializeAsString()).status(), kvspec::kStatusOK);
     for (const auto& id : ids()) {
       if (before.count(id) == 0) {
-        auto one = Sys(*root, "AccessKeyList", id);
+        auto one = SysCall(*root, "AccessKeyList", id);
         return {id, nlohmann::json::parse(one.items(0).data().value().substr(1))["secret"]};
       }
     }
@@ -127,11 +117,11 @@ TEST_F(Hostile, AScopedAdministratorStaysInItsScope) {
   auto a = ClientOf(admin);
   // No root secret, whole or masked, to anyone.
   for (auto* c : {a.get(), root.get()}) {
-    const kv::ObjectResult list = Sys(*c, "AccessKeyList");
+    const kv::ObjectResult list = SysCall(*c, "AccessKeyList");
     for (const auto& it : list.items()) {
       EXPECT_EQ(it.data().value().find(server->secret().substr(0, 4)), std::string::npos) << it.data().value();
     }
-    const auto r = Sys(*c, "AccessKeyList", kvspec::kRootKeyId);
+    const auto r = SysCall(*c, "AccessKeyList", kvspec::kRootKeyId);
     for (const auto& it : r.items()) EXPECT_EQ(it.data().value().find(server->secret()), std::string::npos);
   }
   // It cannot widen itself, nor make a key beyond its tables.
@@ -141,27 +131,27 @@ TEST_F(Hostile, AScopedAdministratorStaysInItsScope) {
   auto* s = wider.add_scopes();
   s->set_name("kvgo/table");
   s->set_value("*");
-  kv::ObjectResult r = Sys(*a, "AccessKeySet", wider.SerializeAsString());
+  kv::ObjectResult r = SysCall(*a, "AccessKeySet", wider.SerializeAsString());
   EXPECT_EQ(r.status(), kvspec::kStatusClientError) << r.message();
   EXPECT_THAT(r.message(), HasSubstr("Access Denied"));
   wider.clear_id();
   s->set_value("orders,secret");
-  EXPECT_THAT(Sys(*a, "AccessKeySet", wider.SerializeAsString()).message(), HasSubstr("Access Denied"));
+  EXPECT_THAT(SysCall(*a, "AccessKeySet", wider.SerializeAsString()).message(), HasSubstr("Access Denied"));
   // Within its scope it manages keys.
   s->set_value("orders");
-  EXPECT_EQ(Sys(*a, "AccessKeySet", wider.SerializeAsString()).status(), kvspec::kStatusOK);
+  EXPECT_EQ(SysCall(*a, "AccessKeySet", wider.SerializeAsString()).status(), kvspec::kStatusOK);
   // Node-wide status and the sys table are a full administrator's.
-  EXPECT_EQ(Sys(*a, "SysStatus").message(), "Access Denied");
+  EXPECT_EQ(SysCall(*a, "SysStatus").message(), "Access Denied");
   kv::ObjectReader sys = client::NewKeyReader("sys:table:main");
   sys.set_table_name("sys");
   EXPECT_EQ(Read(*a, sys).message(), "Access Denied");
   // And it still reaches only its table.
-  EXPECT_EQ(Sys(*root, "TableSet",
-                [] {
-                  kv::TableSetRequest t;
-                  t.set_name("secret");
-                  return t.SerializeAsString();
-                }())
+  EXPECT_EQ(SysCall(*root, "TableSet",
+                    [] {
+                      kv::TableSetRequest t;
+                      t.set_name("secret");
+                      return t.SerializeAsString();
+                    }())
                 .status(),
             kvspec::kStatusOK);
   kv::ObjectReader other = client::NewKeyReader("k");
@@ -176,7 +166,7 @@ TEST_F(Hostile, BatchCommitAuthorisesTheTableEachItemUses) {
   StartServer();
   kv::TableSetRequest t;
   t.set_name("secret");
-  ASSERT_EQ(Sys(*root, "TableSet", t.SerializeAsString()).status(), kvspec::kStatusOK);
+  ASSERT_EQ(SysCall(*root, "TableSet", t.SerializeAsString()).status(), kvspec::kStatusOK);
   kv::ObjectWriter w = client::NewWriter("k", "v");
   w.set_table_name("secret");
   ASSERT_EQ(Send(*root, w).status(), kvspec::kStatusOK);
