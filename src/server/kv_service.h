@@ -3,7 +3,9 @@
 // is answered in-band (gRPC OK, ObjectResult.status 4/5) as the SDK
 // expects, except the refusals of the CallTracker (a limit of [limits]
 // reached: RESOURCE_EXHAUSTED, or draining: UNAVAILABLE). No request can
-// crash the server or take more memory than the budgets of [limits].
+// crash the server; once received, no call takes more memory than the
+// budgets of [limits] (while it arrives, gRPC holds it: up to 100 streams
+// per connection).
 //
 // It uses gRPC's callback API: no handler blocks a thread. Reads are
 // answered inline; writes complete from the command log's callback once
