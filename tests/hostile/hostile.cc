@@ -1,6 +1,9 @@
 #include "hostile.h"
 
-#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -77,14 +80,12 @@ std::unique_ptr<grpc::ClientContext> RawClient::Context() const {
   return ctx;
 }
 
-namespace {
-
-int64_t StatusKb(pid_t pid, const std::string& field) {
+int64_t PeakRssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      std::istringstream f(line.substr(field.size() + 1));
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream f(line.substr(6));
       int64_t kb = 0;
       f >> kb;
       return kb * 1024;
@@ -93,21 +94,15 @@ int64_t StatusKb(pid_t pid, const std::string& field) {
   return -1;
 }
 
-}  // namespace
-
-int64_t RssBytes(pid_t pid) { return StatusKb(pid, "VmRSS"); }
-
-int64_t PeakRssBytes(pid_t pid) { return StatusKb(pid, "VmHWM"); }
-
-int OpenFds(pid_t pid) {
-  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') n++;
-  }
-  closedir(d);
-  return n;
+int ConnectLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) return fd;
+  if (fd >= 0) close(fd);
+  return -1;
 }
 
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
@@ -120,12 +115,6 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 }
 
 }  // namespace kvgo::testing
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace kvgo::testing {
 
@@ -157,17 +146,9 @@ std::string HpackHeader(const std::string& name, const std::string& value) {
 
 }  // namespace
 
-StallingH2Client::StallingH2Client(const std::string& host, int port) {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd_);
-    fd_ = -1;
-    return;
-  }
+StallingH2Client::StallingH2Client(int port) {
+  fd_ = ConnectLoopback(port);
+  if (fd_ < 0) return;
   const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   if (write(fd_, preface.data(), preface.size()) < 0) return;
   // SETTINGS: ENABLE_PUSH 0, INITIAL_WINDOW_SIZE 0 (no stream may send data).

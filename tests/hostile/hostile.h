@@ -47,12 +47,11 @@ class RawClient {
   std::unique_ptr<kv::Public::Stub> stub_;
 };
 
-// Resident memory of process `pid` in bytes now (VmRSS) and at its peak
-// (VmHWM), or -1.
-int64_t RssBytes(pid_t pid);
+// Peak resident memory of process `pid` in bytes (VmHWM), or -1.
 int64_t PeakRssBytes(pid_t pid);
-// Open file descriptors of process `pid`, or -1.
-int OpenFds(pid_t pid);
+
+// A TCP connection to 127.0.0.1:`port` (blocking), or -1.
+int ConnectLoopback(int port);
 
 // Calls `cond` every 20 ms until it is true or `timeout` ends.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
@@ -66,7 +65,7 @@ namespace kvgo::testing {
 // headers but no data. The server must not keep what it cannot send.
 class StallingH2Client {
  public:
-  StallingH2Client(const std::string& host, int port);  // connects, sends the preface
+  explicit StallingH2Client(int port);  // connects to 127.0.0.1, sends the preface
   ~StallingH2Client();
   bool connected() const { return fd_ >= 0; }
   // Opens a unary call of `path` ("/pkg.Service/Method") with the encoded

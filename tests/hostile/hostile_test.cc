@@ -6,9 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -279,7 +277,7 @@ TEST_F(Hostile, RepliesAClientDoesNotTakeAreBoundedAndCancelled) {
   StartServer("\n[limits]\nreply_timeout_ms = 1500\nmax_connection_call_bytes = 16777216\n");
   ASSERT_EQ(Put(*root, "big", std::string(1 << 20, 'x')).status(), kvspec::kStatusOK);
   const int64_t peak_before = PeakRssBytes(server->pid());
-  StallingH2Client stall("127.0.0.1", server->port());
+  StallingH2Client stall(server->port());
   ASSERT_TRUE(stall.connected());
   const std::string query = client::NewKeyReader("big").SerializeAsString();
   for (int i = 0; i < 150; i++) {
@@ -313,16 +311,7 @@ TEST_F(Hostile, AConnectionFloodDoesNotKillThePort) {
   ASSERT_EQ(Put(*root, "before", "v").status(), kvspec::kStatusOK);
   std::vector<int> flood;
   for (int i = 0; i < 600; i++) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(server->port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-      flood.push_back(fd);
-    } else {
-      close(fd);
-    }
+    if (int fd = ConnectLoopback(server->port()); fd >= 0) flood.push_back(fd);
   }
   EXPECT_TRUE(WaitFor([&] { return Metric("kvgo_connections_refused_total{reason=\"limit\"}") >= 100; }, seconds(10)));
   // The server keeps descriptors for its own work: writes go on through a
@@ -346,15 +335,10 @@ TEST_F(Hostile, HalfSentHttpRequestsDoNotStarveHealthChecks) {
   auto half_sent = [&](int n) {
     std::vector<int> fds;
     for (int i = 0; i < n; i++) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(server->http_port()));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-        const std::string part = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
-        (void)!write(fd, part.data(), part.size());
-      }
+      const int fd = ConnectLoopback(server->http_port());
+      if (fd < 0) continue;
+      const std::string part = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+      (void)!write(fd, part.data(), part.size());
       fds.push_back(fd);
     }
     return fds;
