@@ -374,3 +374,50 @@ TEST(Config, TlsBadInputNamesTheKey) {
 
 }  // namespace
 }  // namespace kvgo
+
+namespace kvgo {
+namespace {
+
+TEST(Config, LimitsAndThePeerSecret) {
+  auto c = ParseConfig(std::string(kSeedSingle), "t.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_connections, 0);  // from the open-file limit
+  EXPECT_EQ(c->max_in_flight_requests, 10000);
+  EXPECT_EQ(c->max_call_bytes, uint64_t{256} << 20);
+  EXPECT_EQ(c->max_connection_call_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(c->max_keys_per_request, 100000);
+  EXPECT_EQ(c->reply_timeout_ms, 30000);
+  EXPECT_TRUE(c->peer_secret.empty());
+  c = ParseConfig(std::string(kSeedSingle) +
+                      "[limits]\nmax_connections = 50\nmax_in_flight_requests = 7\nmax_call_bytes = 16777216\n"
+                      "max_connection_call_bytes = 33554432\nmax_keys_per_request = 9\nreply_timeout_ms = 500\n"
+                      "[cluster]\npeer_secret = \"a-peer-secret-0123456789\"\n",
+                  "t.conf", "/p");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_connections, 50);
+  EXPECT_EQ(c->max_in_flight_requests, 7);
+  EXPECT_EQ(c->max_call_bytes, 16777216u);
+  EXPECT_EQ(c->max_connection_call_bytes, 33554432u);
+  EXPECT_EQ(c->max_keys_per_request, 9);
+  EXPECT_EQ(c->reply_timeout_ms, 500);
+  EXPECT_EQ(c->peer_secret, "a-peer-secret-0123456789");
+  EXPECT_EQ(c->ToToml().find("a-peer-secret"), std::string::npos);  // masked
+  struct Bad {
+    std::string toml, message;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"[limits]\nmax_call_bytes = 1048576\n", "limits.max_call_bytes: must be at least 16777216"},
+           {"[limits]\nmax_connection_call_bytes = 0\n", "limits.max_connection_call_bytes: must be at least 16777216"},
+           {"[limits]\nmax_in_flight_requests = 0\n", "limits.max_in_flight_requests: must be between 1"},
+           {"[limits]\nreply_timeout_ms = 10\n", "limits.reply_timeout_ms: must be between 100"},
+           {"[limits]\nmax_conections = 5\n", "limits.max_conections: unknown key"},
+           {"[cluster]\npeer_secret = \"short\"\n", "cluster.peer_secret: must be at least 20 characters"},
+       }) {
+    auto r = ParseConfig(std::string(kSeedSingle) + b.toml, "t.conf", "/p");
+    ASSERT_FALSE(r.ok()) << b.toml;
+    EXPECT_NE(r.status().message().find(b.message), std::string::npos) << r.status();
+  }
+}
+
+}  // namespace
+}  // namespace kvgo
