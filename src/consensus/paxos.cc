@@ -73,7 +73,9 @@ Node::Node(Config config, Restored restored)
       log_(std::move(restored.entries)),
       commit_(restored.applied),
       applied_(restored.applied),
-      trusted_(restored.applied) {
+      trusted_(restored.applied),
+      durable_promised_(restored.hard_state.promised),
+      announced_(restored.applied) {
   compacted_ = std::min(restored.compacted, restored.applied);
   max_seen_round_ = promised_.round;
   // A node that (re)starts may have granted a lease it no longer remembers:
@@ -99,7 +101,18 @@ void Node::Send(Message m) {
   m.from = cfg_.id;
   m.cluster_id = cfg_.cluster_id;
   m.members_hash = members_hash_;
-  pending_msgs_.push_back(std::move(m));
+  // A Promise or Accepted asserts this node's durable state (its promise,
+  // the entries it acked): it waits until everything not yet durable is.
+  const bool asserts_disk = m.type == MsgType::kPromise || m.type == MsgType::kAccepted;
+  if (!asserts_disk || cfg_.testing_count_unpersisted) {
+    pending_msgs_.push_back(std::move(m));
+  } else if (pending_hard_ || !pending_entries_.empty() || !held_for_pending_.empty()) {
+    held_for_pending_.push_back(std::move(m));
+  } else if (handed_out_) {
+    held_for_handed_.push_back(std::move(m));
+  } else {
+    pending_msgs_.push_back(std::move(m));
+  }
 }
 
 void Node::Promise(const Ballot& b) {
@@ -193,13 +206,16 @@ void Node::StartElection() {
   my_ballot_ = Ballot{std::max(promised_.round, max_seen_round_) + 1, cfg_.id};
   Promise(my_ballot_);
   votes_.clear();
-  votes_[cfg_.id] = true;
   promise_parts_.clear();
   phase1_from_ = commit_ + 1;
   recovered_.clear();
   for (auto it = log_.lower_bound(phase1_from_); it != log_.end(); ++it) recovered_[it->first] = it->second;
   ResetElectionTimer();
-  if (votes_.size() >= Quorum()) return BecomeLeader();
+  // This node's own vote counts once its promise is durable (Advance).
+  if (cfg_.testing_count_unpersisted) {
+    votes_[cfg_.id] = true;
+    if (votes_.size() >= Quorum()) return BecomeLeader();
+  }
   for (NodeId peer : cfg_.members) {
     if (peer == cfg_.id) continue;
     Message m;
@@ -312,7 +328,7 @@ void Node::SendAccepts(NodeId id, bool heartbeat) {
     hb.to = id;
     hb.ballot = my_ballot_;
     hb.first_slot = p.next;
-    hb.commit = commit_;
+    hb.commit = CommitToAnnounce();
     hb.heartbeat = true;
     hb.seq = hb_seq_;
     Send(std::move(hb));
@@ -339,7 +355,7 @@ void Node::SendAccepts(NodeId id, bool heartbeat) {
     p.next += m.entries.size();
   }
   if (m.entries.empty() && !heartbeat) return;
-  m.commit = commit_;
+  m.commit = CommitToAnnounce();
   m.heartbeat = heartbeat;
   m.seq = hb_seq_;
   Send(std::move(m));
@@ -362,7 +378,9 @@ void Node::BroadcastAccepts(bool heartbeat) {
 void Node::AdvanceCommit() {
   if (role_ != Role::kLeader) return;
   std::vector<Slot> matches;
-  matches.push_back(next_slot_ - 1);  // this node accepted everything it proposed
+  // This node accepted everything it proposed; it counts what is durable.
+  const Slot unstable = LowestUnstable();
+  matches.push_back(unstable == 0 ? next_slot_ - 1 : unstable - 1);
   for (const auto& [id, p] : peers_) matches.push_back(p.match);
   std::sort(matches.begin(), matches.end(), std::greater<Slot>());
   const Slot n = matches[Quorum() - 1];
@@ -614,9 +632,21 @@ void Node::SnapshotInstalled(Slot slot, NodeId from) {
   }
 }
 
+Slot Node::LowestUnstable() const {
+  if (cfg_.testing_count_unpersisted) return 0;
+  Slot low = pending_entries_.empty() ? 0 : pending_entries_.begin()->first;
+  if (handed_min_slot_ != 0 && (low == 0 || handed_min_slot_ < low)) low = handed_min_slot_;
+  return low;
+}
+
+Slot Node::Committable() const {
+  const Slot unstable = LowestUnstable();
+  return unstable == 0 ? commit_ : std::min(commit_, unstable - 1);
+}
+
 bool Node::HasReady() const {
-  return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() || commit_ > applied_ ||
-         !ready_reads_.empty() || !ready_snapshots_.empty() || !ready_unknown_.empty() ||
+  return pending_hard_ || !pending_entries_.empty() || !pending_msgs_.empty() || !held_for_pending_.empty() ||
+         Committable() > applied_ || !ready_reads_.empty() || !ready_snapshots_.empty() || !ready_unknown_.empty() ||
          (role_ == Role::kLeader && dirty_);
 }
 
@@ -629,10 +659,17 @@ Ready Node::GetReady() {
   rd.hard_state = pending_hard_;
   for (auto& [s, e] : pending_entries_) rd.entries.push_back(std::move(e));
   rd.messages = std::move(pending_msgs_);
-  for (auto it = log_.upper_bound(applied_); it != log_.end() && it->first <= commit_; ++it) {
+  // What this Ready persists is not durable before Advance().
+  handed_out_ = true;
+  handed_hard_ = pending_hard_;
+  handed_min_slot_ = rd.entries.empty() ? 0 : rd.entries.front().slot;
+  held_for_handed_ = std::move(held_for_pending_);
+  held_for_pending_.clear();
+  const Slot upto = Committable();
+  for (auto it = log_.upper_bound(applied_); it != log_.end() && it->first <= upto; ++it) {
     rd.committed.push_back(it->second);
   }
-  applied_ = commit_;
+  applied_ = std::max(applied_, upto);
   rd.reads = std::move(ready_reads_);
   ready_reads_.clear();
   rd.snapshots = std::move(ready_snapshots_);
@@ -645,6 +682,22 @@ Ready Node::GetReady() {
   return rd;
 }
 
-void Node::Advance() {}
+void Node::Advance() {
+  if (!handed_out_) return;
+  handed_out_ = false;
+  handed_min_slot_ = 0;
+  if (handed_hard_) durable_promised_ = handed_hard_->promised;
+  handed_hard_.reset();
+  announced_ = applied_;
+  for (auto& m : held_for_handed_) pending_msgs_.push_back(std::move(m));
+  held_for_handed_.clear();
+  // A candidate's own vote, now that its promise is durable.
+  if (role_ == Role::kCandidate && durable_promised_ == my_ballot_ && !votes_.count(cfg_.id)) {
+    votes_[cfg_.id] = true;
+    if (votes_.size() >= Quorum()) BecomeLeader();
+  }
+  // A leader's own acceptance of what it just persisted.
+  AdvanceCommit();
+}
 
 }  // namespace kvgo::consensus

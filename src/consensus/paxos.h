@@ -141,6 +141,12 @@ struct Config {
   // TESTING ONLY: vote for candidates while still hearing from a leader,
   // which breaks the lease. The simulator proves it catches this.
   bool testing_vote_despite_live_leader = false;
+  // TESTING ONLY: treat a Ready's writes as durable as soon as it is handed
+  // out (count its own votes at once, send Promise/Accepted and apply
+  // without waiting for Advance), which loses chosen values when a node
+  // crashes between sending and persisting. The simulator proves it
+  // catches this.
+  bool testing_count_unpersisted = false;
 };
 
 // A linearizable read may be served once the state machine applied up to
@@ -150,27 +156,35 @@ struct ReadState {
   Slot index = 0;
 };
 
-// The work the caller must do, then call Advance():
-// - persist hard_state (if set) and entries (each replaces whatever its slot
-//   held), durably (fsync);
-// - send messages: after the persist, except that a leader whose
-//   hard_state is unset may send before it (its Accepts assert nothing
-//   about its own disk; its own vote counts only through AdvanceCommit,
-//   which needs a peer's ack stepped after this Ready was handled, unless
-//   it has no peers, and then the entries are committed in this Ready);
-// - apply committed, in slot order: never before the committed entries are
-//   persisted (those in this Ready's entries are not yet), and on a leader
-//   before the messages that carry the new commit index leave.
+// The work the caller must do, then call Advance(). Every step may be done
+// in any order, and steps may overlap (send while the disk writes): the
+// core hands out nothing whose truth depends on this Ready's own writes.
+// ProcessReady (ready.h) is the one order production and the simulator
+// use.
+// - hard_state, entries: persist durably (fsync); each entry replaces
+//   whatever its slot held. Until Advance() the core treats them as not
+//   durable: it counts neither its own promise (a candidate's vote) nor its
+//   own acceptance (a leader's vote) in them, and holds back every Promise
+//   and Accepted (they assert what is on disk) until the Advance() after
+//   the Ready that carries what they assert.
+// - messages: send. None asserts state that is not yet durable, and an
+//   Accept's commit index never exceeds what this node applied in Readies
+//   already advanced (a follower must never serve a write, to a read that
+//   then returns, that the leader, serving from its lease, could still
+//   miss).
+// - committed: apply, in slot order. Every one is already durable in this
+//   node's log (persisted in an advanced Ready).
+// - reads, snapshots, unknown: see each field.
 struct Ready {
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
   std::vector<Message> messages;
   std::vector<Entry> committed;
-  std::vector<ReadState> reads;  // 5. serve each once applied >= its index
-  // 6. send a snapshot of the state machine (at its applied slot) to each
+  std::vector<ReadState> reads;  // serve each once applied >= its index
+  // Send a snapshot of the state machine (at its applied slot) to each
   //    of these peers: their next slot is below this node's compacted log.
   std::vector<NodeId> snapshots;
-  // 7. answer "unknown" for these slots' proposals: this node stopped
+  // Answer "unknown" for these slots' proposals: this node stopped
   //    leading before they were chosen; a later leader may still choose
   //    them (clients retry with the same (client_id, seq)) or fill the
   //    slot with something else. Never "failed".
@@ -240,8 +254,12 @@ class Node {
 
   bool HasReady() const;
   // The pending work; the caller must do it and then call Advance() before
-  // the next GetReady().
+  // the next GetReady(). Step, Tick, Propose and Read may be called in
+  // between.
   Ready GetReady();
+  // The last Ready is done: its writes are durable and its committed
+  // entries applied. Releases what waited for them; HasReady() may turn
+  // true.
   void Advance();
 
   Role role() const { return role_; }
@@ -272,6 +290,13 @@ class Node {
   void BroadcastAccepts(bool heartbeat);
   void AdvanceCommit();
   void AdvanceReads();
+  // The lowest slot this node accepted but has not yet seen persisted (0
+  // when everything is durable).
+  Slot LowestUnstable() const;
+  // The highest slot a Ready may hand out as committed now.
+  Slot Committable() const;
+  // The commit index an Accept may carry: applied in advanced Readies.
+  Slot CommitToAnnounce() const { return std::min(commit_, announced_); }
 
   bool HeardFromLeaderRecently() const;
   void StartHeartbeatRound();
@@ -346,6 +371,18 @@ class Node {
   std::optional<HardState> pending_hard_;
   std::map<Slot, Entry> pending_entries_;
   std::vector<Message> pending_msgs_;
+  // Promise/Accepted messages waiting for state to be durable: for what is
+  // still pending (handed out by the next GetReady), and for what the last
+  // Ready handed out (released by Advance).
+  std::vector<Message> held_for_pending_;
+  std::vector<Message> held_for_handed_;
+
+  // The Ready handed out and not yet advanced.
+  bool handed_out_ = false;
+  Slot handed_min_slot_ = 0;  // its lowest entry (0: none)
+  std::optional<HardState> handed_hard_;
+  Ballot durable_promised_;  // the promise as of the last Advance
+  Slot announced_ = 0;       // applied as of the last Advance
 };
 
 }  // namespace kvgo::consensus

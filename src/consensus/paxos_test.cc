@@ -4,16 +4,46 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "consensus/ready.h"
+
 namespace kvgo::consensus {
 namespace {
 
 struct Net {
+  // Does a node's Ready against the test's disk and queue.
+  struct Handler : ReadyHandler {
+    Net* net;
+    NodeId id;
+    Handler(Net* n, NodeId i) : net(n), id(i) {}
+    bool Send(Ready& rd) override {
+      for (auto& m : rd.messages) {
+        if (!net->cut.count(m.from) && !net->cut.count(m.to) && (!net->drop || !net->drop(m))) net->queue.push_back(m);
+      }
+      return true;
+    }
+    bool Apply(Ready& rd) override {
+      for (auto& e : rd.committed) net->applied[id].push_back(e);
+      for (Slot s : rd.unknown) net->unknown[id].push_back(s);
+      return true;
+    }
+    bool Persist(Ready& rd) override {
+      if (rd.hard_state) net->disk[id].hard_state = *rd.hard_state;
+      for (auto& e : rd.entries) net->disk[id].entries[e.slot] = e;
+      return true;
+    }
+    bool Snapshot(Ready& rd) override {
+      for (NodeId peer : rd.snapshots) net->snapshot_requests.push_back({id, peer});
+      return true;
+    }
+  };
+
   explicit Net(int n, size_t max_bytes_per_message = Config().max_bytes_per_message) {
     std::vector<NodeId> members;
     for (int i = 1; i <= n; i++) members.push_back(i);
@@ -35,16 +65,8 @@ struct Net {
       for (auto& [id, n] : nodes) {
         if (!n || !n->HasReady()) continue;
         moved = true;
-        Ready rd = n->GetReady();
-        if (rd.hard_state) disk[id].hard_state = *rd.hard_state;
-        for (auto& e : rd.entries) disk[id].entries[e.slot] = e;
-        for (auto& m : rd.messages) {
-          if (!cut.count(m.from) && !cut.count(m.to) && (!drop || !drop(m))) queue.push_back(m);
-        }
-        for (auto& e : rd.committed) applied[id].push_back(e);
-        for (NodeId peer : rd.snapshots) snapshot_requests.push_back({id, peer});
-        for (Slot s : rd.unknown) unknown[id].push_back(s);
-        n->Advance();
+        Handler h{this, id};
+        ProcessReady(*n, h);
       }
       while (!queue.empty()) {
         moved = true;
@@ -150,6 +172,117 @@ TEST(Paxos, NewLeaderKeepsAValueAcceptedByAMinority) {
     for (auto& e : net.applied[id]) found |= e.slot == s && e.value() == "precious";
     EXPECT_TRUE(found) << "node " << id;
   }
+}
+
+// The Ready contract (paxos.h): nothing a Ready hands out depends on that
+// Ready's own write, so a driver may send before it persists.
+TEST(Paxos, ACandidateCountsItsOwnVoteOnlyOnceItsPromiseIsAdvanced) {
+  Config c;
+  c.id = 1;
+  c.members = {1};
+  c.cluster_id = 7;
+  Node n(c, Restored{});
+  for (int i = 0; i < 40 && !n.HasReady(); i++) n.Tick();
+  ASSERT_TRUE(n.HasReady());
+  Ready rd = n.GetReady();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(n.role(), Role::kCandidate);  // its promise is not durable yet
+  n.Advance();
+  EXPECT_EQ(n.role(), Role::kLeader);
+}
+
+TEST(Paxos, ALeaderAppliesOnlyWhatItsOwnWriteAdvanced) {
+  Net net(1);
+  net.Ticks(25);
+  Node& n = *net.nodes[1];
+  ASSERT_TRUE(n.LeaderReady());
+  const Slot s = n.Propose("a");
+  Ready rd = n.GetReady();
+  ASSERT_EQ(rd.entries.size(), 1u);
+  EXPECT_TRUE(rd.committed.empty());
+  EXPECT_LT(n.commit(), s);  // its own acceptance counts after Advance
+  n.Advance();
+  EXPECT_EQ(n.commit(), s);
+  rd = n.GetReady();
+  ASSERT_EQ(rd.committed.size(), 1u);
+  EXPECT_EQ(rd.committed[0].slot, s);
+  n.Advance();
+}
+
+TEST(Paxos, AFollowerAcksOnlyAfterItsWriteIsAdvanced) {
+  Net net(3);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  const NodeId f = l % 3 + 1;
+  net.nodes[l]->Propose("v");
+  Ready lr = net.nodes[l]->GetReady();
+  net.nodes[l]->Advance();
+  bool stepped = false;
+  for (const Message& m : lr.messages) {
+    if (m.to == f && m.type == MsgType::kAccept && !m.entries.empty()) {
+      net.nodes[f]->Step(m);
+      stepped = true;
+    }
+  }
+  ASSERT_TRUE(stepped);
+  auto acks = [](const Ready& rd) {
+    return std::count_if(rd.messages.begin(), rd.messages.end(),
+                         [](const Message& m) { return m.type == MsgType::kAccepted; });
+  };
+  Ready fr = net.nodes[f]->GetReady();
+  ASSERT_FALSE(fr.entries.empty());
+  EXPECT_EQ(acks(fr), 0);
+  // A duplicate of the Accept before the write is advanced: still no ack.
+  for (const Message& m : lr.messages) {
+    if (m.to == f && m.type == MsgType::kAccept && !m.entries.empty()) net.nodes[f]->Step(m);
+  }
+  net.nodes[f]->Advance();
+  ASSERT_TRUE(net.nodes[f]->HasReady());
+  fr = net.nodes[f]->GetReady();
+  EXPECT_GE(acks(fr), 1);
+  net.nodes[f]->Advance();
+}
+
+TEST(Paxos, AcceptsAnnounceOnlyWhatTheLeaderAppliedInAdvancedReadies) {
+  Net net(3);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  ASSERT_NE(l, 0u);
+  Node& leader = *net.nodes[l];
+  const Slot s = leader.Propose("v");
+  // Accepts out, followers persist and ack, the leader persists.
+  Ready lr = leader.GetReady();
+  leader.Advance();
+  for (const Message& m : lr.messages) net.nodes[m.to]->Step(m);
+  std::vector<Message> acks;
+  for (int round = 0; round < 2; round++) {
+    for (NodeId f : {1u, 2u, 3u}) {
+      if (f == l) continue;
+      Ready fr = net.nodes[f]->GetReady();
+      for (const Message& m : fr.messages) acks.push_back(m);
+      net.nodes[f]->Advance();
+    }
+  }
+  for (const Message& m : acks) leader.Step(m);
+  ASSERT_EQ(leader.commit(), s);
+  // This Ready applies s: a heartbeat built now must not announce it yet.
+  for (int i = 0; i < 3; i++) leader.Tick();
+  lr = leader.GetReady();
+  ASSERT_FALSE(lr.committed.empty());
+  EXPECT_EQ(lr.committed.back().slot, s);
+  for (const Message& m : lr.messages) {
+    if (m.type == MsgType::kAccept) {
+      EXPECT_LT(m.commit, s) << m.ToString();
+    }
+  }
+  leader.Advance();
+  for (int i = 0; i < 3; i++) leader.Tick();
+  lr = leader.GetReady();
+  bool announced = false;
+  for (const Message& m : lr.messages) announced |= m.type == MsgType::kAccept && m.commit == s;
+  EXPECT_TRUE(announced);
+  leader.Advance();
 }
 
 TEST(Paxos, AcceptsCarryAtMostTheByteBudgetOrOneEntry) {

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "common/failpoint.h"
+#include "consensus/ready.h"
 #include "common/limits.h"
 #include "storage/keys.h"
 
@@ -760,51 +761,29 @@ void Replicator::RetryParked() {
 }
 
 void Replicator::HandleReady() {
-  consensus::Ready rd = node_->GetReady();
-  const bool leader = node_->role() == consensus::Role::kLeader;
-  // The order of the steps below is what makes this node's messages and
-  // answers truthful (docs/replication.md, "The driver loop"):
-  // - acceptor state (promise, accepted entries) is in the WAL before any
-  //   message that asserts it leaves;
-  // - a committed entry is in this node's WAL before its effects are in
-  //   the KV store;
-  // - a slot is applied here before an Accept (or heartbeat) that says it
-  //   is chosen leaves: a follower must never serve a write (to a read
-  //   that then returns) that this node, serving from its lease, could
-  //   still miss.
-  // Within those rules the fsync stays off the round's path where it can:
-  // - a leader whose promise did not change, and whose chosen entries were
-  //   all persisted in earlier Readies, applies them (and answers), sends
-  //   its Accepts, then writes its new entries while the followers write
-  //   theirs (Raft thesis 10.2.1). The Accepts assert nothing about its
-  //   disk. Its own vote for the new entries cannot decide anything before
-  //   its write returned: a commit needs a peer's ack, stepped on this
-  //   thread after the write; with no peers (one member) the entries are
-  //   chosen in this very Ready, which then takes the next order;
-  // - a Ready with an Accept (its sender led when it made them, and may
-  //   have stepped down since) or a new promise: persist, apply, send;
-  // - any other (a follower's, a candidate's): persist, send, apply, so
-  //   that a follower's ack leaves as soon as its entries are on disk.
-  const bool committed_persisted =
-      rd.entries.empty() || rd.committed.empty() || rd.committed.back().slot < rd.entries.front().slot;
-  const bool has_accepts = std::any_of(rd.messages.begin(), rd.messages.end(), [](const consensus::Message& m) {
-    return m.type == consensus::MsgType::kAccept;
-  });
-  if (leader && !rd.hard_state && committed_persisted) {
-    ApplyCommitted(rd);
-    SendMessages(rd);
-    PersistAcceptorState(rd);
-  } else if (leader || has_accepts) {
-    PersistAcceptorState(rd);
-    ApplyCommitted(rd);
-    SendMessages(rd);
-  } else {
-    PersistAcceptorState(rd);
-    SendMessages(rd);
-    ApplyCommitted(rd);
-  }
-  for (NodeId peer : rd.snapshots) StartSnapshot(peer);
-  node_->Advance();
+  // The order is consensus::ProcessReady's, the one the simulator proves;
+  // the core makes it safe (consensus/paxos.h, Ready).
+  struct Steps : consensus::ReadyHandler {
+    explicit Steps(Replicator* r) : r(r) {}
+    bool Send(consensus::Ready& rd) override {
+      r->SendMessages(rd);
+      return true;
+    }
+    bool Apply(consensus::Ready& rd) override {
+      r->ApplyCommitted(rd);
+      return true;
+    }
+    bool Persist(consensus::Ready& rd) override {
+      r->PersistAcceptorState(rd);
+      return true;
+    }
+    bool Snapshot(consensus::Ready& rd) override {
+      for (NodeId peer : rd.snapshots) r->StartSnapshot(peer);
+      return true;
+    }
+    Replicator* r;
+  } steps(this);
+  consensus::ProcessReady(*node_, steps);
   if (node_->role() != consensus::Role::kLeader) EndSpeculation();
   // A leader that lost its role: reads it was confirming will not come.
   if (node_->role() != consensus::Role::kLeader && !reads_.empty()) {
@@ -1235,7 +1214,7 @@ Status Replicator::InstallChunk(uint64_t generation, const peer::pb::SnapshotChu
   if (!upto.empty()) install_last_key_ = upto;
   if (!chunk.last()) {
     // Synced: the final batch must never survive a power loss without the
-    // chunks before it (see HandleReady).
+    // chunks before it.
     last_chunk_at_ = Clock::now();
     return store_->WriteSync(&batch);
   }

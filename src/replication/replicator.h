@@ -1,17 +1,15 @@
 // Replicator: cluster mode's CommandLog. It drives the I/O-free Multi-Paxos
 // core (src/consensus) for this node: one driver thread runs the due ticks,
-// feeds the core peer messages, proposals and reads, and for every Ready
-//   - writes the promise and the accepted entries to the Paxos WAL with one
-//     fdatasync (a failed write stops the process),
+// feeds the core peer messages, proposals and reads, and does every Ready
+// in consensus::ProcessReady's order (the simulator's too):
+//   - sends the messages (the core holds back acks until what they assert
+//     is durable, so the leader's Accepts leave before its own write),
 //   - writes the state machine's mutations of the newly chosen entries, with
 //     the applied slot, as one unsynced LevelDB WriteBatch, publishes their
 //     effects and answers the proposers, read barriers and forwarded calls,
-//   - sends the messages,
-//   in the order HandleReady explains: a leader applies before it tells
-//   the followers what is chosen and (when its promise did not change)
-//   writes its WAL while they write theirs; a follower acks right after
-//   its WAL write and applies after;
-//   then streams snapshots to peers behind its compacted log and Advance()s.
+//   - writes the promise and the accepted entries to the Paxos WAL with one
+//     fdatasync (a failed write stops the process),
+//   - streams snapshots to peers behind its compacted log, and Advance()s.
 // Non-leaders forward writes to the leader and ask it for read indexes.
 // Design and guarantees: docs/replication.md.
 //
@@ -163,7 +161,8 @@ class Replicator final : public storage::CommandLog {
   void StartLeaderReads(std::vector<LeaderRead> reads);
   void AbortInstallLocked();  // REQUIRES: apply_mu_ held
   void HandleReady();
-  // The steps of HandleReady; their order is HandleReady's to choose.
+  // The steps of a Ready (consensus::ReadyHandler); consensus::ProcessReady
+  // orders them.
   void PersistAcceptorState(const consensus::Ready& rd);
   void SendMessages(consensus::Ready& rd);
   void ApplyCommitted(const consensus::Ready& rd);

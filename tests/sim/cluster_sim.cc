@@ -4,6 +4,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "consensus/ready.h"
 #include "replication/apply_chain.h"
 
 namespace kvgo::sim {
@@ -144,6 +145,7 @@ class Simulation {
     // drop, duplicate or reorder like any message).
     if (seed_ % 2 == 1) c.max_bytes_per_message = 64;
     c.testing_vote_despite_live_leader = o_.bug_vote_despite_live_leader;
+    c.testing_count_unpersisted = o_.bug_count_unpersisted;
     consensus::Restored r;
     r.hard_state = n.disk.hard;
     r.entries = n.disk.entries;
@@ -273,6 +275,61 @@ class Simulation {
     }
   }
 
+  // One Ready's steps on a simulated node; a step returns false once the
+  // node crashed.
+  class ReadySteps : public consensus::ReadyHandler {
+   public:
+    ReadySteps(Simulation* sim, SimNode& n) : sim_(sim), n_(n) {}
+    bool Send(consensus::Ready& rd) override {
+      for (const auto& m : rd.messages) sim_->Send(m);
+      return true;
+    }
+    bool Apply(consensus::Ready& rd) override {
+      if (sim_->Faulty() && sim_->Chance(sim_->o_.crash_in_ready / 2)) {
+        sim_->Crash(n_.id, "after send, before apply and persist");
+        return false;
+      }
+      for (const Entry& e : rd.committed) sim_->Apply(n_, e);
+      for (const auto& r : rd.reads) n_.reads[r.id] = r.index;
+      sim_->ServeReads(n_);
+      for (Slot s : rd.unknown) sim_->Unknown(n_.id, s);
+      return true;
+    }
+    bool Persist(consensus::Ready& rd) override {
+      if (rd.hard_state) {
+        if (rd.hard_state->promised < n_.disk.hard.promised) {
+          sim_->Violation("node " + std::to_string(n_.id) + " lowers its promise " + n_.disk.hard.promised.ToString() +
+                          " -> " + rd.hard_state->promised.ToString());
+        }
+        n_.disk.hard = *rd.hard_state;
+      }
+      for (const Entry& e : rd.entries) n_.disk.entries[e.slot] = e;
+      if (sim_->Faulty() && sim_->Chance(sim_->o_.crash_in_ready / 2)) {
+        sim_->Crash(n_.id, "after persist, before Advance");
+        return false;
+      }
+      return true;
+    }
+    bool Snapshot(consensus::Ready& rd) override {
+      for (NodeId peer : rd.snapshots) sim_->SendSnapshot(n_, peer);
+      return n_.up;
+    }
+
+   private:
+    Simulation* sim_;
+    SimNode& n_;
+  };
+
+  // The client hears "unknown": a write is retried with its (client, seq);
+  // the history keeps it as possibly-effective.
+  void Unknown(NodeId id, Slot s) {
+    auto p = pending_.find({id, s});
+    if (p == pending_.end()) return;
+    unknown_++;
+    if (history_[p->second.history_index].write && p->second.attempts < 3) retries_.push_back(p->second);
+    pending_.erase(p);
+  }
+
   void ProcessReady(NodeId id) {
     SimNode& n = nodes_[id];
     if (!n.up || !n.node->HasReady()) return;
@@ -281,40 +338,10 @@ class Simulation {
       n.stall = 1 + static_cast<int>(Rand(3));
       return;
     }
-    consensus::Ready rd = n.node->GetReady();
-    if (o_.bug_send_before_persist) {
-      for (const auto& m : rd.messages) Send(m);
-      if (Faulty() && Chance(o_.crash_in_ready)) return Crash(id, "after send, before persist (bug)");
-    } else if (Faulty() && Chance(o_.crash_in_ready / 2)) {
-      return Crash(id, "before persist");
-    }
-    // Persist (synced).
-    if (rd.hard_state) {
-      if (rd.hard_state->promised < n.disk.hard.promised) {
-        Violation("node " + std::to_string(id) + " lowers its promise " + n.disk.hard.promised.ToString() + " -> " +
-                  rd.hard_state->promised.ToString());
-      }
-      n.disk.hard = *rd.hard_state;
-    }
-    for (const Entry& e : rd.entries) n.disk.entries[e.slot] = e;
-    if (!o_.bug_send_before_persist) {
-      if (Faulty() && Chance(o_.crash_in_ready / 2)) return Crash(id, "after persist, before send");
-      for (const auto& m : rd.messages) Send(m);
-    }
-    for (const Entry& e : rd.committed) Apply(n, e);
-    for (const auto& r : rd.reads) n.reads[r.id] = r.index;
-    ServeReads(n);
-    for (NodeId peer : rd.snapshots) SendSnapshot(n, peer);
-    for (Slot s : rd.unknown) {
-      // The client hears "unknown": a write is retried with its (client,
-      // seq); the history keeps it as possibly-effective.
-      auto p = pending_.find({id, s});
-      if (p == pending_.end()) continue;
-      unknown_++;
-      if (history_[p->second.history_index].write && p->second.attempts < 3) retries_.push_back(p->second);
-      pending_.erase(p);
-    }
-    if (n.up) n.node->Advance();
+    // The production order (consensus/ready.h), with crashes between its
+    // steps.
+    ReadySteps steps(this, n);
+    if (!consensus::ProcessReady(*n.node, steps)) return;
     if (n.up && n.spec) {
       if (n.node->role() != consensus::Role::kLeader) {
         n.spec = false;

@@ -2,7 +2,7 @@
 // core (src/consensus) on N nodes in one thread, over a simulated network
 // and disk, with every choice drawn from one seed. Faults: message drop,
 // duplication, delay and reordering; symmetric, one-way and partial
-// partitions; crashes at any point (also between persisting and sending)
+// partitions; crashes at any point (also between sending and persisting)
 // and restarts from what was persisted; slow disks (a node's Ready waits);
 // clock drift (nodes tick at different rates).
 //
@@ -40,9 +40,10 @@ struct SimOptions {
   double crash_in_ready = 0.01;  // per Ready: crash before persist / before send
   double slow_disk = 0.05;       // per Ready: the node stalls a few ticks first
   // A deliberately broken durability rule, to prove the simulator catches
-  // it: send messages before persisting (replying Accepted/Promise on state
-  // that a crash may lose).
-  bool bug_send_before_persist = false;
+  // it: the core counts a Ready's writes as durable when it hands them out
+  // (its own votes, and Accepted/Promise sent before the write), which a
+  // crash between sending and persisting breaks.
+  bool bug_count_unpersisted = false;
   // Followers vote while they still hear from a leader (breaks leases).
   bool bug_vote_despite_live_leader = false;
   // The state machine applies a retried write twice (no session table).

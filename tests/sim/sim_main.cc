@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
     else if (const char* v = val("--first=")) first = std::strtoull(v, nullptr, 10);
     else if (const char* v = val("--seed=")) seed = std::strtoull(v, nullptr, 10);
     else if (const char* v = val("--nodes=")) nodes = std::atoi(v);
-    else if (a == "--bug-send-before-persist") bug = true;
+    else if (a == "--bug-count-unpersisted") bug = true;
     else {
       std::cerr << "usage: kvgo-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N]\n";
       return 2;
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   }
   kvgo::sim::SimOptions o;
   o.nodes = nodes;
-  o.bug_send_before_persist = bug;
+  o.bug_count_unpersisted = bug;
   if (seed != 0) {
     o.trace = true;
     auto r = kvgo::sim::RunSimulation(seed, o);

@@ -1,0 +1,35 @@
+// The one order in which a Ready's work is done, shared by the production
+// driver (src/replication/replicator.cc) and the simulator (tests/sim), so
+// that the order the simulator proves is the order production runs.
+//
+// The core makes every order safe (see Ready in paxos.h); this one is
+// chosen for latency: messages leave first, so that the followers' writes
+// overlap this node's; committed entries (already durable) are applied and
+// answered before this node's own write; then the write, the snapshot
+// requests, and Advance().
+//
+// Not thread-safe: called on the thread that drives the Node.
+#pragma once
+
+#include "consensus/paxos.h"
+
+namespace kvgo::consensus {
+
+// A driver's side of one Ready. Each step returns false if the node
+// stopped midway (the simulator's crash): ProcessReady then does nothing
+// more, and the Ready is never advanced. Production steps return true, or
+// end the process.
+class ReadyHandler {
+ public:
+  virtual ~ReadyHandler() = default;
+  virtual bool Send(Ready& rd) = 0;      // rd.messages
+  virtual bool Apply(Ready& rd) = 0;     // rd.committed in order, then rd.reads and rd.unknown
+  virtual bool Persist(Ready& rd) = 0;   // rd.hard_state and rd.entries, durably
+  virtual bool Snapshot(Ready& rd) = 0;  // rd.snapshots
+};
+
+// Takes the node's Ready (REQUIRES: node.HasReady()), does it through
+// `handler` and advances the node. Returns false if the handler stopped.
+bool ProcessReady(Node& node, ReadyHandler& handler);
+
+}  // namespace kvgo::consensus
