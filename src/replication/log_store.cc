@@ -13,10 +13,6 @@ namespace {
 
 std::string Key(char sub) { return std::string{kPaxosSpace, sub}; }
 
-// Keys of the log as versions before the WAL kept it in LevelDB.
-const std::string kLegacyHardState = Key(0x01);
-const std::string kLegacyEntries = Key(0x02);  // + slot (8 bytes, big-endian)
-
 std::string U64(uint64_t v) {
   std::string s;
   storage::keys::PutBig64(&s, v);
@@ -58,89 +54,7 @@ void PaxosLogStore::PutInstalling(leveldb::WriteBatch* b) { b->Put(Key(0x05), ""
 void PaxosLogStore::ClearInstalling(leveldb::WriteBatch* b) { b->Delete(Key(0x05)); }
 
 StatusOr<std::unique_ptr<PaxosLogStore>> PaxosLogStore::Open(storage::Store* store, Wal::Options options) {
-  std::unique_ptr<PaxosLogStore> log(new PaxosLogStore(store, store->directory() + "/paxos", options));
-  if (Status s = log->MigrateFromLevelDB(); !s.ok()) return s;
-  return log;
-}
-
-Status PaxosLogStore::MigrateFromLevelDB() {
-  std::vector<Wal::Record> records;
-  std::string v;
-  Status s = store_->Get(kLegacyHardState, &v);
-  if (s.ok()) {
-    records.push_back({kHardStateRecord, 0, v});
-  } else if (!absl::IsNotFound(s)) {
-    return s;
-  }
-  auto it = store_->NewIterator();
-  for (it->Seek(kLegacyEntries); it->Valid() && it->key().starts_with(kLegacyEntries); it->Next()) {
-    const std::string key = it->key().ToString();
-    if (key.size() != kLegacyEntries.size() + 8) return absl::DataLossError("corrupt Paxos log key in LevelDB");
-    records.push_back(
-        {kEntryRecord, storage::keys::GetBig64(key.substr(kLegacyEntries.size())), it->value().ToString()});
-  }
-  if (!it->status().ok()) return absl::DataLossError(it->status().ToString());
-  if (records.empty()) return absl::OkStatus();
-
-  std::error_code ec;
-  const bool wal_exists = std::filesystem::exists(dir_, ec);
-  if (ec) return absl::UnavailableError("cannot stat " + dir_ + ": " + ec.message());
-  if (!wal_exists) {
-    // Written aside and renamed into place: a crash leaves either no WAL
-    // (and the LevelDB copy) or the whole WAL.
-    const std::string tmp = dir_ + ".new";
-    std::filesystem::remove_all(tmp, ec);
-    if (ec) return absl::UnavailableError("cannot remove " + tmp + ": " + ec.message());
-    {
-      std::vector<Wal::Record> none;
-      auto w = Wal::Open(tmp, options_, &none);
-      if (!w.ok()) return w.status();
-      if (Status a = (*w)->Rotate({}); !a.ok()) return a;
-      if (Status a = (*w)->Append(records); !a.ok()) return a;
-    }
-    std::filesystem::rename(tmp, dir_, ec);
-    if (ec) return absl::UnavailableError("cannot rename " + tmp + " to " + dir_ + ": " + ec.message());
-    if (Status d = SyncDirectory(store_->directory()); !d.ok()) return d;
-    spdlog::info("moved the Paxos log ({} records) from LevelDB into {}", records.size(), dir_);
-  } else {
-    // Both: a run stopped between the move and the delete below (the WAL
-    // holds the same records), or an older version ran on this directory
-    // after the move (its records are newer). Appending them is right in
-    // both cases: the later record of a slot wins, and the promise kept is
-    // the higher of the two, which no promise this node made exceeds.
-    std::vector<Wal::Record> existing;
-    auto w = Wal::Open(dir_, options_, &existing);
-    if (!w.ok()) return w.status();
-    consensus::HardState promise;
-    for (const auto& r : existing) {
-      if (r.type != kHardStateRecord) continue;
-      if (!ParsePromise(r.payload, &promise.promised))
-        return absl::DataLossError("corrupt Paxos hard state in " + dir_);
-    }
-    std::vector<Wal::Record> entries;
-    for (auto& r : records) {
-      if (r.type == kEntryRecord) {
-        entries.push_back(r);
-        continue;
-      }
-      consensus::Ballot legacy;
-      if (!ParsePromise(r.payload, &legacy)) return absl::DataLossError("corrupt Paxos hard state in LevelDB");
-      if (promise.promised < legacy) promise.promised = legacy;
-    }
-    if (Status a = (*w)->Rotate({HardStateRecord(promise)}); !a.ok()) return a;
-    if (Status a = (*w)->Append(entries); !a.ok()) return a;
-    spdlog::warn(
-        "{} and a Paxos log in LevelDB both exist (an interrupted move, or an older version ran here): "
-        "added the LevelDB log's {} records to the WAL",
-        dir_, records.size());
-  }
-  // The WAL has them (now, or since a run that stopped before this).
-  leveldb::WriteBatch b;
-  b.Delete(kLegacyHardState);
-  for (const auto& r : records) {
-    if (r.type == kEntryRecord) b.Delete(kLegacyEntries + U64(r.tag));
-  }
-  return store_->WriteSync(&b);
+  return std::unique_ptr<PaxosLogStore>(new PaxosLogStore(store, store->directory() + "/paxos", options));
 }
 
 std::vector<Wal::Record> PaxosLogStore::Head() const {

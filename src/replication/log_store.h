@@ -23,12 +23,6 @@
 //   p 0x06  -> storage.pb.NodeIdentity: who uses the directory, single
 //              node or cluster member (server/identity.h; both modes)
 //
-// Versions before the WAL kept the promise (p 0x01) and the entries
-// (p 0x02 slot) in LevelDB; Open moves them into the WAL once. If both a
-// WAL and such keys exist and differ, an older version ran on this
-// directory after the move (a downgrade): its keys are the newer state, the
-// WAL is set aside as paxos.replaced-<time> and the keys moved again.
-//
 // Thread-compatible: the Replicator serializes every call (apply_mu_).
 #pragma once
 
@@ -100,7 +94,6 @@ class PaxosLogStore {
  private:
   PaxosLogStore(storage::Store* store, std::string dir, Wal::Options options)
       : store_(store), dir_(std::move(dir)), options_(options) {}
-  Status MigrateFromLevelDB();
   std::vector<Wal::Record> Head() const;  // what every segment starts with
 
   storage::Store* store_;

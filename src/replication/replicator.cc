@@ -465,7 +465,7 @@ void Replicator::Run() {
     // after the Ready that applies that round, so that every slot before
     // them is applied and precomputation can start (Speculate): else, under
     // steady load, it would never find the log applied.
-    if (spec_active_ || ProposalRules() < 2) FlushHeld(false);
+    if (spec_active_) FlushHeld(false);
     while (node_->HasReady()) HandleReady();
     FlushHeld(false);
     while (node_->HasReady()) HandleReady();
@@ -512,11 +512,7 @@ void Replicator::Dispatch(Proposal p) {
     // Rules every member can apply: a rolling upgrade switches to newer
     // rules only once the last member runs a version that knows them.
     p.cmd.set_apply_rules(ProposalRules());
-    if (p.cmd.apply_rules() >= 2) {
-      Speculate(p);
-    } else {
-      EndSpeculation();
-    }
+    Speculate(p);
     p.data = std::make_shared<const std::string>(p.cmd.SerializeAsString());
     const Slot slot = node_->Propose(p.data);
     if (slot == 0) {
@@ -649,7 +645,7 @@ void Replicator::FlushForwards() {
 
 void Replicator::ForwardGroup(PeerClient* client, std::vector<Proposal> ps) {
   const std::string addr = client->member().addr;
-  if (ps.size() == 1 || !batch_forwarding_.load()) {
+  if (ps.size() == 1) {
     for (auto& p : ps) {
       {
         std::lock_guard lock(mu_);
@@ -673,17 +669,6 @@ void Replicator::ForwardGroup(PeerClient* client, std::vector<Proposal> ps) {
   auto shared = std::make_shared<std::vector<Proposal>>(std::move(ps));
   client->ForwardBatch(std::move(req), kForwardTimeout,
                        [gate = forward_gate_, shared, addr](grpc::Status st, const peer::pb::ForwardBatchReply& reply) {
-                         if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-                           // A leader of an older version (during a rolling upgrade): the
-                           // call did nothing. Forward these writes, and all later ones,
-                           // one call each.
-                           std::unique_lock lock(gate->mu);
-                           if (gate->r != nullptr) {
-                             gate->r->batch_forwarding_ = false;
-                             for (auto& p : *shared) gate->r->Post(std::move(p));
-                             return;
-                           }
-                         }
                          if (st.ok() && reply.replies_size() != static_cast<int>(shared->size())) {
                            st = grpc::Status(grpc::StatusCode::INTERNAL,
                                              "the leader answered " + std::to_string(reply.replies_size()) + " of " +
@@ -849,7 +834,7 @@ void Replicator::ApplyCommitted(const consensus::Ready& rd) {
           std::_Exit(2);
         }
         const bool is_mine = mine != proposed_.end() && mine->second.cmd.proposal_id() == cmd->proposal_id();
-        if (!chain_.Admit(cmd->apply_rules(), cmd->after_id(), cmd->proposal_id())) {
+        if (!chain_.Admit(cmd->after_id(), cmd->proposal_id())) {
           // Computed after an entry that is not the one applied last here:
           // a leader change cut its chain (docs/replication.md). Every
           // replica skips it alike.

@@ -168,7 +168,7 @@ class Replicator final : public storage::CommandLog {
   void ApplyCommitted(const consensus::Ready& rd);
   void Publish();
   void Dispatch(Proposal p);  // route a write: propose, forward or park
-  // Leader, apply rules >= 2: computes `p` on the speculative state (a
+  // Leader: computes `p` on the speculative state (a
   // write becomes its precomputed mutations) and chains it after the
   // previous proposal; leaves it a plain command when the speculative state
   // cannot start (something before it is not applied yet) or grew too big.
@@ -180,8 +180,8 @@ class Replicator final : public storage::CommandLog {
   // Sends the writes Dispatch queued for the leader: one ForwardBatch call
   // per leader and driver iteration (one Forward call for a single write).
   void FlushForwards();
-  // Forwards `ps` to the leader behind `client` in one call (or one call
-  // each, to a leader without ForwardBatch).
+  // Forwards `ps` to the leader behind `client` in one call (Forward for a
+  // single write, else ForwardBatch).
   void ForwardGroup(PeerClient* client, std::vector<Proposal> ps);
   // Compacts the log behind the applied slot: beyond log_keep_entries
   // entries, or beyond kLogKeepBytes of them.
@@ -280,8 +280,6 @@ class Replicator final : public storage::CommandLog {
   // Writes to forward, by the leader's client (driver thread; sent by
   // FlushForwards). The clients live as long as this object.
   std::map<PeerClient*, std::vector<Proposal>> forwards_;
-  // False once a leader did not know ForwardBatch (an older version).
-  std::atomic<bool> batch_forwarding_{true};
   std::vector<std::pair<Deadline, std::function<void(Status)>>> next_reads_;  // GUARDED_BY(mu_)
   ReplicatorStatus status_;                                                   // GUARDED_BY(mu_)
 

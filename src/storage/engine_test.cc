@@ -52,24 +52,6 @@ class Engine {
     return committer->Execute(cmd).value().results(0);
   }
 
-  // Applies `w` under the given apply rules directly (the Committer applies
-  // under the newest), as a replica applies an entry logged earlier.
-  // REQUIRES: no command in the Committer meanwhile.
-  kv::ObjectResult WriteUnderRules(kv::ObjectWriter w, uint32_t rules) {
-    if (w.table_name().empty()) w.set_table_name("main");
-    w.mutable_data()->set_check(ValueCheck(w.data().value()));
-    w.mutable_meta()->set_data_check(w.data().check());
-    pb::Command cmd;
-    cmd.set_now_ms(clock.NowMs());
-    cmd.set_apply_rules(rules);
-    *cmd.mutable_write()->add_writers() = w;
-    leveldb::WriteBatch batch;
-    auto r = sm->Apply(cmd, &batch).results(0);
-    EXPECT_TRUE(store->WriteSync(&batch).ok());
-    sm->Commit();
-    return r;
-  }
-
   kv::ObjectResult Put(const std::string& key, const std::string& value, uint64_t mode = 0) {
     kv::ObjectWriter w;
     w.set_mode(mode);
@@ -261,15 +243,12 @@ TEST_F(EngineTest, IncrIdsNeverWrap) {
   w.mutable_meta()->set_incr_id(0);
   w.set_incr_namespace("orders");
   EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);
-  // Under rules 2 the counter wraps: a replica of that version did so.
-  w.mutable_meta()->set_key("old");
-  w.set_incr_namespace("user");
-  EXPECT_EQ(e->WriteUnderRules(w, 2).meta().incr_id(), 0u);
 }
 
-// A command logged under apply rules 0 (before rules had versions) is
-// applied as it was then: the inherited id raises the "meta" counter.
-TEST_F(EngineTest, IncrUnderApplyRulesZero) {
+// An id inherited from the existing object does not raise the default
+// namespace's counter; only an id the request carries does (spec 5.1
+// step 6).
+TEST_F(EngineTest, AnInheritedIncrIdDoesNotRaiseTheDefaultCounter) {
   kv::ObjectWriter w;
   w.mutable_meta()->set_key("x");
   w.mutable_data()->set_value("1");
@@ -279,10 +258,10 @@ TEST_F(EngineTest, IncrUnderApplyRulesZero) {
   w.clear_incr_namespace();
   w.mutable_meta()->set_incr_id(0);
   w.mutable_data()->set_value("2");
-  EXPECT_EQ(e->WriteUnderRules(w, 0).meta().incr_id(), 1000u);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 1000u);
   w.mutable_meta()->set_key("y");
   w.set_incr_namespace("meta");
-  EXPECT_EQ(e->Write(w).meta().incr_id(), 1001u);
+  EXPECT_EQ(e->Write(w).meta().incr_id(), 101u);  // the counter's first id
   // The highest rules applied are kept (the Committer applies under the newest).
   EXPECT_EQ(e->sm->LoadEffects().value().apply_rules_floor, kApplyRules);
   EXPECT_EQ(e->sm->apply_rules_floor(), kApplyRules);

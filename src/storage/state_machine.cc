@@ -288,11 +288,11 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, 
     if (!s.ok()) tomb_raw.clear();
   }
 
-  // incr counter (puts only). Rules >= 1: the default namespace applies when
-  // the request itself carries an id (spec 5.1 step 6); before, an id
-  // inherited from the existing object raised its counter too.
+  // incr counter (puts only). The default namespace applies when the
+  // request itself carries an id (spec 5.1 step 6), not for an id inherited
+  // from the existing object.
   if (!is_delete) {
-    const uint64_t own_id = rules_ >= 1 ? w.meta().incr_id() : meta.incr_id();
+    const uint64_t own_id = w.meta().incr_id();
     if (own_id > 0 && incr_ns.empty()) incr_ns = kvspec::kDefaultIncrNamespace;
     if (!incr_ns.empty()) {
       const std::string ckey = keys::IncrCounter(tid, incr_ns);
@@ -301,7 +301,7 @@ ObjectResult StateMachine::ApplyWriter(const kv::ObjectWriter& w, uint64_t now, 
       if (meta.incr_id() == 0) {
         // An explicit incr_id may raise the counter to the top; it never
         // wraps (0 means "no id", and ids would repeat).
-        if (rules_ >= 3 && *cur == UINT64_MAX) {
+        if (*cur == UINT64_MAX) {
           return Result(kvspec::kStatusClientError,
                         absl::StrCat("incr ids of namespace ", incr_ns,
                                      " are used up (an explicit incr_id of 18446744073709551615 was written): "

@@ -33,15 +33,8 @@ namespace kvgo::storage {
 // upgrade, or proposed while an older member was still in the cluster, is
 // applied under its own rules by every replica. A change to what apply
 // computes bumps this number and keeps the old behaviour for lower rules.
-//  0: a put's incr id inherited from the existing object raises the default
-//     namespace's counter (the rule before versions).
-//  1: only an incr id the request carries does (spec 5.1 step 6).
-//  2: cluster mode: entries may be precomputed (Command.precomputed) and
-//     carry the entry they were computed after (Command.after_id); see
-//     docs/replication.md "Precomputed entries".
-//  3: an incr id is never handed out past 2^64-1 (the write is refused;
-//     before, the counter wrapped to 0 and 1).
-inline constexpr uint32_t kApplyRules = 3;
+//  1: the rules of 0.1.0 (0, absent, is applied the same).
+inline constexpr uint32_t kApplyRules = 1;
 
 class StateMachine {
  public:

@@ -457,7 +457,7 @@ class Simulation {
       int dup = 0;
       in >> op >> key >> arg >> client >> seq >> id >> after >> version >> dup;
       replication::ApplyChain chain{n.head};
-      admitted = chain.Admit(2, o_.bug_no_chain_check ? 0 : after, id);
+      admitted = chain.Admit(o_.bug_no_chain_check ? 0 : after, id);
       n.head = chain.head;
       if (!admitted) skipped_++;
       if (admitted && op == "p") precomputed_++;
