@@ -10,7 +10,7 @@ packages=(
   libabsl-dev libc-ares-dev libre2-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libedit-dev libbsd-dev libncurses-dev
   rpm lintian fakeroot systemd
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   nftables openssl
 )
 

@@ -11,10 +11,8 @@ namespace kvgo::auth {
 namespace {
 
 const std::vector<std::string>& RolePermissions(const std::string& role) {
-  static const std::vector<std::string> kSa = {kPermSysAll, kPermTableList, kPermTableRead,
-                                               kPermTableWrite};
-  static const std::vector<std::string> kClient = {kPermTableList, kPermTableRead,
-                                                   kPermTableWrite};
+  static const std::vector<std::string> kSa = {kPermSysAll, kPermTableList, kPermTableRead, kPermTableWrite};
+  static const std::vector<std::string> kClient = {kPermTableList, kPermTableRead, kPermTableWrite};
   static const std::vector<std::string> kNone;
   if (role == "sa") return kSa;
   if (role == "client") return kClient;
@@ -34,8 +32,7 @@ hooto::hauth::v1::AccessKey MakeRootKey(const std::string& id, const std::string
   return k;
 }
 
-Status Authorize(const hooto::hauth::v1::AccessKey& key, const std::string& permission,
-                 const std::string& table) {
+Status Authorize(const hooto::hauth::v1::AccessKey& key, const std::string& permission, const std::string& table) {
   if (key.scopes_size() == 0) return absl::PermissionDeniedError("access_key/scopes not found");
   const hooto::hauth::v1::ScopeFilter* scope = nullptr;
   for (const auto& s : key.scopes()) {
@@ -45,13 +42,11 @@ Status Authorize(const hooto::hauth::v1::AccessKey& key, const std::string& perm
     }
   }
   if (scope == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("access_key/scopes/name=", kScopeTable, " not match"));
+    return absl::PermissionDeniedError(absl::StrCat("access_key/scopes/name=", kScopeTable, " not match"));
   }
   const std::string wrapped = absl::StrCat(",", scope->value(), ",");
   if (wrapped != ",*," && wrapped.find(absl::StrCat(",", table, ",")) == std::string::npos) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("access_key/scopes/value=", table, " not match"));
+    return absl::PermissionDeniedError(absl::StrCat("access_key/scopes/value=", table, " not match"));
   }
   bool known_role = false;
   for (const auto& role : key.roles()) {

@@ -32,8 +32,7 @@ hooto::hauth::v1::AccessKey MakeRootKey(const std::string& id, const std::string
 // The authorisation check Allow(permission, kvgo/table=<table>). Returns
 // OK or PermissionDenied with the reference's reason, e.g.
 // "permission=table/write not allow".
-Status Authorize(const hooto::hauth::v1::AccessKey& key, const std::string& permission,
-                 const std::string& table);
+Status Authorize(const hooto::hauth::v1::AccessKey& key, const std::string& permission, const std::string& table);
 
 // Keeps AccessKeySet's rules: roles limited to sa/client, scopes to
 // kvgo/table with trimmed values. Returns InvalidArgument with the
@@ -67,8 +66,8 @@ class Keyring {
 
  private:
   mutable std::shared_mutex mu_;
-  std::vector<Principal> roots_;            // GUARDED_BY(mu_)
-  std::map<std::string, Principal> keys_;   // GUARDED_BY(mu_), stored keys by id
+  std::vector<Principal> roots_;           // GUARDED_BY(mu_)
+  std::map<std::string, Principal> keys_;  // GUARDED_BY(mu_), stored keys by id
 };
 
 }  // namespace kvgo::auth

@@ -24,8 +24,7 @@ hooto::hauth::v1::AccessKey ClientKey(const std::string& id, const std::string& 
 class KeyringTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ring.SetRootKeys({MakeRootKey("00000000", kRootSecret),
-                      MakeRootKey("00000000", "other-master-secret-0123")});
+    ring.SetRootKeys({MakeRootKey("00000000", kRootSecret), MakeRootKey("00000000", "other-master-secret-0123")});
     ring.Put(ClientKey("app1", "main,t1"));
   }
   Keyring ring;
@@ -44,16 +43,13 @@ TEST_F(KeyringTest, UnknownIdVerifiedByRootSecretIsRoot) {
   auto p = ring.Authenticate(SignToken("the-access-key-id", kRootSecret, kNow), kNow);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ((*p)->roles(0), "sa");
-  EXPECT_EQ(ring.Authenticate(SignToken("nobody", "wrong-secret-0123456789", kNow), kNow)
-                .status()
-                .message(),
+  EXPECT_EQ(ring.Authenticate(SignToken("nobody", "wrong-secret-0123456789", kNow), kNow).status().message(),
             "sign denied : no AccessKey found");
 }
 
 TEST_F(KeyringTest, StoredKeyWrongSecret) {
   EXPECT_TRUE(ring.Authenticate(SignToken("app1", "client-secret-0123456789", kNow), kNow).ok());
-  EXPECT_EQ(ring.Authenticate(SignToken("app1", "bad", kNow), kNow).status().message(),
-            "sign denied");
+  EXPECT_EQ(ring.Authenticate(SignToken("app1", "bad", kNow), kNow).status().message(), "sign denied");
   EXPECT_EQ(ring.Authenticate("", kNow).status().message(), "access_token not found");
 }
 
@@ -70,8 +66,7 @@ TEST(Authorize, ScopesAndRoles) {
   EXPECT_EQ(Authorize(k, kPermTableRead, "main").message(), "access_key/scopes not found");
   auto* s = k.add_scopes();
   s->set_name("other");
-  EXPECT_EQ(Authorize(k, kPermTableRead, "main").message(),
-            "access_key/scopes/name=kvgo/table not match");
+  EXPECT_EQ(Authorize(k, kPermTableRead, "main").message(), "access_key/scopes/name=kvgo/table not match");
 }
 
 TEST(NormalizeAccessKey, Rules) {

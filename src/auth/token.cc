@@ -44,8 +44,7 @@ std::string SignToken(const std::string& key_id, const std::string& secret, int6
 Status ParseToken(std::string_view token, int64_t now_ms, ParsedToken* out) {
   const size_t n1 = token.find('.');
   const size_t n2 = token.rfind('.');
-  if (n1 == std::string_view::npos || n1 == 0 || n1 >= n2 || n2 + 2 >= token.size() ||
-      token.substr(0, n1) != "2") {
+  if (n1 == std::string_view::npos || n1 == 0 || n1 >= n2 || n2 + 2 >= token.size() || token.substr(0, n1) != "2") {
     return absl::PermissionDeniedError("access_token not found");
   }
   std::string_view p = token.substr(n1 + 1, n2 - n1 - 1);
@@ -73,8 +72,7 @@ Status ParseToken(std::string_view token, int64_t now_ms, ParsedToken* out) {
 
 bool VerifySignature(const ParsedToken& token, std::string_view secret) {
   std::string want = Sign(token.payload_bytes, secret);
-  return want.size() == token.signature.size() &&
-         CRYPTO_memcmp(want.data(), token.signature.data(), want.size()) == 0;
+  return want.size() == token.signature.size() && CRYPTO_memcmp(want.data(), token.signature.data(), want.size()) == 0;
 }
 
 }  // namespace kvgo::auth

@@ -42,19 +42,17 @@ TEST(Token, TimeWindowIsPlusMinus600Seconds) {
 
 TEST(Token, MalformedTokens) {
   ParsedToken t;
-  for (const char* bad : {"", "2", "2.", "2.abc", "3.CggwMDAwMDAwMEiA0JX/vDE.jSRX",
-                          ".CggwMDAwMDAwMEiA0JX/vDE.jSRX", "2.CggwMDAw.x", "2..a"}) {
+  for (const char* bad : {"", "2", "2.", "2.abc", "3.CggwMDAwMDAwMEiA0JX/vDE.jSRX", ".CggwMDAwMDAwMEiA0JX/vDE.jSRX",
+                          "2.CggwMDAw.x", "2..a"}) {
     EXPECT_EQ(ParseToken(bad, kCreated, &t).message(), "access_token not found") << bad;
   }
-  EXPECT_NE(ParseToken("2.!!!!.abcd", kCreated, &t).message().find("invalid payload data"),
-            std::string::npos);
+  EXPECT_NE(ParseToken("2.!!!!.abcd", kCreated, &t).message().find("invalid payload data"), std::string::npos);
   // Valid base64 of bytes that are not a protobuf message.
   EXPECT_NE(ParseToken("2." + absl::Base64Escape("\xff\xff\xff") + ".abcd", kCreated, &t)
                 .message()
                 .find("invalid payload data"),
             std::string::npos);
-  EXPECT_EQ(ParseToken(SignToken("abc", kSecret, kCreated), kCreated, &t).message(),
-            "payload/access_key id not found");
+  EXPECT_EQ(ParseToken(SignToken("abc", kSecret, kCreated), kCreated, &t).message(), "payload/access_key id not found");
   // An empty payload decodes to an empty message: no id.
   EXPECT_EQ(ParseToken("2..ab", kCreated, &t).message(), "payload/access_key id not found");
 }

@@ -265,9 +265,7 @@ Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
 
 // Shows no character of the secret, and no hash of it either (a hash would
 // let whoever sees the output confirm a guessed weak secret): its length.
-std::string MaskSecret(const std::string& secret) {
-  return absl::StrCat("******** (", secret.size(), " characters)");
-}
+std::string MaskSecret(const std::string& secret) { return absl::StrCat("******** (", secret.size(), " characters)"); }
 
 namespace {
 
@@ -443,9 +441,9 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
     for (const char* key : {"max_call_bytes", "max_connection_call_bytes"}) {
       const uint64_t v = std::string(key) == "max_call_bytes" ? cfg.max_call_bytes : cfg.max_connection_call_bytes;
       if (!r.failed() && r.Find(*s, key) != nullptr && v < kOneReply) {
-        r.Fail(r.Find(*s, key), std::string("limits.") + key,
-               absl::StrCat("must be at least ", kOneReply, " (16 MiB: one largest request and its reply; got ", v,
-                            ")"));
+        r.Fail(
+            r.Find(*s, key), std::string("limits.") + key,
+            absl::StrCat("must be at least ", kOneReply, " (16 MiB: one largest request and its reply; got ", v, ")"));
       }
     }
   }
@@ -462,10 +460,9 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   }
 
   if (const TomlValue* s = r.Table(root, "", "cluster")) {
-    r.CheckKeys(
-        *s, "cluster",
-        {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries", "snapshot_rate_mib",
-         "peer_secret"});
+    r.CheckKeys(*s, "cluster",
+                {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries",
+                 "snapshot_rate_mib", "peer_secret"});
     r.String(*s, "cluster", "peer_secret", &cfg.peer_secret);
     if (!r.failed() && r.Find(*s, "peer_secret") != nullptr) {
       ValidateSecret(&r, r.Find(*s, "peer_secret"), "cluster.peer_secret", cfg.peer_secret);

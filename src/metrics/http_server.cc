@@ -28,12 +28,11 @@ class HttpServer::Handler : public CivetHandler {
   std::function<std::pair<int, std::string>()> body_;
 };
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port,
-                                                        const Metrics* metrics,
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port, const Metrics* metrics,
                                                         std::function<bool()> ready) {
   std::unique_ptr<HttpServer> s(new HttpServer());
-  const std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-                             ":" + std::to_string(port);
+  const std::string listen =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   // A thread per connection: so that slow or half-sent requests cannot
   // starve /livez and /readyz (a restart by a liveness probe), there are
   // threads to spare and each request has kRequestTimeoutMs to arrive and
@@ -48,13 +47,10 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host,
   } catch (const std::exception& e) {
     return absl::UnavailableError("cannot serve HTTP on " + listen + ": " + e.what());
   }
-  s->handlers_.push_back(std::make_unique<Handler>([metrics] {
-    return std::make_pair(200, metrics->Serialize());
-  }));
+  s->handlers_.push_back(std::make_unique<Handler>([metrics] { return std::make_pair(200, metrics->Serialize()); }));
   s->handlers_.push_back(std::make_unique<Handler>([] { return std::make_pair(200, std::string("ok\n")); }));
   s->handlers_.push_back(std::make_unique<Handler>([ready = std::move(ready)] {
-    return ready() ? std::make_pair(200, std::string("ready\n"))
-                   : std::make_pair(503, std::string("not ready\n"));
+    return ready() ? std::make_pair(200, std::string("ready\n")) : std::make_pair(503, std::string("not ready\n"));
   }));
   s->server_->addHandler("/metrics", s->handlers_[0].get());
   s->server_->addHandler("/livez", s->handlers_[1].get());

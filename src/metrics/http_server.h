@@ -23,8 +23,7 @@ class HttpServer {
  public:
   // Listens on host:port ("127.0.0.1", 9101). `ready` answers /readyz.
   // REQUIRES: metrics outlives the server.
-  static StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port,
-                                                     const Metrics* metrics,
+  static StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& host, int port, const Metrics* metrics,
                                                      std::function<bool()> ready);
   ~HttpServer();
   int port() const { return port_; }

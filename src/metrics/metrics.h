@@ -8,10 +8,10 @@
 #pragma once
 
 #include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <array>
@@ -47,8 +47,7 @@ class Metrics {
   Metrics();
 
   // One answered Public RPC. `status` is the kvspec result status (0-6).
-  void ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t request_bytes,
-                      size_t response_bytes);
+  void ObserveRequest(Rpc rpc, uint64_t status, double seconds, size_t request_bytes, size_t response_bytes);
   // A call refused before it ran.
   void CountRefused(Rpc rpc, Refusal why);
   // Connections: open now (the gauge), and one refused at accept.

@@ -45,9 +45,8 @@ peer::pb::Message ToProto(const consensus::Message& m) {
 
 consensus::Message FromProto(const peer::pb::Message& p) {
   consensus::Message m;
-  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kAccepted)
-               ? static_cast<consensus::MsgType>(p.type())
-               : consensus::MsgType::kAccepted;
+  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kAccepted) ? static_cast<consensus::MsgType>(p.type())
+                                                                            : consensus::MsgType::kAccepted;
   m.from = p.from();
   m.to = p.to();
   m.cluster_id = p.cluster_id();

@@ -9,8 +9,8 @@
 #include <random>
 
 #include "common/failpoint.h"
-#include "consensus/ready.h"
 #include "common/limits.h"
+#include "consensus/ready.h"
 #include "storage/keys.h"
 
 namespace kvgo::replication {

@@ -15,8 +15,7 @@ LogWaiters::LogWaiters(const storage::Catalog* catalog) : catalog_(catalog) {
 
 LogWaiters::~LogWaiters() { Shutdown(); }
 
-void LogWaiters::Add(uint32_t tid, uint64_t after, std::chrono::steady_clock::time_point deadline,
-                     Fire fire) {
+void LogWaiters::Add(uint32_t tid, uint64_t after, std::chrono::steady_clock::time_point deadline, Fire fire) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {

@@ -19,14 +19,14 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "config/config.h"
-#include "server/kv_service.h"
-#include "server/listener.h"
-#include "server/log_waiters.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
 #include "metrics/node_collector.h"
 #include "replication/peer_service.h"
 #include "replication/replicator.h"
+#include "server/kv_service.h"
+#include "server/listener.h"
+#include "server/log_waiters.h"
 #include "storage/catalog.h"
 #include "storage/committer.h"
 #include "storage/query.h"
@@ -60,8 +60,7 @@ class Server {
   // nothing running) if the store cannot be opened or the port not bound;
   // FailedPrecondition if the data directory cannot be used as configured
   // (another mode, an unknown format): a restart would not help.
-  static StatusOr<std::unique_ptr<Server>> Start(const Config& config,
-                                                 ServerOptions options = {});
+  static StatusOr<std::unique_ptr<Server>> Start(const Config& config, ServerOptions options = {});
   ~Server();  // Shutdown()s
 
   // Applies what can change while running (log level, root secrets) and

@@ -8,8 +8,7 @@ using nlohmann::json;
 
 namespace {
 
-const prometheus::MetricFamily* Find(const std::vector<prometheus::MetricFamily>& fs,
-                                     const std::string& name) {
+const prometheus::MetricFamily* Find(const std::vector<prometheus::MetricFamily>& fs, const std::string& name) {
   for (const auto& f : fs) {
     if (f.name == name) return &f;
   }
@@ -32,8 +31,7 @@ json Point(double count, double sum, double value, int64_t t) {
   return p;
 }
 
-json Metric(const std::string& name, int type, const std::string& label_value, json point,
-            const std::string& unit) {
+json Metric(const std::string& name, int type, const std::string& label_value, json point, const std::string& unit) {
   return {{"name", name},
           {"type", type},
           {"labels", json::array({{{"name", "name"}, {"value", label_value}}})},
@@ -48,9 +46,7 @@ std::string SysMetricsJson(const std::vector<prometheus::MetricFamily>& families
   const int64_t period = req.alignment_period() >= 10 ? req.alignment_period() : 60;
   const int64_t range = req.last_time_range() > 0 ? req.last_time_range() : 600;
   const int64_t t = now_unix_s - now_unix_s % period;
-  auto wanted = [&](const std::string& name) {
-    return req.metrics().empty() || req.metrics().count(name) > 0;
-  };
+  auto wanted = [&](const std::string& name) { return req.metrics().empty() || req.metrics().count(name) > 0; };
   constexpr int kGauge = 1;
   constexpr int kDelta = 2;
 
@@ -72,8 +68,7 @@ std::string SysMetricsJson(const std::vector<prometheus::MetricFamily>& families
   if (const auto* f = Find(families, "kvgo_request_duration_seconds")) {
     for (const auto& m : f->metric) {
       lat.push_back(Metric("ServiceLatency", kDelta, Label(m, "rpc"),
-                           Point(static_cast<double>(m.histogram.sample_count),
-                                 m.histogram.sample_sum * 1e6, 0, t),
+                           Point(static_cast<double>(m.histogram.sample_count), m.histogram.sample_sum * 1e6, 0, t),
                            "us"));
     }
   }
@@ -84,7 +79,8 @@ std::string SysMetricsJson(const std::vector<prometheus::MetricFamily>& families
   json slat = json::array();
   if (const auto* f = Find(families, "kvgo_fsync_duration_seconds"); f && !f->metric.empty()) {
     const auto& h = f->metric[0].histogram;
-    scalls.push_back(Metric("StorageCall", kDelta, "Write", Point(static_cast<double>(h.sample_count), 0, 0, t), "call"));
+    scalls.push_back(
+        Metric("StorageCall", kDelta, "Write", Point(static_cast<double>(h.sample_count), 0, 0, t), "call"));
     slat.push_back(Metric("StorageLatency", kDelta, "Write",
                           Point(static_cast<double>(h.sample_count), h.sample_sum * 1e6, 0, t), "us"));
   }
@@ -92,9 +88,8 @@ std::string SysMetricsJson(const std::vector<prometheus::MetricFamily>& families
   family("StorageLatency", "us", slat);
 
   json sys = json::array();
-  for (const auto& [metric, label] :
-       std::vector<std::pair<std::string, std::string>>{{"process_resident_memory_bytes", "mem"},
-                                                        {"kvgo_disk_bytes", "disk"}}) {
+  for (const auto& [metric, label] : std::vector<std::pair<std::string, std::string>>{
+           {"process_resident_memory_bytes", "mem"}, {"kvgo_disk_bytes", "disk"}}) {
     if (const auto* f = Find(families, metric); f && !f->metric.empty()) {
       sys.push_back(Metric("System", kGauge, label, Point(0, 0, f->metric[0].gauge.value, t), "byte"));
     }

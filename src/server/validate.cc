@@ -60,8 +60,7 @@ bool ValidateWriter(kv::ObjectWriter* w, kv::ObjectResult* error) {
   if (meta->incr_id() > 0 && w->incr_namespace().empty()) {
     w->set_incr_namespace(kvspec::kDefaultIncrNamespace);
   }
-  if ((meta->incr_id() > 0 || !w->incr_namespace().empty()) &&
-      !ValidIncrNamespace(w->incr_namespace())) {
+  if ((meta->incr_id() > 0 || !w->incr_namespace().empty()) && !ValidIncrNamespace(w->incr_namespace())) {
     return Fail(error, "Invalid IncrNamespace");
   }
   if (!w->has_data()) return Fail(error, "Data Not Found");

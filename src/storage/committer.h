@@ -77,9 +77,9 @@ class Committer final : public CommandLog {
 
   mutable std::mutex mu_;
   std::condition_variable work_;
-  std::deque<Pending> queue_;   // GUARDED_BY(mu_)
-  bool stopping_ = false;       // GUARDED_BY(mu_)
-  CommitterStats stats_;        // GUARDED_BY(mu_)
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;      // GUARDED_BY(mu_)
+  CommitterStats stats_;       // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

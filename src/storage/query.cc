@@ -23,8 +23,7 @@ struct Limits {
 Limits ClampLimits(const kv::ObjectReader& r) {
   Limits l;
   l.num = std::clamp<int64_t>(r.limit_num(), 1, kvspec::kLimitNumMax);
-  l.size = r.limit_size() < 1 ? kvspec::kLimitSizeMax
-                              : std::min<int64_t>(r.limit_size(), kvspec::kLimitSizeMax);
+  l.size = r.limit_size() < 1 ? kvspec::kLimitSizeMax : std::min<int64_t>(r.limit_size(), kvspec::kLimitSizeMax);
   return l;
 }
 
@@ -147,8 +146,7 @@ kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader, ReplyBudget*
   return out;
 }
 
-bool QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget,
-                            kv::ObjectResult* out) const {
+bool QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget, kv::ObjectResult* out) const {
   const bool meta_view = MetaView(r);
   const int64_t now = clock_->NowMs();
   SnapshotGuard snap(store_->db());
@@ -234,8 +232,7 @@ bool QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool rever
   return true;
 }
 
-bool QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget,
-                           kv::ObjectResult* out) const {
+bool QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget, kv::ObjectResult* out) const {
   const uint64_t offset = r.log_offset();
   const uint64_t latest = catalog_->LogVersion(tid);
   out->set_log_version(latest);
@@ -245,10 +242,9 @@ bool QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, ReplyBudget*
   SnapshotGuard snap(store_->db());
   auto it = store_->NewIterator(snap.get());
   const std::string prefix = keys::LogPrefix(tid);
-  for (it->Seek(keys::Log(tid, offset + 1)); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
-    const uint64_t version = keys::GetBig64(
-        std::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size()));
+  for (it->Seek(keys::Log(tid, offset + 1)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const uint64_t version =
+        keys::GetBig64(std::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size()));
     pb::LogRecord rec;
     if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
     kv::ObjectItem item;

@@ -27,8 +27,7 @@ class ReplyBudget {
 class QueryEngine {
  public:
   // REQUIRES: all three outlive the engine.
-  QueryEngine(Store* store, Catalog* catalog, Clock* clock)
-      : store_(store), catalog_(catalog), clock_(clock) {}
+  QueryEngine(Store* store, Catalog* catalog, Clock* clock) : store_(store), catalog_(catalog), clock_(clock) {}
 
   // Answers `reader` (table_name "" means main) with what is applied now;
   // it never blocks: a LogRange's wait_time is the caller's to honour

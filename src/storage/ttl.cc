@@ -4,8 +4,8 @@
 
 namespace kvgo::storage {
 
-pb::PurgeCommand CollectExpired(const Store& store, const std::vector<pb::TableInfo>& tables,
-                                int64_t now_ms, size_t max_targets) {
+pb::PurgeCommand CollectExpired(const Store& store, const std::vector<pb::TableInfo>& tables, int64_t now_ms,
+                                size_t max_targets) {
   pb::PurgeCommand purge;
   auto it = store.NewIterator();
   for (const auto& t : tables) {

@@ -15,7 +15,7 @@ namespace kvgo::storage {
 
 // Up to `max_targets` TTL entries of `tables` whose expiry is before
 // `now_ms`, in table then expiry order.
-pb::PurgeCommand CollectExpired(const Store& store, const std::vector<pb::TableInfo>& tables,
-                                int64_t now_ms, size_t max_targets);
+pb::PurgeCommand CollectExpired(const Store& store, const std::vector<pb::TableInfo>& tables, int64_t now_ms,
+                                size_t max_targets);
 
 }  // namespace kvgo::storage

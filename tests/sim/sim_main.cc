@@ -21,11 +21,16 @@ int main(int argc, char** argv) {
       const size_t n = std::strlen(name);
       return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
     };
-    if (const char* v = val("--seeds=")) seeds = std::strtoull(v, nullptr, 10);
-    else if (const char* v = val("--first=")) first = std::strtoull(v, nullptr, 10);
-    else if (const char* v = val("--seed=")) seed = std::strtoull(v, nullptr, 10);
-    else if (const char* v = val("--nodes=")) nodes = std::atoi(v);
-    else if (a == "--bug-count-unpersisted") bug = true;
+    if (const char* v = val("--seeds="))
+      seeds = std::strtoull(v, nullptr, 10);
+    else if (const char* v = val("--first="))
+      first = std::strtoull(v, nullptr, 10);
+    else if (const char* v = val("--seed="))
+      seed = std::strtoull(v, nullptr, 10);
+    else if (const char* v = val("--nodes="))
+      nodes = std::atoi(v);
+    else if (a == "--bug-count-unpersisted")
+      bug = true;
     else {
       std::cerr << "usage: kvgo-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N]\n";
       return 2;
@@ -51,8 +56,7 @@ int main(int argc, char** argv) {
     unknown += r.unknown;
     if (!r.violations.empty()) {
       bad++;
-      std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s
-                << " NODES=" << nodes << "\n";
+      std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s << " NODES=" << nodes << "\n";
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
