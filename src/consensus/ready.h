@@ -11,6 +11,8 @@
 // Not thread-safe: called on the thread that drives the Node.
 #pragma once
 
+#include <optional>
+
 #include "consensus/paxos.h"
 
 namespace kvgo::consensus {
@@ -31,5 +33,14 @@ class ReadyHandler {
 // Takes the node's Ready (REQUIRES: node.HasReady()), does it through
 // `handler` and advances the node. Returns false if the handler stopped.
 bool ProcessReady(Node& node, ReadyHandler& handler);
+
+// ProcessReady in two halves, for a driver whose write completes later
+// (the simulator's slow fsync): BeginReady takes the Ready and does Send and
+// Apply (nullopt if the handler stopped); FinishReady does Persist and
+// Snapshot and advances the node (false if the handler stopped). In between
+// the node may be stepped, ticked, proposed to and read from, but not asked
+// for another Ready.
+std::optional<Ready> BeginReady(Node& node, ReadyHandler& handler);
+bool FinishReady(Node& node, ReadyHandler& handler, Ready& rd);
 
 }  // namespace kvgo::consensus

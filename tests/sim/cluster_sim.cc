@@ -1,6 +1,7 @@
 #include "cluster_sim.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
@@ -33,6 +34,10 @@ struct SimNode {
   std::unique_ptr<Node> node;
   bool up = true;
   int stall = 0;  // slow disk: ticks before its next Ready is processed
+  // A Ready handed out whose write has not completed yet (async_persist),
+  // and the tick it completes at. Lost in a crash.
+  std::optional<consensus::Ready> unpersisted;
+  int64_t persist_at = 0;
   int drift = 0;  // clock drift: -1 slower, +1 faster
   Disk disk;      // survives crashes
   // The state machine, durable with its applied slot (as the KV store is).
@@ -161,6 +166,7 @@ class Simulation {
     if (!n.up) return;
     n.up = false;
     n.node.reset();
+    n.unpersisted.reset();
     n.spec = false;
     Trace("crash " + std::to_string(id) + " (" + why + ")");
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
@@ -332,16 +338,37 @@ class Simulation {
 
   void ProcessReady(NodeId id) {
     SimNode& n = nodes_[id];
-    if (!n.up || !n.node->HasReady()) return;
+    if (!n.up) return;
+    if (n.unpersisted) {
+      if (now_ < n.persist_at) return;  // the write is still under way
+      consensus::Ready rd = std::move(*n.unpersisted);
+      n.unpersisted.reset();
+      ReadySteps steps(this, n);
+      if (!consensus::FinishReady(*n.node, steps, rd)) return;
+      AfterAdvance(n);
+    }
+    if (!n.node->HasReady()) return;
     if (n.stall > 0) return;  // slow disk: the Ready waits
     if (Faulty() && Chance(o_.slow_disk)) {
       n.stall = 1 + static_cast<int>(Rand(3));
       return;
     }
     // The production order (consensus/ready.h), with crashes between its
-    // steps.
+    // steps; sometimes with the write completing ticks later.
     ReadySteps steps(this, n);
+    if (Faulty() && Chance(o_.async_persist)) {
+      std::optional<consensus::Ready> rd = consensus::BeginReady(*n.node, steps);
+      if (!rd) return;
+      n.unpersisted = std::move(*rd);
+      n.persist_at = now_ + 1 + static_cast<int64_t>(Rand(3));
+      return;
+    }
     if (!consensus::ProcessReady(*n.node, steps)) return;
+    AfterAdvance(n);
+  }
+
+  void AfterAdvance(SimNode& n) {
+    const NodeId id = n.id;
     if (n.up && n.spec) {
       if (n.node->role() != consensus::Role::kLeader) {
         n.spec = false;
@@ -379,7 +406,8 @@ class Simulation {
 
   void DeliverSnapshots() {
     for (auto it = snapshots_.begin(); it != snapshots_.end();) {
-      if (it->at > now_) {
+      // A node whose last Ready is still being written installs later.
+      if (it->at > now_ || nodes_[it->to].unpersisted) {
         ++it;
         continue;
       }

@@ -39,6 +39,10 @@ struct SimOptions {
   double partition = 0.01;       // per tick: a new partition
   double crash_in_ready = 0.01;  // per Ready: crash before persist / before send
   double slow_disk = 0.05;       // per Ready: the node stalls a few ticks first
+  // Per Ready: its write completes 1-3 ticks after the Ready is handed out
+  // (messages sent, committed entries applied), while the node goes on
+  // stepping messages and ticks, as an asynchronous fsync would let it.
+  double async_persist = 0.2;
   // A deliberately broken durability rule, to prove the simulator catches
   // it: the core counts a Ready's writes as durable when it hands them out
   // (its own votes, and Accepted/Promise sent before the write), which a
