@@ -1,5 +1,10 @@
-// Clocks. Production code reads time only through a Clock so that tests can
-// drive it. Thread-safe: every method may be called from any thread.
+// Clocks. The request path (KvService's "now" of a command, token
+// checks, the query engine's TTL view) reads wall time through a Clock so
+// that tests can drive it; timeouts and timers (the Replicator, the
+// Committer's batching, the listener, the call tracker, the transports)
+// read std::chrono::steady_clock directly, and their tests run in real
+// time.
+// Thread-safe: every method may be called from any thread.
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,11 @@
 // Catalog: what readers need to know about the applied state without
 // reading LevelDB: tables by name and each table's latest log version.
-// Published by the Committer after each durable group. (LogRange
-// long-polls wait in server/LogWaiters, which the Committer notifies.)
+// Published after each durable group by the thread that applied it (the
+// Committer on a single node, the Replicator's driver in a cluster, through
+// the effects callback of server.cc), and at startup from the store.
+// (LogRange long-polls wait in server/LogWaiters, notified the same way.)
 //
-// Thread-safe: many readers, one publisher.
+// Thread-safe: many readers, one publisher at a time.
 #pragma once
 
 #include <map>
@@ -25,7 +27,7 @@ class Catalog {
   // The table's latest allocated log version (0 if none yet).
   uint64_t LogVersion(uint32_t tid) const;
 
-  // Publication (Committer thread only).
+  // Publication (the applying thread only).
   void PutTable(const pb::TableInfo& table);
   void PutLogVersions(const std::map<uint32_t, uint64_t>& versions);
 

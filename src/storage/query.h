@@ -1,7 +1,8 @@
 // QueryEngine: the read side of the kvspec Query RPC (Key, KeyRange,
 // RevRange, LogRange; MetaOnly and DataOff views; limits and `next`) over
-// the layout of docs/on-disk-format.md. Reads see only durable, applied
-// state: the Committer makes a group visible after its fsync.
+// the layout of docs/on-disk-format.md. Reads see only applied state whose
+// log is durable: the Committer makes a group visible after its fsync, and
+// the Replicator applies only chosen entries already in its WAL.
 //
 // Thread-safe: Query may run on any number of threads at once.
 #pragma once

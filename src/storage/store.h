@@ -1,6 +1,10 @@
 // Store: the LevelDB database of one kvgo-server node. Owns the DB handle,
 // its block cache and bloom filter. Thread-safe (LevelDB is): any thread may
-// read; kvgo writes only from the Committer thread.
+// read or write. kvgo writes from one thread at a time: the Committer's on a
+// single node; in a cluster the Replicator's driver (applied entries, log
+// truncation, snapshot installs, under its apply lock) and PaxosLogStore,
+// called by that driver; and at startup, before either runs, the identity
+// record and the initial records of a new store.
 #pragma once
 
 #include <leveldb/cache.h>

@@ -89,15 +89,17 @@ TEST(HostileCluster, NoLegalWriteStopsTheCluster) {
   // Six 3 MiB writes at once: the leader proposes them in one round, and
   // its Accepts split them under the peer message limit.
   std::vector<std::thread> writers;
-  std::vector<uint64_t> status(6);
+  std::vector<kv::ObjectResult> results(6);
   for (int i = 0; i < 6; i++) {
     writers.emplace_back([&, i] {
       auto c = cluster.node(l).NewClient();
-      status[i] = Send(*c, WriterOfSize("mid-" + std::to_string(i), 3 << 20)).status();
+      results[i] = Send(*c, WriterOfSize("mid-" + std::to_string(i), 3 << 20));
     });
   }
   for (auto& t : writers) t.join();
-  for (int i = 0; i < 6; i++) EXPECT_EQ(status[i], kvspec::kStatusOK) << "mid-" << i;
+  for (int i = 0; i < 6; i++) {
+    EXPECT_EQ(results[i].status(), kvspec::kStatusOK) << "mid-" << i << ": " << results[i].message();
+  }
 
   // Writes go on through every node, and every node serves every value.
   for (int i = 0; i < 3; i++) {

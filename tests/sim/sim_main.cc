@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     else if (a == "--bug-count-unpersisted")
       bug = true;
     else {
-      std::cerr << "usage: kvgo-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N]\n";
+      std::cerr << "usage: kvgo-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--bug-count-unpersisted]\n";
       return 2;
     }
   }
