@@ -4,7 +4,9 @@
 #   make            build bin/kvgo-server, bin/kvgo-cli and bin/kvgo-bench (static)
 #   make run        build, then start a single-node server on etc/kvgo-server.conf
 #   make test       build and run every test (unit, integration, process)
-#   make sim        Multi-Paxos simulator: SEEDS=N seeds (NODES=3), or replay SEED=S
+#   make sim        the simulators, SEEDS=N seeds each (NODES=3), or replay SEED=S:
+#                   the consensus core alone (kvgo-sim), then src/replication's
+#                   Replicas with clients (kvgo-replica-sim)
 #   make fuzz       libFuzzer targets (token, config, request, peer message):
 #                   SECONDS=N each (default 60)
 #   make nemesis    real-process cluster under kills and pauses, checked for
@@ -76,8 +78,9 @@ nemesis: $(BUILD_DIR)/CMakeCache.txt
 	  --partitions=$(PARTITIONS) $(if $(SEED),--seed=$(SEED),)
 
 sim: $(BUILD_DIR)/CMakeCache.txt
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-sim
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvgo-sim kvgo-replica-sim
 	$(BUILD_DIR)/tests/sim/kvgo-sim --nodes=$(NODES) $(if $(SEED),--seed=$(SEED),--seeds=$(SEEDS))
+	$(BUILD_DIR)/tests/sim/kvgo-replica-sim --nodes=$(NODES) $(if $(SEED),--seed=$(SEED),--seeds=$(SEEDS))
 
 # The files only (used for staging packages): binaries, config (never
 # overwritten), README, the systemd unit with PREFIX substituted.

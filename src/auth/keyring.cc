@@ -1,7 +1,5 @@
 #include "auth/keyring.h"
 
-#include <mutex>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -86,13 +84,13 @@ Status NormalizeAccessKey(hooto::hauth::v1::AccessKey* key) {
 void Keyring::SetRootKeys(std::vector<hooto::hauth::v1::AccessKey> roots) {
   std::vector<Principal> ps;
   for (auto& r : roots) ps.push_back(std::make_shared<const hooto::hauth::v1::AccessKey>(std::move(r)));
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   roots_ = std::move(ps);
 }
 
 void Keyring::Put(const hooto::hauth::v1::AccessKey& key) {
   auto p = std::make_shared<const hooto::hauth::v1::AccessKey>(key);
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   keys_[key.id()] = std::move(p);
 }
 
@@ -100,7 +98,7 @@ StatusOr<Principal> Keyring::Authenticate(std::string_view token, int64_t now_ms
   ParsedToken parsed;
   if (Status s = ParseToken(token, now_ms, &parsed); !s.ok()) return s;
 
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   const std::string& id = parsed.payload.id();
   Principal key;
   for (const auto& r : roots_) {
@@ -124,14 +122,14 @@ StatusOr<Principal> Keyring::Authenticate(std::string_view token, int64_t now_ms
 }
 
 std::vector<Principal> Keyring::List() const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   std::vector<Principal> out = roots_;
   for (const auto& [id, k] : keys_) out.push_back(k);
   return out;
 }
 
 Principal Keyring::Find(const std::string& id) const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   for (const auto& r : roots_) {
     if (r->id() == id) return r;
   }
@@ -140,13 +138,13 @@ Principal Keyring::Find(const std::string& id) const {
 }
 
 Principal Keyring::FindStored(const std::string& id) const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = keys_.find(id);
   return it == keys_.end() ? nullptr : it->second;
 }
 
 bool Keyring::IsRoot(const std::string& id) const {
-  std::shared_lock lock(mu_);
+  absl::ReaderMutexLock lock(&mu_);
   for (const auto& r : roots_) {
     if (r->id() == id) return true;
   }

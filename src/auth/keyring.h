@@ -5,9 +5,10 @@
 // SetRootKeys/Put/Remove run on the apply or reload path.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
+
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,9 +66,9 @@ class Keyring {
   bool IsRoot(const std::string& id) const;
 
  private:
-  mutable std::shared_mutex mu_;
-  std::vector<Principal> roots_;           // GUARDED_BY(mu_)
-  std::map<std::string, Principal> keys_;  // GUARDED_BY(mu_), stored keys by id
+  mutable absl::Mutex mu_;
+  std::vector<Principal> roots_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Principal> keys_ ABSL_GUARDED_BY(mu_);  // stored keys by id
 };
 
 }  // namespace kvgo::auth

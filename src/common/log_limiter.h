@@ -3,10 +3,11 @@
 // back, so that no input can flood the log. Thread-safe.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 
 namespace kvgo {
@@ -18,7 +19,7 @@ class LogLimiter {
   // True if a message for `key` may be logged now; then *suppressed holds
   // how many for it were held back since the last one.
   bool Allow(const std::string& key, uint64_t* suppressed) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     const auto now = std::chrono::steady_clock::now();
     Entry& e = entries_[key];
     if (e.last != std::chrono::steady_clock::time_point{} && now - e.last < period_) {
@@ -37,8 +38,8 @@ class LogLimiter {
     uint64_t held = 0;
   };
   const std::chrono::steady_clock::duration period_;
-  std::mutex mu_;
-  std::map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
+  absl::Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kvgo

@@ -1,5 +1,5 @@
 // The one order in which a Ready's work is done, shared by the production
-// driver (src/replication/replicator.cc) and the simulator (tests/sim), so
+// driver (Replica, src/replication/replica.cc) and the simulator (tests/sim), so
 // that the order the simulator proves is the order production runs.
 //
 // The core makes every order safe (see Ready in paxos.h); this one is

@@ -23,7 +23,7 @@
 //   p 0x06  -> storage.pb.NodeIdentity: who uses the directory, single
 //              node or cluster member (server/identity.h; both modes)
 //
-// Thread-compatible: the Replicator serializes every call (apply_mu_).
+// Not thread-safe: the Replica's thread makes every call.
 #pragma once
 
 #include <leveldb/write_batch.h>
@@ -35,6 +35,7 @@
 
 #include "common/status.h"
 #include "consensus/paxos.h"
+#include "replication/ports.h"
 #include "replication/wal.h"
 #include "storage/store.h"
 
@@ -42,35 +43,35 @@ namespace kvgo::replication {
 
 inline constexpr char kPaxosSpace = 'p';
 
-class PaxosLogStore {
+class PaxosLogStore final : public AcceptorLog {
  public:
   // The log of the node whose KV store is `store`, in
-  // <store->directory()>/paxos. Moves a log kept in LevelDB by an older
-  // version into the WAL first. Load() must be called before anything else.
+  // <store->directory()>/paxos. Load() must be called before anything else.
   static StatusOr<std::unique_ptr<PaxosLogStore>> Open(storage::Store* store, Wal::Options options = {});
 
   // (Re)reads what the node had. If a snapshot install was interrupted, the
   // KV data is wiped first (keeping the promise): the node then restarts
   // empty and is caught up by the leader.
-  StatusOr<consensus::Restored> Load();
+  StatusOr<consensus::Restored> Load() override;
 
   // Appends the promise (if it changed) and the accepted entries to the
   // WAL and fdatasyncs: on return they survive a crash or power loss.
-  Status Persist(const std::optional<consensus::HardState>& hard_state, const std::vector<consensus::Entry>& entries);
+  Status Persist(const std::optional<consensus::HardState>& hard_state,
+                 const std::vector<consensus::Entry>& entries) override;
 
   // Marks the entries up to `upto` as compacted, in a synced LevelDB write
   // that also makes every applied write before it durable, then deletes the
   // WAL segments that hold nothing later. FailedPrecondition if `upto` is
   // beyond the applied slot.
-  Status Compact(consensus::Slot upto);
+  Status Compact(consensus::Slot upto) override;
   // Deletes the WAL segments holding nothing after `upto`, once the
   // compacted slot `upto` is durable in the KV store (a snapshot install).
-  Status DropThrough(consensus::Slot upto) { return wal_->DropThrough(upto); }
+  Status DropThrough(consensus::Slot upto) override { return wal_->DropThrough(upto); }
 
   // Deletes every KV key, every log entry and the applied and compacted
   // slots, keeping only the promise: the node is then as new (its state
   // machine must write its initial records again).
-  Status WipeData();
+  Status WipeData() override;
 
   static void PutApplied(consensus::Slot slot, leveldb::WriteBatch* b);
   static void PutCompacted(consensus::Slot slot, leveldb::WriteBatch* b);
@@ -83,7 +84,7 @@ class PaxosLogStore {
 
   // The WAL's size on disk and segment count (metrics, tests); same thread
   // as the other calls.
-  uint64_t wal_bytes() const { return wal_ ? wal_->bytes() : 0; }
+  uint64_t bytes() const override { return wal_ ? wal_->bytes() : 0; }
   size_t wal_segments() const { return wal_ ? wal_->segments() : 0; }
 
   // Record types (exposed for tests).

@@ -1,5 +1,6 @@
 #include "replication/transport.h"
 
+#include <absl/synchronization/mutex.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -93,7 +94,7 @@ const char* PeerRefusalName(PeerRefusal r) {
 void PeerIdentity::Sign(grpc::ClientContext* ctx, std::string_view method) const {
   std::string token;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     token = SignPeerToken(key_, method, self_.id, cluster_id_, SystemClock()->NowMs());
   }
   ctx->AddMetadata(kNodeHeader, std::to_string(self_.id));
@@ -131,7 +132,7 @@ std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(cons
   if (addr.empty()) return refuse(PeerRefusal::kNotMember, "not in this node's [[cluster.masters]]");
   Status s;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     s = VerifyPeerToken(Meta(ctx, kAuthHeader), key_, method, id, cluster_id_, SystemClock()->NowMs());
   }
   if (absl::IsInvalidArgument(s)) return refuse(PeerRefusal::kBadToken, std::string(s.message()));
@@ -146,7 +147,7 @@ std::variant<consensus::NodeId, PeerIdentity::Refused> PeerIdentity::Verify(cons
 }
 
 void PeerIdentity::SetKey(std::string peer_key) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   OPENSSL_cleanse(key_.data(), key_.size());
   key_ = std::move(peer_key);
 }
@@ -186,17 +187,17 @@ PeerClient::~PeerClient() { Stop(); }
 
 void PeerClient::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (sender_.joinable()) sender_.join();
 }
 
 void PeerClient::Send(consensus::Message m) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return;
     if (queue_.size() >= kMaxQueued) {
       dropped_++;
@@ -204,7 +205,7 @@ void PeerClient::Send(consensus::Message m) {
     }
     queue_.push_back(std::move(m));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void PeerClient::RunSender() {
@@ -212,14 +213,14 @@ void PeerClient::RunSender() {
   for (;;) {
     // Wait for something to send before opening a stream.
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (stopping_) return;
     }
     grpc::ClientContext ctx;
     identity_->Sign(&ctx, "Messages");
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       stream_ctx_ = &ctx;
     }
@@ -230,8 +231,8 @@ void PeerClient::RunSender() {
     while (ok) {
       batch.clear();
       {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        absl::MutexLock lock(&mu_);
+        while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
         if (stopping_) break;
         while (!queue_.empty() && batch.size() < 64) {
           batch.push_back(std::move(queue_.front()));
@@ -256,7 +257,7 @@ void PeerClient::RunSender() {
     refused_ =
         st.error_code() == grpc::StatusCode::PERMISSION_DENIED || st.error_code() == grpc::StatusCode::UNAUTHENTICATED;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       stream_ctx_ = nullptr;
       if (stopping_) return;
       // What was queued while the stream was failing is stale by now.
@@ -266,8 +267,10 @@ void PeerClient::RunSender() {
     if (connected_.exchange(false) || st.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       spdlog::warn("lost stream to peer {}: {}", peer_.addr, st.error_message());
     }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, backoff, [&] { return stopping_; });
+    absl::MutexLock lock(&mu_);
+    const absl::Time until = absl::Now() + absl::FromChrono(backoff);
+    while (!stopping_ && !cv_.WaitWithDeadline(&mu_, until)) {
+    }
     if (stopping_) return;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }

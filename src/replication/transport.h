@@ -16,14 +16,13 @@
 // Thread-safe.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -93,11 +92,11 @@ class PeerIdentity {
   const std::string& self_addr() const { return self_.addr; }
 
  private:
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   const Member self_;
   const uint64_t cluster_id_;
   const std::vector<Member> members_;
-  std::string key_;  // GUARDED_BY(mu_)
+  std::string key_ ABSL_GUARDED_BY(mu_);
   const bool require_client_cert_;
 };
 
@@ -151,11 +150,11 @@ class PeerClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<peer::pb::Peer::Stub> stub_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<consensus::Message> queue_;       // GUARDED_BY(mu_)
-  bool stopping_ = false;                      // GUARDED_BY(mu_)
-  grpc::ClientContext* stream_ctx_ = nullptr;  // GUARDED_BY(mu_): to cancel on Stop
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<consensus::Message> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;  // to cancel on Stop
   std::atomic<bool> connected_{false};
   std::atomic<bool> refused_{false};  // the peer refused the last stream (auth)
   std::atomic<uint64_t> dropped_{0};

@@ -19,7 +19,7 @@
 // (A damaged length field in the last record of the last segment looks like
 // a torn write, as in etcd's WAL.)
 //
-// Thread-compatible: the Replicator serializes every call (apply_mu_).
+// Not thread-safe: the Replica (through PaxosLogStore) makes every call.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #include "server/call_tracker.h"
 
+#include <absl/synchronization/mutex.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -97,10 +98,10 @@ CallTracker::CallTracker(CallLimits limits, metrics::Metrics* metrics) : limits_
 
 CallTracker::~CallTracker() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   watchdog_.join();
 }
 
@@ -130,7 +131,7 @@ TrackedCall* CallTracker::Begin(grpc::CallbackServerContext* ctx, metrics::Rpc r
   call->admitted_ = true;
   call->conn_key_ = ctx->peer();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto& conn = conns_[call->conn_key_];
     if (conn == nullptr) conn = std::make_shared<TrackedCall::Conn>();
     conn->calls++;
@@ -148,7 +149,7 @@ TrackedCall* CallTracker::Begin(grpc::CallbackServerContext* ctx, metrics::Rpc r
 
 void CallTracker::Answered(TrackedCall* call) {
   if (!call->admitted_) return;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   call->answered_at_ = std::chrono::steady_clock::now();
   call->answered_it_ = answered_.insert(answered_.end(), call);
   call->in_answered_ = true;
@@ -159,7 +160,7 @@ void CallTracker::Done(TrackedCall* call) {
   held_.fetch_sub(call->held_bytes_);
   call->conn_->bytes.fetch_sub(call->held_bytes_);
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (call->in_answered_) answered_.erase(call->answered_it_);
     if (--call->conn_->calls == 0) conns_.erase(call->conn_key_);
   }
@@ -168,8 +169,12 @@ void CallTracker::Done(TrackedCall* call) {
 
 void CallTracker::Watchdog() {
   const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(50), limits_.reply_timeout / 4);
-  std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, period, [&] { return stopping_; })) {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    const absl::Time until = absl::Now() + absl::FromChrono(period);
+    while (!stopping_ && !cv_.WaitWithDeadline(&mu_, until)) {
+    }
+    if (stopping_) break;
     const auto now = std::chrono::steady_clock::now();
     std::vector<TrackedCall*> cancelled;
     while (!answered_.empty() && now - answered_.front()->answered_at_ >= limits_.reply_timeout) {

@@ -18,14 +18,13 @@
 // Thread-safe.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -95,9 +94,11 @@ class TrackedCall final : public grpc::ServerUnaryReactor, public storage::Reply
   size_t held_bytes_ = 0;   // taken from the shared budgets, request included
   Status refusal_;
   // Once answered: its place in the tracker's list of replies not yet taken.
-  bool in_answered_ = false;                           // GUARDED_BY(tracker_->mu_)
-  std::list<TrackedCall*>::iterator answered_it_;      // GUARDED_BY(tracker_->mu_)
-  std::chrono::steady_clock::time_point answered_at_;  // GUARDED_BY(tracker_->mu_)
+  // (Guarded by tracker_->mu_; CallTracker is incomplete here, so the
+  // analysis cannot name it.)
+  bool in_answered_ = false;
+  std::list<TrackedCall*>::iterator answered_it_;
+  std::chrono::steady_clock::time_point answered_at_;
 };
 
 class CallTracker {
@@ -129,11 +130,11 @@ class CallTracker {
   std::atomic<size_t> in_flight_{0};
   std::atomic<size_t> held_{0};
 
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<TrackedCall::Conn>> conns_;  // GUARDED_BY(mu_)
-  std::list<TrackedCall*> answered_;                                           // GUARDED_BY(mu_), oldest first
-  bool stopping_ = false;                                                      // GUARDED_BY(mu_)
-  std::condition_variable cv_;
+  absl::Mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<TrackedCall::Conn>> conns_ ABSL_GUARDED_BY(mu_);
+  std::list<TrackedCall*> answered_ ABSL_GUARDED_BY(mu_);  // oldest first
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar cv_;
   std::thread watchdog_;
 };
 

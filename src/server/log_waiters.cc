@@ -1,5 +1,6 @@
 #include "server/log_waiters.h"
 
+#include <absl/synchronization/mutex.h>
 #include <pthread.h>
 
 #include <vector>
@@ -17,7 +18,7 @@ LogWaiters::~LogWaiters() { Shutdown(); }
 
 void LogWaiters::Add(uint32_t tid, uint64_t after, std::chrono::steady_clock::time_point deadline, Fire fire) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!stopping_) {
       waiters_.push_back(Waiter{tid, after, deadline, std::move(fire)});
       changed_ = true;  // re-check at once: a write may have landed already
@@ -28,34 +29,40 @@ void LogWaiters::Add(uint32_t tid, uint64_t after, std::chrono::steady_clock::ti
     fire();
     return;
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void LogWaiters::Notify() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (waiters_.empty()) return;
     changed_ = true;
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void LogWaiters::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_one();
+  cv_.Signal();
   if (thread_.joinable()) thread_.join();
 }
 
 void LogWaiters::Run() {
   std::vector<Fire> ready;
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   for (;;) {
     auto next = std::chrono::steady_clock::time_point::max();
     for (const auto& w : waiters_) next = std::min(next, w.deadline);
-    cv_.wait_until(lock, next, [&] { return stopping_ || changed_; });
+    if (next == std::chrono::steady_clock::time_point::max()) {
+      while (!stopping_ && !changed_) cv_.Wait(&mu_);
+    } else {
+      const absl::Time until = absl::Now() + absl::FromChrono(next - std::chrono::steady_clock::now());
+      while (!stopping_ && !changed_ && !cv_.WaitWithDeadline(&mu_, until)) {
+      }
+    }
     changed_ = false;
     const auto now = std::chrono::steady_clock::now();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -67,11 +74,11 @@ void LogWaiters::Run() {
       }
     }
     const bool done = stopping_;
-    lock.unlock();
+    mu_.Unlock();
     for (auto& f : ready) f();
     ready.clear();
     if (done) return;
-    lock.lock();
+    mu_.Lock();
   }
 }
 

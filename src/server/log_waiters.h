@@ -5,11 +5,11 @@
 // Thread-safe: Add and Notify may be called from any thread.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
+
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <list>
-#include <mutex>
 #include <thread>
 
 #include "storage/catalog.h"
@@ -40,11 +40,11 @@ class LogWaiters {
   void Run();
 
   const storage::Catalog* const catalog_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::list<Waiter> waiters_;  // GUARDED_BY(mu_)
-  bool changed_ = false;       // GUARDED_BY(mu_)
-  bool stopping_ = false;      // GUARDED_BY(mu_)
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::list<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  bool changed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

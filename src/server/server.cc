@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <absl/synchronization/mutex.h>
 #include <arpa/inet.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -397,8 +398,11 @@ void Server::ReclaimForQuota() {
 void Server::PurgeLoop() {
   for (;;) {
     {
-      std::unique_lock lock(purge_mu_);
-      if (purge_cv_.wait_for(lock, options_.purge_interval, [&] { return stopping_; })) return;
+      absl::MutexLock lock(&purge_mu_);
+      const absl::Time until = absl::Now() + absl::FromChrono(options_.purge_interval);
+      while (!stopping_ && !purge_cv_.WaitWithDeadline(&purge_mu_, until)) {
+      }
+      if (stopping_) return;
     }
     if (Status st = store_->CheckDirectory(); !st.ok()) {
       // Writes and /readyz say so at once; the log, once a minute.
@@ -460,10 +464,10 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   if (waiters_) waiters_->Shutdown();
   http_.reset();
   {
-    std::lock_guard lock(purge_mu_);
+    absl::MutexLock lock(&purge_mu_);
     stopping_ = true;
   }
-  purge_cv_.notify_all();
+  purge_cv_.SignalAll();
   if (purger_.joinable()) purger_.join();
   if (committer_) committer_->Stop();
   if (replicator_) replicator_->Stop();

@@ -7,12 +7,11 @@
 // only; the parts they own are thread-safe themselves.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "auth/keyring.h"
@@ -106,9 +105,9 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 
-  std::mutex purge_mu_;
-  std::condition_variable purge_cv_;
-  bool stopping_ = false;  // GUARDED_BY(purge_mu_)
+  absl::Mutex purge_mu_;
+  absl::CondVar purge_cv_;
+  bool stopping_ ABSL_GUARDED_BY(purge_mu_) = false;
   std::thread purger_;
   std::chrono::steady_clock::time_point last_reclaim_;            // purge thread only
   std::chrono::steady_clock::time_point last_directory_warning_;  // purge thread only

@@ -8,8 +8,9 @@
 // Thread-safe: many readers, one publisher at a time.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
+
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,9 +33,9 @@ class Catalog {
   void PutLogVersions(const std::map<uint32_t, uint64_t>& versions);
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, pb::TableInfo> tables_;  // GUARDED_BY(mu_)
-  std::map<uint32_t, uint64_t> log_versions_;    // GUARDED_BY(mu_)
+  mutable absl::Mutex mu_;
+  std::map<std::string, pb::TableInfo> tables_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, uint64_t> log_versions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kvgo::storage

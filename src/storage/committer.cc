@@ -1,5 +1,6 @@
 #include "storage/committer.h"
 
+#include <absl/synchronization/mutex.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -28,22 +29,22 @@ Committer::~Committer() { Stop(); }
 
 void Committer::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  work_.notify_all();
+  work_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 CommitterStats Committer::stats() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return stats_;
 }
 
 void Committer::Submit(pb::Command cmd, Callback done) {
   cmd.set_apply_rules(kApplyRules);  // applied at once, by this binary only
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!stopping_) {
       queue_.push_back(Pending{std::move(cmd), std::move(done)});
       done = nullptr;
@@ -53,7 +54,7 @@ void Committer::Submit(pb::Command cmd, Callback done) {
     done(absl::UnavailableError("server is shutting down"));
     return;
   }
-  work_.notify_one();
+  work_.Signal();
 }
 
 StatusOr<pb::CommandResult> CommandLog::Execute(pb::Command cmd) {
@@ -69,8 +70,8 @@ void Committer::Run() {
   for (;;) {
     group.clear();
     {
-      std::unique_lock lock(mu_);
-      work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
       while (!queue_.empty() && group.size() < kMaxGroupCommands) {
         group.push_back(std::move(queue_.front()));
@@ -100,7 +101,7 @@ void Committer::Run() {
     catalog_->PutLogVersions(effects.log_versions);
     if (listener_) listener_(effects);
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       stats_.groups++;
       stats_.commands += group.size();
     }

@@ -12,11 +12,11 @@
 // hand-off of latency to every write; see git history.)
 #pragma once
 
-#include <condition_variable>
+#include <absl/synchronization/mutex.h>
+
 #include <deque>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <thread>
 
 #include "common/status.h"
@@ -75,11 +75,11 @@ class Committer final : public CommandLog {
   const EffectsListener listener_;
   const GroupObserver observer_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;      // GUARDED_BY(mu_)
-  CommitterStats stats_;       // GUARDED_BY(mu_)
+  mutable absl::Mutex mu_;
+  absl::CondVar work_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CommitterStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -112,7 +112,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 }
 
 Status Store::CheckDirectory() const {
-  std::lock_guard lock(check_mu_);
+  absl::MutexLock lock(&check_mu_);
   if (!directory_status_.ok()) return directory_status_;
   const auto now = std::chrono::steady_clock::now();
   if (now - checked_at_ < std::chrono::milliseconds(100)) return directory_status_;

@@ -7,6 +7,7 @@
 // record and the initial records of a new store.
 #pragma once
 
+#include <absl/synchronization/mutex.h>
 #include <leveldb/cache.h>
 #include <leveldb/db.h>
 #include <leveldb/filter_policy.h>
@@ -16,7 +17,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -91,9 +91,9 @@ class Store {
   bool created_ = false;
   dev_t dir_dev_ = 0;
   ino_t dir_ino_ = 0;
-  mutable std::mutex check_mu_;
-  mutable std::chrono::steady_clock::time_point checked_at_{};  // GUARDED_BY(check_mu_)
-  mutable Status directory_status_;                             // GUARDED_BY(check_mu_)
+  mutable absl::Mutex check_mu_;
+  mutable std::chrono::steady_clock::time_point checked_at_ ABSL_GUARDED_BY(check_mu_){};
+  mutable Status directory_status_ ABSL_GUARDED_BY(check_mu_);
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;  // destroyed first (declared last)

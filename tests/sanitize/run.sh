@@ -9,7 +9,7 @@ build=$(cd "$1" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out="$build/asan"
 tests=(common_test auth_test config_test storage_test consensus_test replication_test server_test metrics_test
-       sim_test)
+       sim_test replica_sim_test)
 # -O1 -g1: about half the compile time of -O2 -g, with line numbers in reports.
 cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
   -DCMAKE_C_FLAGS_SANITIZE="-O1 -g1" -DKVGO_SANITIZE=ON \

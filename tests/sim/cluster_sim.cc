@@ -374,7 +374,7 @@ class Simulation {
         n.spec = false;
       } else if (n.node->applied() + 1 == n.node->next_slot()) {
         // Everything it proposed is applied: the speculative state is the
-        // state, or its chain broke (Replicator::ApplyCommitted).
+        // state, or its chain broke (Applier::Apply).
         if (n.spec_head != n.head) {
           n.spec = false;
         } else if (n.spec_version != n.version) {

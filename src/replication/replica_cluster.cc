@@ -1,0 +1,527 @@
+#include "replication/replica_cluster.h"
+
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <deque>
+
+#include "common/checksum.h"
+#include "replication/log_store.h"
+#include "replication/read_barriers.h"
+#include "replication/transport.h"
+#include "storage/catalog.h"
+#include "storage/query.h"
+
+namespace kvgo::replication::testing {
+
+namespace {
+
+constexpr int64_t kT0 = 1700000000000;
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr int kElectionTicks = 10;
+// A call with no answer by then fails at its caller (gRPC's deadline).
+constexpr int64_t kCallTimeoutMs = 2000;
+
+// Memory-backed when the machine has it: the simulator fsyncs a lot.
+std::filesystem::path TempBase() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
+// Thrown by a node's log write to crash the node in the middle of a Ready.
+struct CrashSignal {};
+
+}  // namespace
+
+// Sends no snapshot: the Replica's compaction keeps the log long enough here.
+class ReplicaCluster::NoSnapshots final : public SnapshotSender {
+ public:
+  void Start(consensus::NodeId, consensus::Slot, consensus::Ballot) override {}
+  std::optional<consensus::Slot> InFlight(consensus::NodeId) const override { return std::nullopt; }
+};
+
+// The node's PaxosLogStore, whose Persist may crash the node first.
+class ReplicaCluster::Log final : public AcceptorLog {
+ public:
+  Log(ReplicaCluster* c, PaxosLogStore* wal) : c_(c), wal_(wal) {}
+  StatusOr<consensus::Restored> Load() override { return wal_->Load(); }
+  Status Persist(const std::optional<consensus::HardState>& hs, const std::vector<consensus::Entry>& e) override {
+    if (c_->Roll(c_->faults_.crash_in_persist)) throw CrashSignal{};
+    return wal_->Persist(hs, e);
+  }
+  Status Compact(consensus::Slot upto) override { return wal_->Compact(upto); }
+  Status DropThrough(consensus::Slot upto) override { return wal_->DropThrough(upto); }
+  Status WipeData() override { return wal_->WipeData(); }
+  uint64_t bytes() const override { return wal_->bytes(); }
+
+ private:
+  ReplicaCluster* const c_;
+  PaxosLogStore* const wal_;
+};
+
+struct ReplicaCluster::Node {
+  size_t index = 0;
+  consensus::NodeId id = 0;
+  std::string addr;
+  std::vector<consensus::NodeId> peers;
+  bool up = false;
+  uint64_t incarnation = 0;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<PaxosLogStore> wal;
+  std::unique_ptr<Log> log;
+  std::unique_ptr<storage::StateMachine> sm;
+  std::unique_ptr<storage::Catalog> catalog;
+  std::unique_ptr<storage::QueryEngine> query;
+  std::unique_ptr<ApplyRules> rules;
+  std::unique_ptr<Transport> transport;
+  NoSnapshots snapshots;
+  std::unique_ptr<ReadBarriers> barriers;
+  std::unique_ptr<Replica> replica;
+  std::vector<Input> inbox;
+  std::deque<std::function<void()>> deferred;
+  // The failures of the calls in flight here (clients' and peers'), run if
+  // the node crashes first.
+  std::map<uint64_t, std::function<void()>> pending;
+  uint64_t next_call = 0;
+  bool bounce_next = false;
+  bool lose_next_reply = false;
+  consensus::Slot published_applied = 0;
+};
+
+class ReplicaCluster::Transport final : public PeerTransport {
+ public:
+  Transport(ReplicaCluster* c, size_t self) : c_(c), self_(self) {}
+
+  void Send(consensus::Message m) override {
+    const size_t to = c_->IndexOf(m.to);
+    if (to >= c_->nodes_.size() || !c_->Linked(self_, to)) return;
+    const int copies = c_->Roll(c_->faults_.duplicate) ? 2 : 1;
+    for (int i = 0; i < copies; i++) {
+      c_->Deliver([c = c_, to, m] {
+        if (c->nodes_[to]->up) c->nodes_[to]->inbox.push_back(m);
+      });
+    }
+  }
+  bool Reachable(consensus::NodeId peer) const override {
+    const size_t to = c_->IndexOf(peer);
+    return to < c_->nodes_.size() && c_->Linked(self_, to) && c_->nodes_[to]->up;
+  }
+  std::string Addr(consensus::NodeId peer) const override {
+    const size_t to = c_->IndexOf(peer);
+    return to < c_->nodes_.size() ? c_->nodes_[to]->addr : "";
+  }
+
+  void Forward(consensus::NodeId leader, std::vector<storage::pb::Command> cmds, ForwardDone done) override {
+    Node& me = *c_->nodes_[self_];
+    const size_t to = c_->IndexOf(leader);
+    auto reply = Reply<std::vector<peer::pb::ForwardReply>>(std::move(done));
+    if (me.bounce_next) {
+      me.bounce_next = false;
+      std::vector<peer::pb::ForwardReply> replies(cmds.size());
+      for (auto& r : replies) r.set_error("this node is not the leader (any more); retry");
+      return c_->Deliver([reply, replies] { reply(absl::OkStatus(), replies); }, false);
+    }
+    const bool lose = me.lose_next_reply || c_->Roll(c_->faults_.lose_reply);
+    me.lose_next_reply = false;
+    if (to >= c_->nodes_.size() || !c_->Linked(self_, to)) return;  // the timeout answers
+    c_->Deliver([c = c_, to, cmds = std::move(cmds), reply, lose]() mutable {
+      Node& t = *c->nodes_[to];
+      if (!t.up) return;
+      const uint64_t call = t.next_call++;
+      t.pending[call] = [reply] { reply(absl::UnavailableError("connection reset"), {}); };
+      struct Call {
+        std::vector<peer::pb::ForwardReply> replies;
+        size_t remaining = 0;
+      };
+      auto state = std::make_shared<Call>();
+      state->replies.resize(cmds.size());
+      state->remaining = cmds.size();
+      for (size_t i = 0; i < cmds.size(); i++) {
+        Proposal p;
+        p.cmd = std::move(cmds[i]);
+        p.forwarded = true;
+        p.done = [c, &t, inc = t.incarnation, call, state, i, reply, lose](StatusOr<storage::pb::CommandResult> res) {
+          peer::pb::ForwardReply& r = state->replies[i];
+          if (res.ok()) {
+            *r.mutable_result() = std::move(*res);
+          } else {
+            r.set_error(std::string(res.status().message()));
+            r.set_unknown(absl::IsDeadlineExceeded(res.status()));
+          }
+          if (--state->remaining > 0 || t.incarnation != inc) return;
+          t.pending.erase(call);
+          if (lose) return;  // the caller's timeout answers
+          c->Deliver([reply, replies = state->replies] { reply(absl::OkStatus(), replies); });
+        };
+        t.inbox.push_back(std::move(p));
+      }
+    });
+  }
+
+  void ReadIndex(consensus::NodeId leader, ReadIndexDone done) override {
+    const size_t to = c_->IndexOf(leader);
+    auto reply = Reply<consensus::Slot>(std::move(done));
+    if (to >= c_->nodes_.size() || !c_->Linked(self_, to)) return;  // the timeout answers
+    c_->Deliver([c = c_, to, reply] {
+      Node& t = *c->nodes_[to];
+      if (!t.up) return;
+      const uint64_t call = t.next_call++;
+      t.pending[call] = [reply] { reply(absl::UnavailableError("connection reset"), 0); };
+      t.barriers->LeaderIndex([c, &t, inc = t.incarnation, call, reply](Status s, consensus::Slot index) {
+        if (t.incarnation != inc) return;
+        t.pending.erase(call);
+        c->Deliver([reply, s, index] { reply(s, index); });
+      });
+    });
+  }
+
+ private:
+  // The caller's side of a call: runs `done` once, on this node's deferred
+  // queue, unless it crashed since; a failure at the call's deadline if no
+  // answer came first.
+  template <typename T>
+  std::function<void(Status, T)> Reply(std::function<void(Status, T)> done) {
+    auto fired = std::make_shared<bool>(false);
+    Node* me = c_->nodes_[self_].get();
+    std::function<void(Status, T)> reply = [me, inc = me->incarnation, fired, done](Status s, T v) {
+      if (*fired) return;
+      *fired = true;
+      if (!me->up || me->incarnation != inc) return;
+      me->deferred.push_back([done, s, v] { done(s, v); });
+    };
+    const int64_t due = c_->clock_.MonotonicMs() + kCallTimeoutMs;
+    c_->network_[{due, c_->next_seq_++}] = [reply] { reply(absl::DeadlineExceededError("deadline exceeded"), T{}); };
+    return reply;
+  }
+
+  ReplicaCluster* const c_;
+  const size_t self_;
+};
+
+ReplicaCluster::ReplicaCluster(const std::string& name, ClusterOptions options)
+    : dir_(TempBase() / ("kvgo-replica-" + name + "-" + std::to_string(getpid()))),
+      options_(options),
+      clock_(kT0),
+      rng_(options.seed) {
+  std::filesystem::remove_all(dir_);
+  std::vector<consensus::NodeId> ids;
+  for (size_t i = 0; i < options_.nodes; i++) {
+    auto node = std::make_unique<Node>();
+    node->index = i;
+    node->addr = "127.0.0." + std::to_string(i + 1) + ":9100";
+    node->id = NodeIdOf(node->addr);
+    ids.push_back(node->id);
+    nodes_.push_back(std::move(node));
+  }
+  for (auto& node : nodes_) {
+    node->peers = ids;
+    Boot(*node);
+  }
+}
+
+ReplicaCluster::~ReplicaCluster() {
+  for (auto& node : nodes_) {
+    if (node->up) CrashNow(*node);
+  }
+  nodes_.clear();
+  std::filesystem::remove_all(dir_);
+}
+
+void ReplicaCluster::Boot(Node& node) {
+  storage::StoreOptions so;
+  so.data_directory = (dir_ / std::to_string(node.index)).string();
+  node.store = std::move(storage::Store::Open(so).value());
+  node.wal = std::move(PaxosLogStore::Open(node.store.get()).value());
+  node.log = std::make_unique<Log>(this, node.wal.get());
+  consensus::Restored restored = node.wal->Load().value();
+  node.sm = std::move(storage::StateMachine::Open(node.store.get()).value());
+  node.catalog = std::make_unique<storage::Catalog>();
+  const auto effects = node.sm->LoadEffects().value();
+  for (const auto& t : effects.tables) node.catalog->PutTable(t);
+  node.catalog->PutLogVersions(effects.log_versions);
+  node.query = std::make_unique<storage::QueryEngine>(node.store.get(), node.catalog.get(), &clock_);
+  if (empty_digest_.empty()) empty_digest_ = Digest(node.index);
+  std::vector<consensus::NodeId> others;
+  for (consensus::NodeId id : node.peers) {
+    if (id != node.id) others.push_back(id);
+  }
+  node.rules = std::make_unique<ApplyRules>(storage::kApplyRules, others);
+  node.transport = std::make_unique<Transport>(this, node.index);
+  Node* raw = &node;
+  ReadBarriers::Hooks hooks;
+  hooks.leader = [raw] { return raw->replica ? raw->replica->view().leader : 0; };
+  hooks.leader_ready = [raw] { return raw->replica && raw->replica->view().leader_ready; };
+  hooks.under_lease = [this, raw] {
+    return raw->replica && raw->replica->view().leader_ready && clock_.SteadyNow() < raw->replica->view().lease_until;
+  };
+  hooks.post = [raw](replication::LeaderRead rd) { raw->inbox.push_back(std::move(rd)); };
+  hooks.defer = [raw](std::function<void()> fn) { raw->deferred.push_back(std::move(fn)); };
+  node.barriers = std::make_unique<ReadBarriers>(node.transport.get(), std::move(hooks));
+
+  Replica::Options o;
+  o.node.id = node.id;
+  o.node.members = node.peers;
+  o.node.cluster_id = 1;
+  o.node.heartbeat_ticks = 1;
+  o.node.election_ticks = kElectionTicks;
+  o.node.lease_margin_ticks = 2;
+  o.node.seed = options_.seed ^ (uint64_t{node.id} << 1) ^ (node.incarnation << 40);
+  o.node.testing_count_unpersisted = options_.bug_count_unpersisted;
+  o.self_addr = node.addr;
+  o.tick = kTick;
+  o.park_limit = 2 * kElectionTicks * kTick + std::chrono::milliseconds(1000);
+  o.log_keep_entries = 1 << 30;  // no snapshots here
+  o.proposal_seed = options_.seed * 1000003 + node.index * 7919 + node.incarnation;
+  o.testing_retry_unknown = options_.bug_retry_unknown;
+  Replica::Env env;
+  env.transport = node.transport.get();
+  env.snapshots = &node.snapshots;
+  env.log = node.log.get();
+  env.store = node.store.get();
+  env.sm = node.sm.get();
+  env.rules = node.rules.get();
+  env.clock = &clock_;
+  env.defer = [raw](std::function<void()> fn) { raw->deferred.push_back(std::move(fn)); };
+  env.repost = [raw, inc = node.incarnation](Proposal p) {
+    if (raw->up && raw->incarnation == inc) raw->inbox.push_back(std::move(p));
+  };
+  env.applied = [raw](consensus::Slot slot) {
+    raw->published_applied = slot;
+    raw->barriers->SetApplied(slot);
+  };
+  env.listener = [raw](const storage::StateMachine::Effects& e) {
+    for (const auto& t : e.tables) raw->catalog->PutTable(t);
+    raw->catalog->PutLogVersions(e.log_versions);
+  };
+  node.replica = std::move(Replica::Open(std::move(o), std::move(env), std::move(restored)).value());
+  node.barriers->SetApplied(node.replica->view().applied);
+  node.up = true;
+}
+
+void ReplicaCluster::CrashNow(Node& node) {
+  node.up = false;
+  node.incarnation++;
+  auto pending = std::move(node.pending);
+  node.pending.clear();
+  node.inbox.clear();
+  node.deferred.clear();
+  node.replica.reset();
+  node.barriers.reset();
+  node.query.reset();
+  node.catalog.reset();
+  node.sm.reset();
+  node.log.reset();
+  node.wal.reset();
+  node.store.reset();
+  for (auto& [id, fail] : pending) fail();
+}
+
+void ReplicaCluster::Crash(size_t node) {
+  if (nodes_[node]->up) CrashNow(*nodes_[node]);
+}
+
+void ReplicaCluster::Restart(size_t node) {
+  if (!nodes_[node]->up) Boot(*nodes_[node]);
+}
+
+bool ReplicaCluster::up(size_t node) const { return nodes_[node]->up; }
+
+size_t ReplicaCluster::IndexOf(consensus::NodeId id) const {
+  for (const auto& node : nodes_) {
+    if (node->id == id) return node->index;
+  }
+  return nodes_.size();
+}
+
+bool ReplicaCluster::Linked(size_t from, size_t to) const { return cut_.count({from, to}) == 0; }
+
+void ReplicaCluster::Isolate(size_t node) {
+  for (size_t i = 0; i < nodes_.size(); i++) {
+    if (i == node) continue;
+    cut_.insert({node, i});
+    cut_.insert({i, node});
+  }
+}
+
+bool ReplicaCluster::Roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+void ReplicaCluster::Deliver(std::function<void()> fn, bool droppable) {
+  if (droppable && Roll(faults_.drop)) return;
+  int64_t delay = 0;
+  if (faults_.max_delay_ms > 0) delay = std::uniform_int_distribution<int64_t>(0, faults_.max_delay_ms)(rng_);
+  network_[{clock_.MonotonicMs() + delay, next_seq_++}] = std::move(fn);
+}
+
+bool ReplicaCluster::Round() {
+  bool busy = false;
+  while (!network_.empty() && network_.begin()->first.first <= clock_.MonotonicMs()) {
+    auto fn = std::move(network_.begin()->second);
+    network_.erase(network_.begin());
+    fn();
+    busy = true;
+  }
+  for (auto& node : nodes_) {
+    if (!node->up) continue;
+    std::vector<Input> in;
+    in.swap(node->inbox);
+    busy = busy || !in.empty();
+    try {
+      node->replica->Handle(in);
+    } catch (const CrashSignal&) {
+      CrashNow(*node);
+      busy = true;
+      continue;
+    }
+    node->barriers->Expire(clock_.SteadyNow());
+    while (node->up && !node->deferred.empty()) {
+      busy = true;
+      auto fn = std::move(node->deferred.front());
+      node->deferred.pop_front();
+      fn();
+    }
+  }
+  return busy;
+}
+
+void ReplicaCluster::AdvanceToNextTimer() {
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& node : nodes_) {
+    if (node->up) next = std::min(next, node->replica->NextWake());
+  }
+  const auto now = clock_.SteadyNow();
+  int64_t ms = 1;
+  if (next > now) ms = std::max<int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
+  if (!network_.empty()) ms = std::min(ms, std::max<int64_t>(1, network_.begin()->first.first - clock_.MonotonicMs()));
+  clock_.Advance(ms);
+}
+
+bool ReplicaCluster::RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  const auto end = clock_.SteadyNow() + limit;
+  while (!pred()) {
+    if (clock_.SteadyNow() >= end) return false;
+    if (!Round()) AdvanceToNextTimer();
+  }
+  return true;
+}
+
+void ReplicaCluster::RunFor(std::chrono::milliseconds d) {
+  RunUntil([] { return false; }, d);
+}
+
+std::optional<size_t> ReplicaCluster::WaitForLeader() {
+  std::optional<size_t> leader;
+  RunUntil([&] {
+    for (const auto& node : nodes_) {
+      if (node->up && node->replica->view().leader_ready) leader = node->index;
+    }
+    return leader.has_value();
+  });
+  return leader;
+}
+
+storage::pb::Command ReplicaCluster::Put(const std::string& key, const std::string& value) {
+  storage::pb::Command cmd;
+  cmd.set_now_ms(clock_.NowMs());
+  auto* w = cmd.mutable_write()->add_writers();
+  w->set_table_name("main");
+  w->mutable_meta()->set_key(key);
+  w->mutable_data()->set_value(value);
+  w->mutable_data()->set_check(ValueCheck(value));
+  w->mutable_meta()->set_data_check(w->data().check());
+  return cmd;
+}
+
+void ReplicaCluster::Submit(size_t index, storage::pb::Command cmd, storage::CommandLog::Callback done) {
+  Node& n = *nodes_[index];
+  if (!n.up) return done(absl::UnavailableError("connection refused; retry"));
+  auto fired = std::make_shared<bool>(false);
+  auto finish = [fired, done](StatusOr<storage::pb::CommandResult> res) {
+    if (*fired) return;
+    *fired = true;
+    done(std::move(res));
+  };
+  const uint64_t call = n.next_call++;
+  n.pending[call] = [finish] { finish(absl::DeadlineExceededError("the node crashed; the outcome is unknown")); };
+  Proposal p;
+  p.cmd = std::move(cmd);
+  p.done = [&n, inc = n.incarnation, call, finish](StatusOr<storage::pb::CommandResult> res) {
+    if (n.incarnation != inc) return;
+    n.pending.erase(call);
+    finish(std::move(res));
+  };
+  n.inbox.push_back(std::move(p));
+}
+
+ReplicaCluster::Answer<storage::pb::CommandResult> ReplicaCluster::Submit(size_t node, storage::pb::Command cmd) {
+  auto answer = std::make_shared<std::optional<StatusOr<storage::pb::CommandResult>>>();
+  Submit(node, std::move(cmd), [answer](StatusOr<storage::pb::CommandResult> res) { *answer = std::move(res); });
+  return answer;
+}
+
+void ReplicaCluster::Read(size_t index, lynkdb::kvspec::v2::ObjectReader reader, Deadline deadline,
+                          std::function<void(StatusOr<lynkdb::kvspec::v2::ObjectResult>)> done) {
+  Node& n = *nodes_[index];
+  if (!n.up) return done(absl::UnavailableError("connection refused"));
+  auto fired = std::make_shared<bool>(false);
+  auto finish = [fired, done](StatusOr<lynkdb::kvspec::v2::ObjectResult> res) {
+    if (*fired) return;
+    *fired = true;
+    done(std::move(res));
+  };
+  const uint64_t call = n.next_call++;
+  n.pending[call] = [finish] { finish(absl::UnavailableError("the node crashed")); };
+  n.barriers->Read(deadline, [&n, inc = n.incarnation, call, finish, reader = std::move(reader)](Status s) {
+    if (n.incarnation != inc) return;
+    n.pending.erase(call);
+    if (!s.ok()) return finish(s);
+    finish(n.query->Query(reader));
+  });
+}
+
+ReplicaCluster::Answer<consensus::Slot> ReplicaCluster::LeaderRead(size_t node) {
+  auto answer = std::make_shared<std::optional<StatusOr<consensus::Slot>>>();
+  nodes_[node]->inbox.push_back(replication::LeaderRead{[answer](Status s, consensus::Slot index) {
+    if (s.ok()) {
+      *answer = index;
+    } else {
+      *answer = s;
+    }
+  }});
+  return answer;
+}
+
+void ReplicaCluster::BounceNextForward(size_t node) { nodes_[node]->bounce_next = true; }
+void ReplicaCluster::LoseNextForwardReply(size_t node) { nodes_[node]->lose_next_reply = true; }
+
+ReplicaView ReplicaCluster::view(size_t node) const { return nodes_[node]->replica->view(); }
+
+consensus::Slot ReplicaCluster::published_applied(size_t node) const { return nodes_[node]->published_applied; }
+
+bool ReplicaCluster::AllApplied() const {
+  consensus::Slot commit = 0;
+  for (const auto& node : nodes_) {
+    if (node->up) commit = std::max(commit, node->replica->view().commit);
+  }
+  for (const auto& node : nodes_) {
+    if (node->up && node->replica->view().applied < commit) return false;
+  }
+  return true;
+}
+
+std::string ReplicaCluster::Digest(size_t node) const {
+  std::string all;  // test stores are small
+  auto it = nodes_[node]->store->NewIterator();
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (PaxosLogStore::IsLogKey(it->key().ToString())) continue;
+    const uint64_t sizes[2] = {it->key().size(), it->value().size()};
+    all.append(reinterpret_cast<const char*>(sizes), sizeof(sizes));
+    all.append(it->key().data(), it->key().size());
+    all.append(it->value().data(), it->value().size());
+  }
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(all.data()), all.size(), out);
+  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
+
+}  // namespace kvgo::replication::testing

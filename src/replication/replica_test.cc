@@ -1,0 +1,115 @@
+// Replica: three production Replicas in one thread, over an in-process
+// network (replica_cluster.h), each with its own LevelDB store and Paxos WAL.
+#include "replication/replica.h"
+
+#include <gtest/gtest.h>
+
+#include "replication/replica_cluster.h"
+
+namespace kvgo::replication {
+namespace {
+
+using testing::ClusterOptions;
+using testing::ReplicaCluster;
+
+TEST(Replica, AWriteThroughAFollowerIsForwardedAppliedEverywhereAndAnswered) {
+  ReplicaCluster c("forward", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const size_t follower = (*leader + 1) % 3;
+  auto answer = c.Submit(follower, c.Put("k1", "v1"));
+  ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+  ASSERT_TRUE((*answer)->ok()) << (*answer)->status();
+  EXPECT_EQ((**answer)->results(0).status(), 1u) << (**answer)->results(0).message();
+  EXPECT_EQ(c.forward_calls(follower), 1u);
+  ASSERT_TRUE(c.RunUntil([&] { return c.AllApplied(); }));
+  EXPECT_EQ(c.Digest(0), c.Digest(1));
+  EXPECT_EQ(c.Digest(0), c.Digest(2));
+  EXPECT_NE(c.Digest(0), c.EmptyDigest());
+}
+
+TEST(Replica, ARefusedForwardIsRetriedAfterATickAndAppliedOnce) {
+  ReplicaCluster c("bounce", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const size_t follower = (*leader + 1) % 3;
+  // The leader's side answers the first forward "not the leader", as a
+  // deposed leader does: certainly not applied, so the follower retries.
+  c.BounceNextForward(follower);
+  const uint64_t applied_before = c.view(*leader).applied;
+  auto answer = c.Submit(follower, c.Put("k1", "v1"));
+  ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+  ASSERT_TRUE((*answer)->ok()) << (*answer)->status();
+  EXPECT_EQ(c.forward_calls(follower), 2u);
+  // One entry for the write (no second copy of it).
+  ASSERT_TRUE(c.RunUntil([&] { return c.AllApplied(); }));
+  EXPECT_EQ(c.view(*leader).applied, applied_before + 1);
+}
+
+TEST(Replica, AForwardWithAnUnknownOutcomeIsAnsweredUnknownAndNeverRetried) {
+  ReplicaCluster c("unknown", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const size_t follower = (*leader + 1) % 3;
+  // The leader gets the write, but the follower hears only that the call
+  // failed: the write may have been applied, so retrying it could apply it
+  // twice.
+  c.LoseNextForwardReply(follower);
+  const uint64_t applied_before = c.view(*leader).applied;
+  auto answer = c.Submit(follower, c.Put("k1", "v1"));
+  ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+  ASSERT_FALSE((*answer)->ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*answer)->status())) << (*answer)->status();
+  EXPECT_EQ(c.forward_calls(follower), 1u);
+  ASSERT_TRUE(c.RunUntil([&] { return c.AllApplied() && c.view(*leader).applied == applied_before + 1; }));
+}
+
+TEST(Replica, ALeaderReadIndexCoversEveryAnsweredWrite) {
+  ReplicaCluster c("read", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  auto answer = c.Submit(*leader, c.Put("k1", "v1"));
+  ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+  ASSERT_TRUE((*answer)->ok());
+  const uint64_t applied = c.view(*leader).applied;
+  auto index = c.LeaderRead(*leader);
+  ASSERT_TRUE(c.RunUntil([&] { return index->has_value(); }));
+  ASSERT_TRUE((*index)->ok()) << (*index)->status();
+  EXPECT_GE(***index, applied);
+}
+
+TEST(Replica, AWriteIsAnsweredOnlyOnceItsSlotIsPublishedAsApplied) {
+  // A leader under its lease answers a follower's read index with its
+  // published applied slot: it must cover every write already answered.
+  ReplicaCluster c("published", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const uint64_t before = c.view(*leader).applied;
+  std::optional<consensus::Slot> published_at_answer;
+  c.Submit(*leader, c.Put("k1", "v1"), [&](StatusOr<storage::pb::CommandResult> res) {
+    ASSERT_TRUE(res.ok()) << res.status();
+    published_at_answer = c.published_applied(*leader);
+  });
+  ASSERT_TRUE(c.RunUntil([&] { return published_at_answer.has_value(); }));
+  // The write's slot is before + 1 (nothing else was proposed).
+  EXPECT_GE(*published_at_answer, before + 1);
+}
+
+TEST(Replica, WritesWithoutALeaderAreParkedThenRefusedAsNotApplied) {
+  ReplicaCluster c("parked", ClusterOptions{});
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const size_t follower = (*leader + 1) % 3;
+  c.Isolate(follower);
+  auto answer = c.Submit(follower, c.Put("k1", "v1"));
+  // Parked, not refused at once: a leader may come back within the limit.
+  c.RunFor(std::chrono::milliseconds(500));
+  EXPECT_FALSE(answer->has_value());
+  ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+  ASSERT_FALSE((*answer)->ok());
+  EXPECT_TRUE(absl::IsUnavailable((*answer)->status())) << (*answer)->status();
+  EXPECT_EQ(c.forward_calls(follower), 0u);
+}
+
+}  // namespace
+}  // namespace kvgo::replication

@@ -1,0 +1,256 @@
+#include "replica_sim.h"
+
+#include <absl/strings/match.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "common/checksum.h"
+#include "common/kvspec.h"
+#include "linearizability.h"
+#include "replication/replica_cluster.h"
+
+namespace kvgo::sim {
+
+namespace {
+
+namespace kv = lynkdb::kvspec::v2;
+using replication::testing::ClusterFaults;
+using replication::testing::ClusterOptions;
+using replication::testing::ReplicaCluster;
+
+std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Fmt(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+class Run {
+ public:
+  Run(uint64_t seed, const ReplicaSimOptions& o)
+      : seed_(seed),
+        o_(o),
+        c_("sim-" + std::to_string(seed),
+           ClusterOptions{static_cast<size_t>(o.nodes), seed, o.bug_count_unpersisted, o.bug_retry_unknown}) {
+    busy_.assign(o.clients, false);
+  }
+
+  ReplicaSimResult Go() {
+    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, 0.01});
+    const int64_t fault_end = Now() + o_.fault_ms;
+    while (Now() < fault_end) {
+      Inject();
+      Clients();
+      c_.RunFor(std::chrono::milliseconds(20));
+    }
+    // Heal: no more faults, every node up, every link back.
+    c_.SetFaults(ClusterFaults{});
+    c_.HealLinks();
+    for (size_t i = 0; i < c_.size(); i++) c_.Restart(i);
+    const uint64_t acked_before = r_.acknowledged;
+    const int64_t heal_end = Now() + o_.heal_ms;
+    while (Now() < heal_end) {
+      Clients();
+      c_.RunFor(std::chrono::milliseconds(20));
+    }
+    if (r_.acknowledged == acked_before) r_.violations.push_back("no write acknowledged after healing");
+    // Drain: every client's last call answered, every node applied all.
+    c_.RunUntil([&] {
+      for (bool b : busy_) {
+        if (b) return false;
+      }
+      return c_.AllApplied();
+    });
+    // A final read of every key through every node.
+    for (int k = 0; k < o_.keys; k++) {
+      for (size_t n = 0; n < c_.size(); n++) Get(0, n, Key(k));
+    }
+    c_.RunUntil([&] { return !busy_[0] && reads_left_ == 0; });
+    const std::string d0 = c_.Digest(0);
+    for (size_t n = 1; n < c_.size(); n++) {
+      if (c_.Digest(n) != d0) r_.violations.push_back(Fmt("replica %zu's data differs from replica 1's", n + 1));
+    }
+    auto lin = CheckLinearizable(history_);
+    if (!lin.ok) r_.violations.push_back("history of key " + lin.key + " is not linearizable");
+    return std::move(r_);
+  }
+
+ private:
+  int64_t Now() { return c_.clock().MonotonicMs(); }
+  uint64_t Rand(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(c_.rng()); }
+  static std::string Key(int k) { return "k" + std::to_string(k); }
+  void Note(const std::string& line) {
+    if (o_.trace) r_.trace += line + "\n";
+  }
+
+  void Inject() {
+    const size_t n = c_.size();
+    const uint64_t roll = Rand(1000);
+    if (roll < 6) {
+      const size_t victim = Rand(n);
+      if (c_.up(victim)) {
+        c_.Crash(victim);
+        r_.crashes++;
+        Note(Fmt("%lld crash n%zu", static_cast<long long>(Now()), victim + 1));
+      }
+    } else if (roll < 40) {
+      for (size_t i = 0; i < n; i++) {
+        if (!c_.up(i)) {
+          c_.Restart(i);
+          Note(Fmt("%lld restart n%zu", static_cast<long long>(Now()), i + 1));
+        }
+      }
+    } else if (roll < 46) {
+      const size_t a = Rand(n), b = Rand(n);
+      if (a != b) {
+        c_.Cut(a, b);
+        if (Rand(2) == 0) c_.Cut(b, a);
+        Note(Fmt("%lld cut n%zu-n%zu", static_cast<long long>(Now()), a + 1, b + 1));
+      }
+    } else if (roll < 52) {
+      c_.Isolate(Rand(n));
+    } else if (roll < 80) {
+      c_.HealLinks();
+    }
+  }
+
+  void Clients() {
+    for (int cl = 0; cl < o_.clients; cl++) {
+      if (busy_[cl] || Rand(3) != 0) continue;
+      const size_t node = Rand(c_.size());
+      const std::string key = Key(static_cast<int>(Rand(o_.keys)));
+      const uint64_t kind = Rand(100);
+      if (kind < 30) {
+        Get(cl, node, key);
+      } else {
+        Write(cl, node, key, kind);
+      }
+    }
+  }
+
+  void Get(int cl, size_t node, const std::string& key) {
+    busy_[cl] = true;
+    reads_left_++;
+    r_.operations++;
+    kv::ObjectReader reader;
+    reader.set_mode(kvspec::kReadModeKey);
+    reader.set_table_name("main");
+    reader.add_keys(key);
+    const int64_t invoke = Now();
+    const auto deadline = c_.clock().SteadyNow() + std::chrono::seconds(3);
+    c_.Read(node, reader, deadline, [this, cl, node, key, invoke](StatusOr<kv::ObjectResult> res) {
+      busy_[cl] = false;
+      reads_left_--;
+      std::string value;
+      if (!res.ok()) return;  // no observation
+      if (res->status() == kvspec::kStatusOK && res->items_size() > 0) {
+        value = res->items(0).data().value();
+      } else if (res->status() != kvspec::kStatusNotFound) {
+        return;
+      }
+      Operation op;
+      op.client = cl;
+      op.key = key;
+      op.value = value;
+      op.invoke = invoke;
+      op.response = Now();
+      history_.push_back(op);
+      if (!value.empty()) seen_[key] = value;
+      Note(Fmt("%lld c%d n%zu get %s -> '%s'", static_cast<long long>(invoke), cl, node + 1, key.c_str(),
+               value.c_str()));
+    });
+  }
+
+  void Write(int cl, size_t node, const std::string& key, uint64_t kind) {
+    busy_[cl] = true;
+    r_.operations++;
+    Operation op;
+    op.client = cl;
+    op.write = true;
+    op.key = key;
+    op.invoke = Now();
+    storage::pb::Command cmd;
+    cmd.set_now_ms(c_.clock().NowMs());
+    kv::ObjectWriter* w = cmd.mutable_write()->add_writers();
+    w->set_table_name("main");
+    w->mutable_meta()->set_key(key);
+    if (kind < 40) {
+      w->set_mode(kvspec::kWriteModeDelete);
+    } else {
+      op.value =
+          Fmt("s%llu-c%d-%llu", static_cast<unsigned long long>(seed_), cl, static_cast<unsigned long long>(++values_));
+      w->mutable_data()->set_value(op.value);
+      w->mutable_data()->set_check(ValueCheck(op.value));
+      w->mutable_meta()->set_data_check(w->data().check());
+      if (kind < 55) {
+        op.effect = Operation::Effect::kCas;
+        auto it = seen_.find(key);
+        op.expected = it != seen_.end() ? it->second : "never-written";
+        w->set_prev_data_check(ValueCheck(op.expected));
+      } else if (kind < 62) {
+        op.effect = Operation::Effect::kCreate;
+        w->set_mode(kvspec::kWriteModeCreate);
+      }
+    }
+    c_.Submit(node, std::move(cmd), [this, cl, node, op](StatusOr<storage::pb::CommandResult> res) mutable {
+      busy_[cl] = false;
+      std::string outcome;
+      if (res.ok() && res->results_size() == 1 && res->results(0).status() == kvspec::kStatusOK) {
+        op.response = Now();
+        r_.acknowledged++;
+        if (!op.value.empty()) seen_[op.key] = op.value;
+        outcome = "ok";
+      } else if (res.ok() && res->results_size() == 1 && op.effect == Operation::Effect::kCas &&
+                 res->results(0).status() == kvspec::kStatusClientError &&
+                 res->results(0).message() == "invalid prev_data_check") {
+        op.response = Now();
+        op.refused = true;
+        outcome = "refused";
+      } else if (!res.ok() && absl::IsUnavailable(res.status()) && absl::EndsWith(res.status().message(), "; retry")) {
+        // The server's word: certainly not applied. Left out of the
+        // history, so that the checker holds the server to it.
+        Note(Fmt("%lld c%d n%zu write %s '%s' -> not applied: %s", static_cast<long long>(op.invoke), cl, node + 1,
+                 op.key.c_str(), op.value.c_str(), std::string(res.status().message()).c_str()));
+        return;
+      } else {
+        r_.unknown++;  // may take effect at any time, or never
+        outcome = res.ok() ? (res->results_size() > 0 ? res->results(0).message() : "no result")
+                           : std::string(res.status().message());
+      }
+      Note(Fmt("%lld c%d n%zu write %s '%s'%s -> %s", static_cast<long long>(op.invoke), cl, node + 1, op.key.c_str(),
+               op.value.c_str(), op.effect == Operation::Effect::kCas ? (" if '" + op.expected + "'").c_str() : "",
+               outcome.c_str()));
+      history_.push_back(op);
+    });
+  }
+
+  const uint64_t seed_;
+  const ReplicaSimOptions o_;
+  ReplicaCluster c_;
+  ReplicaSimResult r_;
+  std::vector<bool> busy_;
+  int reads_left_ = 0;
+  uint64_t values_ = 0;
+  std::map<std::string, std::string> seen_;  // the last value a client saw or wrote, per key
+  std::vector<Operation> history_;
+};
+
+}  // namespace
+
+ReplicaSimResult RunReplicaSimulation(uint64_t seed, const ReplicaSimOptions& options) {
+  spdlog::level::level_enum level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::warn);
+  ReplicaSimResult r = Run(seed, options).Go();
+  spdlog::set_level(level);
+  return r;
+}
+
+}  // namespace kvgo::sim
