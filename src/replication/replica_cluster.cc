@@ -390,8 +390,9 @@ void ReplicaCluster::AdvanceToNextTimer() {
     if (node->up) next = std::min(next, node->replica->NextWake());
   }
   const auto now = clock_.SteadyNow();
-  int64_t ms = 1;
-  if (next > now) ms = std::max<int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
+  // At most a tick: with every node down there is no timer at all.
+  int64_t ms = kTick.count();
+  if (next < now + kTick) ms = std::max<int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
   if (!network_.empty()) ms = std::min(ms, std::max<int64_t>(1, network_.begin()->first.first - clock_.MonotonicMs()));
   clock_.Advance(ms);
 }
