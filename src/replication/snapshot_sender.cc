@@ -50,8 +50,12 @@ std::optional<consensus::Slot> GrpcSnapshotSender::InFlight(consensus::NodeId pe
 
 void GrpcSnapshotSender::Stop() {
   stop_ = true;
-  absl::MutexLock lock(&mu_);
-  for (auto& [peer, s] : streams_) {
+  std::map<consensus::NodeId, Stream> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    streams.swap(streams_);
+  }
+  for (auto& [peer, s] : streams) {
     if (s.thread.joinable()) s.thread.join();
   }
 }
