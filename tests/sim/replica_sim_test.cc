@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-
 namespace kvgo::sim {
 namespace {
 
@@ -15,12 +13,6 @@ uint64_t FirstViolation(const ReplicaSimOptions& o, uint64_t limit) {
     if (!RunReplicaSimulation(seed, o).violations.empty()) return seed;
   }
   return 0;
-}
-
-// 500, or $KVGO_REPLICA_SIM_SEEDS (the sanitizer run takes fewer).
-uint64_t CleanSeeds() {
-  const char* v = std::getenv("KVGO_REPLICA_SIM_SEEDS");
-  return v != nullptr && *v != 0 ? std::strtoull(v, nullptr, 10) : 500;
 }
 
 void ExpectClean(const ReplicaSimOptions& o, uint64_t seeds) {
@@ -35,12 +27,12 @@ void ExpectClean(const ReplicaSimOptions& o, uint64_t seeds) {
   EXPECT_GT(acknowledged, seeds * 10);
 }
 
-TEST(ReplicaSimulation, FiveHundredSeedsOnThreeNodesAreClean) { ExpectClean(ReplicaSimOptions{}, CleanSeeds()); }
+TEST(ReplicaSimulation, FiveHundredSeedsOnThreeNodesAreClean) { ExpectClean(ReplicaSimOptions{}, 500); }
 
 TEST(ReplicaSimulation, FiveHundredSeedsOnFiveNodesAreClean) {
   ReplicaSimOptions o;
   o.nodes = 5;
-  ExpectClean(o, CleanSeeds());
+  ExpectClean(o, 500);
 }
 
 TEST(ReplicaSimulation, ARunReplaysFromItsSeed) {
