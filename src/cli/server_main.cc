@@ -27,6 +27,7 @@
 #include "cli/sd_notify.h"
 #include "common/log_limiter.h"
 #include "config/config.h"
+#include "config/settings.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -34,6 +35,8 @@ ABSL_FLAG(std::string, config, "",
           "parent of the binary's folder)");
 ABSL_FLAG(bool, check_config, false,
           "validate the config, print the effective configuration and exit (0 valid, 2 invalid)");
+ABSL_FLAG(bool, config_reference, false,
+          "print every config key (type, default, range, whether SIGHUP applies it) as a Markdown table and exit");
 ABSL_FLAG(bool, reset_identity, false,
           "record this config's mode (single node, or cluster master) in the data directory, replacing what it "
           "holds: for a data directory moved to another role on purpose");
@@ -121,7 +124,8 @@ int main(int argc, char** argv) {
   // gRPC locks absl::Mutex on every call; Debian's abseil checks each lock
   // for deadlock cycles, which costs more than the lock. Turn that off.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  absl::SetProgramUsageMessage("kvgo-server [--config PATH] [--check-config] [--reset-identity] [--version]");
+  absl::SetProgramUsageMessage(
+      "kvgo-server [--config PATH] [--check-config] [--config-reference] [--reset-identity] [--version]");
   kvgo::cli::SetFlagsUsage("kvgo-server " KVGO_VERSION);
   std::vector<std::string> args = kvgo::cli::DashesToUnderscores(argc, argv);
   std::vector<char*> cargs;
@@ -133,6 +137,10 @@ int main(int argc, char** argv) {
   }
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
 
+  if (absl::GetFlag(FLAGS_config_reference)) {
+    std::cout << kvgo::ReferenceTable();
+    return 0;
+  }
   const std::string prefix = kvgo::cli::InstallPrefix(argv[0]);
   std::string path = absl::GetFlag(FLAGS_config);
   if (path.empty()) path = prefix + "/etc/kvgo-server.conf";

@@ -1,202 +1,32 @@
 #include "config/config.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
-#include <toml.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/kvspec.h"
+#include "config/reader.h"
+#include "config/settings.h"
 
 namespace kvgo {
 namespace {
 
-using TomlValue = toml::value;
+using config::CheckText;
+using config::KeyMatchesCert;
+using config::Reader;
+using config::ReadPem;
+using config::ResolvePath;
+using config::TomlValue;
+using config::ValidateAddr;
+using config::ValidateSecret;
 
-constexpr size_t kMinSecretLen = 20;
 constexpr size_t kMaxMasters = 7;
-
-// Collects the first error with file, line and key.
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  bool failed() const { return !error_.empty(); }
-  const std::string& error() const { return error_; }
-
-  void Fail(const TomlValue* where, const std::string& key, const std::string& msg) {
-    if (failed()) return;
-    std::string loc = source_;
-    if (where != nullptr && where->location().line() > 0) {
-      absl::StrAppend(&loc, ":", where->location().line());
-    }
-    error_ = absl::StrCat(loc, ": ", key, ": ", msg);
-  }
-
-  // Rejects keys of `table` not in `allowed`. `path` is the table's name.
-  void CheckKeys(const TomlValue& table, const std::string& path, const std::set<std::string>& allowed) {
-    for (const auto& [k, v] : table.as_table()) {
-      if (allowed.count(k) == 0) {
-        Fail(&v, Join(path, k), v.is_table() || v.is_array() ? "unknown section" : "unknown key");
-        return;
-      }
-    }
-  }
-
-  const TomlValue* Find(const TomlValue& table, const std::string& key) {
-    const auto& t = table.as_table();
-    auto it = t.find(key);
-    return it == t.end() ? nullptr : &it->second;
-  }
-
-  void String(const TomlValue& table, const std::string& path, const std::string& key, std::string* out) {
-    const TomlValue* v = Find(table, key);
-    if (v == nullptr) return;
-    if (!v->is_string()) return Fail(v, Join(path, key), "must be a string");
-    *out = v->as_string().str;
-  }
-
-  void Int(const TomlValue& table, const std::string& path, const std::string& key, int64_t lo, int64_t hi, int* out) {
-    const TomlValue* v = Find(table, key);
-    if (v == nullptr) return;
-    if (!v->is_integer()) return Fail(v, Join(path, key), "must be an integer");
-    int64_t n = v->as_integer();
-    if (n < lo || n > hi) {
-      return Fail(v, Join(path, key), absl::StrCat("must be between ", lo, " and ", hi, " (got ", n, ")"));
-    }
-    *out = static_cast<int>(n);
-  }
-
-  void Uint64(const TomlValue& table, const std::string& path, const std::string& key, uint64_t* out) {
-    const TomlValue* v = Find(table, key);
-    if (v == nullptr) return;
-    if (!v->is_integer() || v->as_integer() < 0) {
-      return Fail(v, Join(path, key), "must be a non-negative integer");
-    }
-    *out = static_cast<uint64_t>(v->as_integer());
-  }
-
-  const TomlValue* Table(const TomlValue& table, const std::string& path, const std::string& key) {
-    const TomlValue* v = Find(table, key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_table()) {
-      Fail(v, Join(path, key), "must be a table");
-      return nullptr;
-    }
-    return v;
-  }
-
-  static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
- private:
-  std::string source_;
-  std::string error_;
-};
-
-std::string ResolvePath(const std::string& prefix, const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  if (prefix.empty()) return path;
-  return prefix + (prefix.back() == '/' ? "" : "/") + path;
-}
-
-void ValidateSecret(Reader* r, const TomlValue* where, const std::string& key, const std::string& secret) {
-  if (secret.size() < kMinSecretLen) {
-    r->Fail(where, key, absl::StrCat("must be at least ", kMinSecretLen, " characters (got ", secret.size(), ")"));
-  }
-  for (char c : secret) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      r->Fail(where, key, "must not contain control characters");
-      return;
-    }
-  }
-}
-
-// OpenSSL's passphrase callback: an encrypted key fails to load instead of
-// prompting on the terminal.
-int NoPassphrase(char*, int, int, void*) { return 0; }
-
-// One PEM of [server.auth_tls_cert] from `<name>_file` or `<name>_data`,
-// checked with OpenSSL: a certificate, or (is_key) a private key.
-void ReadPem(Reader* r, const TomlValue& t, const std::string& prefix, const std::string& name, bool is_key,
-             std::string* pem, std::string* source) {
-  const std::string path = "server.auth_tls_cert";
-  std::string file, data;
-  r->String(t, path, name + "_file", &file);
-  r->String(t, path, name + "_data", &data);
-  if (r->failed() || (file.empty() && data.empty())) return;
-  if (!file.empty() && !data.empty()) {
-    r->Fail(r->Find(t, name + "_data"), path + "." + name + "_data",
-            "set either " + name + "_file or " + name + "_data");
-    return;
-  }
-  const std::string key = path + "." + name + (file.empty() ? "_data" : "_file");
-  const TomlValue* where = r->Find(t, name + (file.empty() ? "_data" : "_file"));
-  if (!file.empty()) {
-    const std::string resolved = ResolvePath(prefix, file);
-    std::ifstream in(resolved, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!in || ss.str().empty()) {
-      r->Fail(where, key, "cannot read " + resolved);
-      return;
-    }
-    data = ss.str();
-    *source = resolved;
-  } else {
-    *source = "(inline)";
-  }
-  BIO* bio = BIO_new_mem_buf(data.data(), static_cast<int>(data.size()));
-  bool ok = false;
-  if (is_key) {
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
-    ok = k != nullptr;
-    EVP_PKEY_free(k);
-  } else {
-    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    ok = x != nullptr;
-    X509_free(x);
-  }
-  BIO_free(bio);
-  ERR_clear_error();
-  if (!ok) {
-    r->Fail(where, key, is_key ? "is not a PEM private key (unencrypted)" : "is not a PEM certificate");
-    return;
-  }
-  *pem = data;
-}
-
-// Whether `key_pem` is the private key of the first certificate in `cert_pem`.
-bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
-  BIO* cb = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
-  BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-  X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-  EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, NoPassphrase, nullptr);
-  const bool ok = x != nullptr && k != nullptr && X509_check_private_key(x, k) == 1;
-  X509_free(x);
-  EVP_PKEY_free(k);
-  BIO_free(cb);
-  BIO_free(kb);
-  ERR_clear_error();
-  return ok;
-}
-
-void ValidateAddr(Reader* r, const TomlValue* where, const std::string& key, const std::string& addr) {
-  std::string host;
-  int port = 0;
-  Status s = SplitHostPort(addr, &host, &port);
-  if (!s.ok()) r->Fail(where, key, std::string(s.message()));
-}
 
 void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key, bool legacy, Config* cfg) {
   const TomlValue* list = r->Find(cluster, key);
@@ -208,15 +38,15 @@ void ParseMembers(Reader* r, const TomlValue& cluster, const std::string& key, b
     ClusterMember member;
     member.access_key_id = kvspec::kRootKeyId;
     if (legacy) {
-      r->CheckKeys(m, path, {"addr", "access_key"});
+      r->CheckKeys(m, path);
       r->String(m, path, "addr", &member.addr);
       if (const TomlValue* ak = r->Table(m, path, "access_key")) {
-        r->CheckKeys(*ak, path + ".access_key", {"id", "secret"});
+        r->CheckKeys(*ak, path + ".access_key");
         r->String(*ak, path + ".access_key", "id", &member.access_key_id);
         r->String(*ak, path + ".access_key", "secret", &member.secret);
       }
     } else {
-      r->CheckKeys(m, path, {"addr", "auth_secret_key"});
+      r->CheckKeys(m, path);
       r->String(m, path, "addr", &member.addr);
       r->String(m, path, "auth_secret_key", &member.secret);
     }
@@ -269,50 +99,122 @@ std::string MaskSecret(const std::string& secret) { return absl::StrCat("*******
 
 namespace {
 
-// TOML files are UTF-8 text without control characters other than tab and
-// line ends. Checked before toml11 sees the bytes: its parser reads past
-// the end of some malformed input (found by tests/fuzz/config_fuzz.cc).
-Status CheckText(const std::string& text, const std::string& source_name) {
-  int line = 1;
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\n') line++;
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-        return absl::InvalidArgumentError(absl::StrCat(source_name, ":", line, ": invalid TOML: control character 0x",
-                                                       absl::Hex(c), " (a config file is UTF-8 text)"));
-      }
-      i++;
-      continue;
-    }
-    // A well-formed multi-byte UTF-8 sequence (no overlongs, surrogates or
-    // code points above U+10FFFF).
-    size_t n = 0;
-    uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0)
-      n = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0)
-      n = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0)
-      n = 3, cp = c & 0x07;
-    bool ok = n > 0;
-    for (size_t k = 1; ok && k <= n; k++) {
-      if (i + k >= text.size()) {
-        ok = false;
-        break;
-      }
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      ok = (cc & 0xc0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (!ok || cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source_name, ":", line, ": invalid TOML: not UTF-8 (a config file is UTF-8 text)"));
-    }
-    i += n + 1;
+// A plain key of the table: its type and range.
+void ReadPlain(Reader* r, const TomlValue& t, const Setting& s, Config* cfg) {
+  const TomlValue* v = r->Find(t, s.key);
+  if (v == nullptr) return;
+  const std::string name = s.Name();
+  if (s.type == SettingType::kInt) {
+    return r->Int(t, s.section, s.key, s.min, s.max, &(cfg->*std::get<int Config::*>(s.field)));
   }
-  return absl::OkStatus();
+  if (s.type == SettingType::kBytes) {
+    uint64_t n = 0;
+    r->Uint64(t, s.section, s.key, &n);
+    if (r->failed()) return;
+    if (n < static_cast<uint64_t>(s.min)) {
+      return r->Fail(v, name, absl::StrCat("must be at least ", s.min, " (got ", n, ")"));
+    }
+    cfg->*std::get<uint64_t Config::*>(s.field) = n;
+    return;
+  }
+  std::string str;
+  r->String(t, s.section, s.key, &str);
+  if (r->failed()) return;
+  if (s.min > 0 && str.empty()) return r->Fail(v, name, "must not be empty");
+  if (s.type == SettingType::kAddr) ValidateAddr(r, v, name, str);
+  if (s.type == SettingType::kSecret) ValidateSecret(r, v, name, str);
+  if (s.type == SettingType::kChoice) {
+    std::vector<std::string> choices = absl::StrSplit(s.choices, '|');
+    if (std::find(choices.begin(), choices.end(), str) == choices.end()) {
+      return r->Fail(v, name, absl::StrCat("must be one of ", absl::StrJoin(choices, ", "), " (got \"", str, "\")"));
+    }
+  }
+  cfg->*std::get<std::string Config::*>(s.field) = str;
+}
+
+// The section `path` ("server.auth_tls_cert") of `root`, its keys checked
+// and its plain keys read; nullptr when absent or on error.
+const TomlValue* ReadSection(Reader* r, const TomlValue& root, const std::string& path, Config* cfg) {
+  const TomlValue* t = &root;
+  std::string at;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    t = r->Table(*t, at, std::string(part));
+    if (t == nullptr) return nullptr;
+    at = Reader::Join(at, std::string(part));
+  }
+  r->CheckKeys(*t, path);
+  for (const Setting& s : Settings()) {
+    if (!r->failed() && s.section == path && !s.by_hand) ReadPlain(r, *t, s, cfg);
+  }
+  return r->failed() ? nullptr : t;
+}
+
+// [server] auth_secret_key and its 1.x spelling [server.access_key].
+void ReadRootKey(Reader* r, const TomlValue* server, const TomlValue* access_key, Config* cfg) {
+  std::string secret;
+  const TomlValue* where = nullptr;
+  if (server != nullptr) {
+    r->String(*server, "server", "auth_secret_key", &secret);
+    where = r->Find(*server, "auth_secret_key");
+  }
+  if (access_key != nullptr) {
+    std::string id, ak_secret;
+    r->String(*access_key, "server.access_key", "id", &id);
+    r->String(*access_key, "server.access_key", "secret", &ak_secret);
+    if (!r->failed() && !id.empty()) {
+      if (id.size() < 4) r->Fail(r->Find(*access_key, "id"), "server.access_key.id", "must be at least 4 characters");
+      cfg->root_key_id = id;
+    }
+    if (!r->failed() && !ak_secret.empty()) {
+      if (!secret.empty() && secret != ak_secret) {
+        r->Fail(r->Find(*access_key, "secret"), "server.access_key.secret",
+                "conflicts with server.auth_secret_key (set one of them)");
+      }
+      secret = ak_secret;
+      where = r->Find(*access_key, "secret");
+    }
+  }
+  if (r->failed()) return;
+  if (secret.empty()) return r->Fail(nullptr, "server.auth_secret_key", "is required (at least 20 characters)");
+  ValidateSecret(r, where, "server.auth_secret_key", secret);
+  cfg->root_secret = secret;
+}
+
+void ReadTls(Reader* r, const TomlValue& t, const std::string& prefix, TlsConfig* tls) {
+  ReadPem(r, t, prefix, "server_cert", false, &tls->cert_pem, &tls->cert_source);
+  ReadPem(r, t, prefix, "server_key", true, &tls->key_pem, &tls->key_source);
+  ReadPem(r, t, prefix, "ca_cert", false, &tls->ca_pem, &tls->ca_source);
+  if (!r->failed() && tls->cert_pem.empty() != tls->key_pem.empty()) {
+    r->Fail(&t, "server.auth_tls_cert",
+            "needs both a certificate (server_cert_file or _data) and its key (server_key_file or _data)");
+  }
+  if (!r->failed() && tls->cert_pem.empty() && !tls->ca_pem.empty()) {
+    r->Fail(&t, "server.auth_tls_cert", "a ca_cert needs the server's own certificate and key too");
+  }
+  if (!r->failed() && tls->enabled() && !KeyMatchesCert(tls->cert_pem, tls->key_pem)) {
+    r->Fail(r->Find(t, tls->key_source == "(inline)" ? "server_key_data" : "server_key_file"),
+            "server.auth_tls_cert.server_key", "is not the private key of the server certificate");
+  }
+}
+
+void ReadCluster(Reader* r, const TomlValue& s, const std::string& bind, Config* cfg) {
+  if (cfg->election_timeout_ms < 3 * cfg->heartbeat_ms) {
+    r->Fail(r->Find(s, "election_timeout_ms"), "cluster.election_timeout_ms",
+            absl::StrCat("must be at least 3 x cluster.heartbeat_ms (got ", cfg->election_timeout_ms, " and ",
+                         cfg->heartbeat_ms, ")"));
+  }
+  ParseMembers(r, s, "masters", /*legacy=*/false, cfg);
+  ParseMembers(r, s, "main_nodes", /*legacy=*/true, cfg);
+  if (!r->failed() && cfg->masters.size() > kMaxMasters) {
+    r->Fail(&s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ", cfg->masters.size(), ")"));
+  }
+  if (!r->failed() && cfg->ClusterMode() &&
+      std::none_of(cfg->masters.begin(), cfg->masters.end(), [&](const ClusterMember& m) { return m.addr == bind; })) {
+    const TomlValue* list = r->Find(s, "masters");
+    r->Fail(list != nullptr ? list : r->Find(s, "main_nodes"), "cluster.masters",
+            "no entry has addr = server.bind (\"" + bind +
+                "\"); each node must find itself in the list by its bind address");
+  }
 }
 
 }  // namespace
@@ -330,166 +232,27 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   Config cfg;
   cfg.source = source_name;
   cfg.prefix = prefix;
-  cfg.data_directory = "var/data";
   Reader r(source_name);
 
-  r.CheckKeys(root, "", {"storage", "server", "performance", "feature", "log", "cluster", "limits"});
+  r.CheckKeys(root, "");
   for (const auto& [k, v] : root.as_table()) {
     if (!r.failed() && !v.is_table()) r.Fail(&v, k, "must be a section ([" + k + "])");
   }
   if (r.failed()) return absl::InvalidArgumentError(r.error());
 
-  bool min_free_set = false;
-  if (const TomlValue* s = r.Table(root, "", "storage")) {
-    r.CheckKeys(*s, "storage", {"data_directory", "quota_bytes", "min_free_bytes"});
-    r.String(*s, "storage", "data_directory", &cfg.data_directory);
-    r.Uint64(*s, "storage", "quota_bytes", &cfg.quota_bytes);
-    if (r.Find(*s, "min_free_bytes") != nullptr) min_free_set = true;
-    r.Uint64(*s, "storage", "min_free_bytes", &cfg.min_free_bytes);
-    if (!r.failed() && cfg.data_directory.empty()) {
-      r.Fail(r.Find(*s, "data_directory"), "storage.data_directory", "must not be empty");
-    }
+  // Every section of the table: its keys checked, its plain keys read.
+  std::map<std::string, const TomlValue*> sections;
+  for (const Setting& s : Settings()) {
+    if (r.failed() || s.array || sections.count(s.section) > 0) continue;
+    const std::string section = s.section;
+    if (section.rfind("cluster.main_nodes", 0) == 0) continue;  // inside an array: ParseMembers
+    sections[section] = ReadSection(&r, root, section, &cfg);
   }
-
-  std::string auth_secret_key;
-  const TomlValue* secret_where = nullptr;
-  if (const TomlValue* s = r.Table(root, "", "server")) {
-    r.CheckKeys(*s, "server", {"bind", "auth_secret_key", "http_port", "access_key", "auth_tls_cert"});
-    r.String(*s, "server", "bind", &cfg.bind);
-    if (!r.failed()) ValidateAddr(&r, r.Find(*s, "bind"), "server.bind", cfg.bind);
-    r.String(*s, "server", "auth_secret_key", &auth_secret_key);
-    secret_where = r.Find(*s, "auth_secret_key");
-    r.Int(*s, "server", "http_port", 0, 65535, &cfg.http_port);
-    if (const TomlValue* t = r.Table(*s, "server", "auth_tls_cert")) {
-      r.CheckKeys(*t, "server.auth_tls_cert",
-                  {"server_cert_file", "server_cert_data", "server_key_file", "server_key_data", "ca_cert_file",
-                   "ca_cert_data"});
-      TlsConfig& tls = cfg.tls;
-      ReadPem(&r, *t, prefix, "server_cert", false, &tls.cert_pem, &tls.cert_source);
-      ReadPem(&r, *t, prefix, "server_key", true, &tls.key_pem, &tls.key_source);
-      ReadPem(&r, *t, prefix, "ca_cert", false, &tls.ca_pem, &tls.ca_source);
-      if (!r.failed() && tls.cert_pem.empty() != tls.key_pem.empty()) {
-        r.Fail(t, "server.auth_tls_cert",
-               "needs both a certificate (server_cert_file or _data) and its key (server_key_file or _data)");
-      }
-      if (!r.failed() && tls.cert_pem.empty() && !tls.ca_pem.empty()) {
-        r.Fail(t, "server.auth_tls_cert", "a ca_cert needs the server's own certificate and key too");
-      }
-      if (!r.failed() && tls.enabled() && !KeyMatchesCert(tls.cert_pem, tls.key_pem)) {
-        r.Fail(r.Find(*t, tls.key_source == "(inline)" ? "server_key_data" : "server_key_file"),
-               "server.auth_tls_cert.server_key", "is not the private key of the server certificate");
-      }
-    }
-    if (const TomlValue* ak = r.Table(*s, "server", "access_key")) {
-      r.CheckKeys(*ak, "server.access_key", {"id", "secret"});
-      std::string id;
-      std::string secret;
-      r.String(*ak, "server.access_key", "id", &id);
-      r.String(*ak, "server.access_key", "secret", &secret);
-      if (!r.failed() && !id.empty()) {
-        if (id.size() < 4) r.Fail(r.Find(*ak, "id"), "server.access_key.id", "must be at least 4 characters");
-        cfg.root_key_id = id;
-      }
-      if (!r.failed() && !secret.empty()) {
-        if (!auth_secret_key.empty() && auth_secret_key != secret) {
-          r.Fail(r.Find(*ak, "secret"), "server.access_key.secret",
-                 "conflicts with server.auth_secret_key (set one of them)");
-        }
-        auth_secret_key = secret;
-        secret_where = r.Find(*ak, "secret");
-      }
-    }
+  if (!r.failed()) ReadRootKey(&r, sections["server"], sections["server.access_key"], &cfg);
+  if (!r.failed() && sections["server.auth_tls_cert"] != nullptr) {
+    ReadTls(&r, *sections["server.auth_tls_cert"], prefix, &cfg.tls);
   }
-  if (!r.failed()) {
-    if (auth_secret_key.empty()) {
-      r.Fail(nullptr, "server.auth_secret_key", "is required (at least 20 characters)");
-    } else {
-      ValidateSecret(&r, secret_where, "server.auth_secret_key", auth_secret_key);
-    }
-    cfg.root_secret = auth_secret_key;
-  }
-
-  if (const TomlValue* s = r.Table(root, "", "performance")) {
-    r.CheckKeys(*s, "performance", {"write_buffer_size", "block_cache_size", "max_table_size", "max_open_files"});
-    r.Int(*s, "performance", "write_buffer_size", 1, 1024, &cfg.write_buffer_size_mib);
-    r.Int(*s, "performance", "block_cache_size", 0, 65536, &cfg.block_cache_size_mib);
-    r.Int(*s, "performance", "max_table_size", 1, 1024, &cfg.max_table_size_mib);
-    r.Int(*s, "performance", "max_open_files", 64, 1000000, &cfg.max_open_files);
-  }
-
-  if (const TomlValue* s = r.Table(root, "", "feature")) {
-    r.CheckKeys(*s, "feature", {"table_compress_name"});
-    r.String(*s, "feature", "table_compress_name", &cfg.table_compress_name);
-    if (!r.failed() && cfg.table_compress_name != "snappy" && cfg.table_compress_name != "none") {
-      r.Fail(r.Find(*s, "table_compress_name"), "feature.table_compress_name",
-             "must be \"snappy\" or \"none\" (got \"" + cfg.table_compress_name + "\")");
-    }
-  }
-
-  if (const TomlValue* s = r.Table(root, "", "limits")) {
-    r.CheckKeys(*s, "limits",
-                {"max_connections", "max_in_flight_requests", "max_call_bytes", "max_connection_call_bytes",
-                 "max_keys_per_request", "reply_timeout_ms"});
-    r.Int(*s, "limits", "max_connections", 0, 10000000, &cfg.max_connections);
-    r.Int(*s, "limits", "max_in_flight_requests", 1, 10000000, &cfg.max_in_flight_requests);
-    r.Uint64(*s, "limits", "max_call_bytes", &cfg.max_call_bytes);
-    r.Uint64(*s, "limits", "max_connection_call_bytes", &cfg.max_connection_call_bytes);
-    r.Int(*s, "limits", "max_keys_per_request", 1, 10000000, &cfg.max_keys_per_request);
-    r.Int(*s, "limits", "reply_timeout_ms", 100, 3600000, &cfg.reply_timeout_ms);
-    // Below one largest reply, a legal read could never be answered.
-    constexpr uint64_t kOneReply = uint64_t{16} << 20;
-    for (const char* key : {"max_call_bytes", "max_connection_call_bytes"}) {
-      const uint64_t v = std::string(key) == "max_call_bytes" ? cfg.max_call_bytes : cfg.max_connection_call_bytes;
-      if (!r.failed() && r.Find(*s, key) != nullptr && v < kOneReply) {
-        r.Fail(
-            r.Find(*s, key), std::string("limits.") + key,
-            absl::StrCat("must be at least ", kOneReply, " (16 MiB: one largest request and its reply; got ", v, ")"));
-      }
-    }
-  }
-
-  if (const TomlValue* s = r.Table(root, "", "log")) {
-    r.CheckKeys(*s, "log", {"level", "file"});
-    r.String(*s, "log", "level", &cfg.log_level);
-    r.String(*s, "log", "file", &cfg.log_file);
-    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
-    if (!r.failed() && kLevels.count(cfg.log_level) == 0) {
-      r.Fail(r.Find(*s, "level"), "log.level",
-             "must be one of trace, debug, info, warn, error, off (got \"" + cfg.log_level + "\")");
-    }
-  }
-
-  if (const TomlValue* s = r.Table(root, "", "cluster")) {
-    r.CheckKeys(*s, "cluster",
-                {"masters", "main_nodes", "heartbeat_ms", "election_timeout_ms", "log_keep_entries",
-                 "snapshot_rate_mib", "peer_secret"});
-    r.String(*s, "cluster", "peer_secret", &cfg.peer_secret);
-    if (!r.failed() && r.Find(*s, "peer_secret") != nullptr) {
-      ValidateSecret(&r, r.Find(*s, "peer_secret"), "cluster.peer_secret", cfg.peer_secret);
-    }
-    r.Int(*s, "cluster", "heartbeat_ms", 10, 10000, &cfg.heartbeat_ms);
-    r.Int(*s, "cluster", "election_timeout_ms", 100, 60000, &cfg.election_timeout_ms);
-    r.Int(*s, "cluster", "log_keep_entries", 100, 100000000, &cfg.log_keep_entries);
-    r.Int(*s, "cluster", "snapshot_rate_mib", 1, 10000, &cfg.snapshot_rate_mib);
-    if (!r.failed() && cfg.election_timeout_ms < 3 * cfg.heartbeat_ms) {
-      r.Fail(r.Find(*s, "election_timeout_ms"), "cluster.election_timeout_ms",
-             absl::StrCat("must be at least 3 x cluster.heartbeat_ms (got ", cfg.election_timeout_ms, " and ",
-                          cfg.heartbeat_ms, ")"));
-    }
-    ParseMembers(&r, *s, "masters", /*legacy=*/false, &cfg);
-    ParseMembers(&r, *s, "main_nodes", /*legacy=*/true, &cfg);
-    if (!r.failed() && cfg.masters.size() > kMaxMasters) {
-      r.Fail(s, "cluster.masters", absl::StrCat("at most ", kMaxMasters, " members (got ", cfg.masters.size(), ")"));
-    }
-    if (!r.failed() && cfg.ClusterMode() &&
-        std::none_of(cfg.masters.begin(), cfg.masters.end(),
-                     [&](const ClusterMember& m) { return m.addr == cfg.bind; })) {
-      const TomlValue* list = r.Find(*s, "masters");
-      r.Fail(list != nullptr ? list : r.Find(*s, "main_nodes"), "cluster.masters",
-             "no entry has addr = server.bind (\"" + cfg.bind +
-                 "\"); each node must find itself in the list by its bind address");
-    }
-  }
+  if (!r.failed() && sections["cluster"] != nullptr) ReadCluster(&r, *sections["cluster"], cfg.bind, &cfg);
 
   if (!r.failed() && cfg.tls.enabled() && cfg.tls.ca_pem.empty() && cfg.ClusterMode()) {
     r.Fail(nullptr, "server.auth_tls_cert.ca_cert_file",
@@ -499,18 +262,22 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& source_
   // sizes: below it the disk can fill up completely, and then not even a
   // delete can free space.
   const uint64_t leveldb_need = (2ull * cfg.write_buffer_size_mib + 25ull * cfg.max_table_size_mib) << 20;
-  if (!r.failed() && min_free_set && cfg.min_free_bytes > 0 && cfg.min_free_bytes < leveldb_need) {
-    const TomlValue* storage = r.Find(root, "storage");
-    r.Fail(storage != nullptr ? r.Find(*storage, "min_free_bytes") : nullptr, "storage.min_free_bytes",
+  const TomlValue* min_free = sections["storage"] != nullptr ? r.Find(*sections["storage"], "min_free_bytes") : nullptr;
+  if (!r.failed() && min_free != nullptr && cfg.min_free_bytes > 0 && cfg.min_free_bytes < leveldb_need) {
+    r.Fail(min_free, "storage.min_free_bytes",
            absl::StrCat("must be 0 (no reserve) or at least ", leveldb_need,
                         " (2 x write_buffer_size + 25 x max_table_size: what LevelDB needs to finish a flush and its "
                         "largest compaction; got ",
                         cfg.min_free_bytes, ")"));
   }
   if (r.failed()) return absl::InvalidArgumentError(r.error());
-  if (!min_free_set) cfg.min_free_bytes = leveldb_need;
-  cfg.data_directory = ResolvePath(prefix, cfg.data_directory);
-  cfg.log_file = ResolvePath(prefix, cfg.log_file);
+  if (min_free == nullptr) cfg.min_free_bytes = leveldb_need;
+  for (const Setting& s : Settings()) {
+    if (s.type == SettingType::kPath) {
+      std::string& path = cfg.*std::get<std::string Config::*>(s.field);
+      path = ResolvePath(prefix, path);
+    }
+  }
   return cfg;
 }
 
@@ -528,70 +295,22 @@ StatusOr<Config> LoadConfig(const std::string& path, const std::string& prefix) 
 }
 
 std::string Config::ToToml() const {
-  auto q = [](const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
+  std::string out = absl::StrCat("# effective configuration of ", source, " (prefix ", prefix, ")\n");
+  std::string section;
+  for (const Setting& s : Settings()) {
+    const std::string value = ShowSetting(s, *this);
+    if (s.array || value.empty()) continue;
+    if (section != s.section) {
+      section = s.section;
+      absl::StrAppend(&out, "\n[", section, "]\n");
     }
-    return out + "\"";
-  };
-  std::ostringstream o;
-  o << "# effective configuration of " << source << " (prefix " << prefix << ")\n"
-    << "[storage]\n"
-    << "data_directory = " << q(data_directory) << "\n"
-    << "quota_bytes = " << quota_bytes << "\n"
-    << "min_free_bytes = " << min_free_bytes << "\n\n"
-    << "[server]\n"
-    << "bind = " << q(bind) << "\n"
-    << "auth_secret_key = " << q(MaskSecret(root_secret)) << "\n"
-    << "http_port = " << http_port << "\n\n";
-  if (tls.enabled()) {
-    auto pem = [&](const char* name, const std::string& src) {
-      if (src.empty()) return;
-      if (src == "(inline)") {
-        o << name << "_data = \"(inline PEM)\"\n";
-      } else {
-        o << name << "_file = " << q(src) << "\n";
-      }
-    };
-    o << "[server.auth_tls_cert]\n";
-    pem("server_cert", tls.cert_source);
-    pem("server_key", tls.key_source);
-    pem("ca_cert", tls.ca_source);
-    o << "\n";
+    absl::StrAppend(&out, s.key, " = ", value, "\n");
   }
-  o << "[server.access_key]\n"
-    << "id = " << q(root_key_id) << "\n\n"
-    << "[performance]\n"
-    << "write_buffer_size = " << write_buffer_size_mib << "\n"
-    << "block_cache_size = " << block_cache_size_mib << "\n"
-    << "max_table_size = " << max_table_size_mib << "\n"
-    << "max_open_files = " << max_open_files << "\n\n"
-    << "[feature]\n"
-    << "table_compress_name = " << q(table_compress_name) << "\n\n"
-    << "[limits]\n"
-    << "max_connections = " << max_connections << "\n"
-    << "max_in_flight_requests = " << max_in_flight_requests << "\n"
-    << "max_call_bytes = " << max_call_bytes << "\n"
-    << "max_connection_call_bytes = " << max_connection_call_bytes << "\n"
-    << "max_keys_per_request = " << max_keys_per_request << "\n"
-    << "reply_timeout_ms = " << reply_timeout_ms << "\n\n"
-    << "[log]\n"
-    << "level = " << q(log_level) << "\n"
-    << "file = " << q(log_file) << "\n\n"
-    << "[cluster]\n"
-    << "heartbeat_ms = " << heartbeat_ms << "\n"
-    << "election_timeout_ms = " << election_timeout_ms << "\n"
-    << "log_keep_entries = " << log_keep_entries << "\n"
-    << "snapshot_rate_mib = " << snapshot_rate_mib << "\n";
-  if (!peer_secret.empty()) o << "peer_secret = " << q(MaskSecret(peer_secret)) << "\n";
   for (const auto& m : masters) {
-    o << "\n[[cluster.masters]]\n"
-      << "addr = " << q(m.addr) << "\n"
-      << "auth_secret_key = " << q(MaskSecret(m.secret)) << "\n";
+    absl::StrAppend(&out, "\n[[cluster.masters]]\naddr = ", TomlQuote(m.addr),
+                    "\nauth_secret_key = ", TomlQuote(MaskSecret(m.secret)), "\n");
   }
-  return o.str();
+  return out;
 }
 
 bool Config::ClusterMode() const {

@@ -4,7 +4,9 @@
 // auth_secret_key, [[cluster.masters]], [performance]) and the kvgo-server
 // 1.x spelling ([server.access_key], [[cluster.main_nodes]] with
 // [cluster.main_nodes.access_key], [server] http_port, [feature]
-// table_compress_name). Every key and its default: README.md, "Configure".
+// table_compress_name). Every key, its type, default, range and whether a
+// SIGHUP applies it: the table in config/settings.h (README.md "Configure"
+// shows it).
 //
 // Thread-safety: a Config is a plain value; the functions here are pure
 // (LoadConfig reads one file) and may run on any thread.
@@ -42,8 +44,8 @@ struct Config {
   std::string prefix;
 
   // [storage]
-  std::string data_directory;  // absolute after loading
-  uint64_t quota_bytes = 0;    // 0 = no quota
+  std::string data_directory = "var/data";  // absolute after loading
+  uint64_t quota_bytes = 0;                 // 0 = no quota
   // Free space the data directory's filesystem keeps: below it writes other
   // than deletes are refused (below a quarter of it, deletes too), so that
   // LevelDB never runs out of space mid-write; they resume by themselves

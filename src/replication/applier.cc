@@ -64,9 +64,9 @@ void Applier::Speculate(const consensus::Node& node, Proposal& p) {
   }
   p.cmd.set_after_id(spec_head_);
   storage::pb::Precomputed pre;
-  const uint64_t errors = spec_->storage_errors();
-  storage::pb::CommandResult result = spec_->Precompute(p.cmd, &pre);
-  if (spec_->storage_errors() != errors) {
+  storage::RecordSink sink(&pre);
+  storage::pb::CommandResult result;
+  if (Status s = spec_->Apply(p.cmd, &sink, &result); !s.ok()) {
     // A failed read may have left part of the command in the overlay:
     // start over from the applied state, and let the replicas compute this
     // one (they stop if their reads fail too).
@@ -109,6 +109,7 @@ Applier::Applied Applier::Apply(const std::vector<consensus::Entry>& committed, 
   Applied out;
   if (committed.empty()) return out;
   leveldb::WriteBatch batch;
+  storage::BatchSink sink(&batch);
   const uint64_t head_before = chain_.head;
   uint64_t& skipped = out.skipped;
   KVGO_FAILPOINT("apply.before");
@@ -159,15 +160,15 @@ Applier::Applied Applier::Apply(const std::vector<consensus::Entry>& committed, 
                                               "unknown"));
             }
           } else {
-            const uint64_t errors = sm_->storage_errors();
-            res = sm_->Apply(*cmd, &batch);
-            if (sm_->storage_errors() != errors) {
+            storage::pb::CommandResult r;
+            if (Status s = sm_->Apply(*cmd, &sink, &r); !s.ok()) {
               // The other replicas applied this command; skipping its effects
               // here would make this node's state differ from theirs for good.
               spdlog::critical("reading the store failed while applying slot {}: {}; stopping the process", e.slot,
-                               res->results_size() > 0 ? res->results(0).message() : "");
+                               std::string(s.message()));
               std::abort();
             }
+            res = std::move(r);
           }
           if (is_mine) result = std::move(res);
         }

@@ -11,12 +11,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "common/kvspec.h"
 #include "common/limits.h"
+#include "config/settings.h"
 #include "metrics/node_collector.h"
 #include "server/authz.h"
 #include "server/identity.h"
@@ -331,50 +333,12 @@ void Server::SetRootKeys(const Config& config) {
 }
 
 std::vector<std::string> Server::Reload(const Config& config) {
-  std::vector<std::string> restart;
-  if (config.bind != config_.bind) restart.push_back("server.bind");
-  if (config.http_port != config_.http_port) restart.push_back("server.http_port");
-  if (config.data_directory != config_.data_directory) restart.push_back("storage.data_directory");
-  if (config.quota_bytes != config_.quota_bytes) restart.push_back("storage.quota_bytes");
-  if (config.min_free_bytes != config_.min_free_bytes) restart.push_back("storage.min_free_bytes");
-  if (config.write_buffer_size_mib != config_.write_buffer_size_mib) restart.push_back("performance.write_buffer_size");
-  if (config.block_cache_size_mib != config_.block_cache_size_mib) restart.push_back("performance.block_cache_size");
-  if (config.max_table_size_mib != config_.max_table_size_mib) restart.push_back("performance.max_table_size");
-  if (config.max_open_files != config_.max_open_files) restart.push_back("performance.max_open_files");
-  if (config.table_compress_name != config_.table_compress_name) restart.push_back("feature.table_compress_name");
-  if (config.log_file != config_.log_file) restart.push_back("log.file");
-  if (config.max_connections != config_.max_connections) restart.push_back("limits.max_connections");
-  if (config.max_in_flight_requests != config_.max_in_flight_requests) {
-    restart.push_back("limits.max_in_flight_requests");
-  }
-  if (config.max_call_bytes != config_.max_call_bytes) restart.push_back("limits.max_call_bytes");
-  if (config.max_connection_call_bytes != config_.max_connection_call_bytes) {
-    restart.push_back("limits.max_connection_call_bytes");
-  }
-  if (config.max_keys_per_request != config_.max_keys_per_request) restart.push_back("limits.max_keys_per_request");
-  if (config.reply_timeout_ms != config_.reply_timeout_ms) restart.push_back("limits.reply_timeout_ms");
-  if (config.tls.cert_pem != config_.tls.cert_pem || config.tls.key_pem != config_.tls.key_pem ||
-      config.tls.ca_pem != config_.tls.ca_pem) {
-    restart.push_back("server.auth_tls_cert");
-  }
-  bool members_changed = config.masters.size() != config_.masters.size();
-  for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
-    members_changed = config.masters[i].addr != config_.masters[i].addr;
-  }
-  if (members_changed) restart.push_back("cluster.masters");
-
-  // Live: secrets (also the masters' secrets) and the log level.
-  SetRootKeys(config);
-  if (replicator_ && !members_changed) replicator_->SetSecrets(config);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  Config next = config_;
-  next.root_key_id = config.root_key_id;
-  next.root_secret = config.root_secret;
-  for (size_t i = 0; !members_changed && i < config.masters.size(); i++) {
-    next.masters[i].secret = config.masters[i].secret;
-  }
-  next.peer_secret = config.peer_secret;
-  next.log_level = config.log_level;
+  Config next;
+  std::vector<std::string> restart = PlanReload(config_, config, &next);
+  const bool members_changed = std::find(restart.begin(), restart.end(), "cluster.masters") != restart.end();
+  SetRootKeys(next);
+  if (replicator_ && !members_changed) replicator_->SetSecrets(next);
+  spdlog::set_level(spdlog::level::from_str(next.log_level));
   config_ = next;
   return restart;
 }

@@ -62,8 +62,9 @@ class Server {
   static StatusOr<std::unique_ptr<Server>> Start(const Config& config, ServerOptions options = {});
   ~Server();  // Shutdown()s
 
-  // Applies what can change while running (log level, root secrets) and
-  // returns the names of changed keys that need a restart.
+  // Applies the keys the settings table marks live (config/settings.h:
+  // the secrets, the log level) and returns the names of the changed keys
+  // that need a restart; the running configuration keeps their old values.
   std::vector<std::string> Reload(const Config& config);
 
   // Stops accepting, finishes in-flight requests (up to `grace`), stops

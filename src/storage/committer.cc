@@ -64,6 +64,28 @@ StatusOr<pb::CommandResult> CommandLog::Execute(pb::Command cmd) {
   return future.get();
 }
 
+void Committer::ApplyGroup(std::vector<Pending>* group, leveldb::WriteBatch* batch,
+                           std::vector<pb::CommandResult>* results) {
+  BatchSink sink(batch);
+  results->clear();
+  for (size_t i = 0; i < group->size();) {
+    pb::CommandResult r;
+    Status s = sm_->Apply((*group)[i].cmd, &sink, &r);
+    if (s.ok()) {
+      results->push_back(std::move(r));
+      i++;
+      continue;
+    }
+    spdlog::error("reading the store failed while applying a write, refused: {}", std::string(s.message()));
+    (*group)[i].done(absl::UnavailableError("reading the store failed: " + std::string(s.message())));
+    group->erase(group->begin() + static_cast<std::ptrdiff_t>(i));
+    sm_->Rollback();
+    batch->Clear();
+    results->clear();
+    i = 0;
+  }
+}
+
 void Committer::Run() {
   std::vector<Pending> group;
   std::vector<pb::CommandResult> results;
@@ -79,8 +101,8 @@ void Committer::Run() {
       }
     }
     leveldb::WriteBatch batch;
-    results.clear();
-    for (Pending& p : group) results.push_back(sm_->Apply(p.cmd, &batch));
+    ApplyGroup(&group, &batch, &results);
+    if (group.empty()) continue;
     KVGO_FAILPOINT("commit.persist.before");
     const auto t0 = std::chrono::steady_clock::now();
     Status s = batch.ApproximateSize() > 12 ? store_->WriteSync(&batch) : absl::OkStatus();

@@ -68,6 +68,11 @@ class Committer final : public CommandLog {
     Callback done;
   };
   void Run();
+  // Applies `*group` into `*batch`, one result each into `*results`. A
+  // command whose read of the store fails is answered with the error and
+  // taken out of the group, and the others are applied again without it
+  // (it was applied in part).
+  void ApplyGroup(std::vector<Pending>* group, leveldb::WriteBatch* batch, std::vector<pb::CommandResult>* results);
 
   Store* const store_;
   StateMachine* const sm_;

@@ -1,4 +1,4 @@
-// StateMachine::Precompute and ApplyPrecomputed: a leader's precomputed
+// StateMachine::Apply into a RecordSink and ApplyPrecomputed: a leader's precomputed
 // entries make the state that applying the commands makes.
 #include "storage/engine_fixture.h"
 
@@ -103,8 +103,11 @@ TEST(PrecomputeTest, PrecomputedEntriesMakeTheSameStateAsApplyingTheCommands) {
   std::vector<std::map<uint32_t, uint64_t>> plain_versions;
   {
     leveldb::WriteBatch batch;
+    BatchSink sink(&batch);
     for (size_t i = 0; i < cmds.size(); i++) {
-      plain_results.push_back(plain->Apply(cmds[i], &batch));
+      pb::CommandResult r;
+      ASSERT_TRUE(plain->Apply(cmds[i], &sink, &r).ok());
+      plain_results.push_back(std::move(r));
       if (i % 3 == 2 || i + 1 == cmds.size()) {
         ASSERT_TRUE(plain_store->Write(&batch).ok());
         batch.Clear();
@@ -117,7 +120,9 @@ TEST(PrecomputeTest, PrecomputedEntriesMakeTheSameStateAsApplyingTheCommands) {
   for (size_t i = 0; i < cmds.size(); i++) {
     pb::Command e = cmds[i];
     pb::Precomputed pre;
-    pb::CommandResult r = spec->Precompute(e, &pre);
+    RecordSink sink(&pre);
+    pb::CommandResult r;
+    ASSERT_TRUE(spec->Apply(e, &sink, &r).ok());
     EXPECT_EQ(r.SerializeAsString(), plain_results[i].SerializeAsString()) << "command " << i;
     if (e.has_write()) {
       e.clear_write();
@@ -128,13 +133,15 @@ TEST(PrecomputeTest, PrecomputedEntriesMakeTheSameStateAsApplyingTheCommands) {
   // The leader and a replica apply the entries in groups of their own.
   auto apply = [&](StateMachine* sm, Store* store, size_t group) {
     leveldb::WriteBatch batch;
+    BatchSink sink(&batch);
     std::map<uint32_t, uint64_t> versions;
     for (size_t i = 0; i < entries.size(); i++) {
       pb::Command e = entries[i];
+      pb::CommandResult r;
       if (e.has_precomputed()) {
         sm->ApplyPrecomputed(&e, &batch);
       } else {
-        sm->Apply(e, &batch);
+        EXPECT_TRUE(sm->Apply(e, &sink, &r).ok());
       }
       if (i % group == group - 1 || i + 1 == entries.size()) {
         EXPECT_TRUE(store->Write(&batch).ok());

@@ -23,6 +23,7 @@
 #include "hauth.pb.h"
 #include "kvspec.pb.h"
 #include "storage.pb.h"
+#include "storage/mutation_sink.h"
 #include "storage/store.h"
 
 namespace kvgo::storage {
@@ -59,19 +60,19 @@ class StateMachine {
   StatusOr<Effects> LoadEffects();
 
   // Applies `cmd` on top of everything applied since the last Commit or
-  // Rollback (visible through the group's overlay), appending its mutations
-  // to `batch`. Returns one result per writer for a
-  // write command, one result otherwise. A storage read error yields status
-  // 5 results.
-  pb::CommandResult Apply(const pb::Command& cmd, leveldb::WriteBatch* batch);
+  // Rollback (visible through the group's overlay): its mutations go to
+  // `sink` (a BatchSink for the store's next write; a RecordSink for a
+  // cluster leader's precomputation, on an object of its own whose overlay
+  // grows until Reset), its results to `*result`: one per writer for a
+  // write command, one otherwise; a command refused by the rules is an OK
+  // return with a status 4 result.
+  // Returns the error of a failed read of the store. `cmd` is then applied
+  // in part, to the overlay and the sink alike: the caller must not write
+  // the sink, and must Rollback (or Reset) before applying anything else.
+  Status Apply(const pb::Command& cmd, MutationSink* sink, pb::CommandResult* result);
 
-  // Precomputation (a cluster leader's speculative state, on an object of
-  // its own): applies `cmd` on top of the overlay like Apply, and records
-  // its mutations and the versions it handed out in `out` instead of a
-  // batch. The overlay keeps growing until Reset (or Rollback).
-  pb::CommandResult Precompute(const pb::Command& cmd, pb::Precomputed* out);
-  // Applies a precomputed entry (`cmd->precomputed()`, computed by
-  // Precompute on the same state): appends its mutations to `batch` and
+  // Applies a precomputed entry (`cmd->precomputed()`, computed by Apply
+  // into a RecordSink on the same state): appends its mutations to `batch` and
   // moves their values into the overlay (they are gone from `cmd`), and
   // takes its versions and rules into the group's effects. Reads nothing.
   void ApplyPrecomputed(pb::Command* cmd, leveldb::WriteBatch* batch);
@@ -87,10 +88,6 @@ class StateMachine {
   // (a speculating leader's object starts over at the applied state).
   void Reset(uint32_t floor);
 
-  // Reads of the store that failed during Apply so far (each gave a status
-  // 5 result). A replica must not carry on after one: its state would
-  // differ from the others'.
-  uint64_t storage_errors() const { return storage_errors_; }
   // Effects::apply_rules_floor as committed (LoadEffects loads it).
   uint32_t apply_rules_floor() const { return rules_floor_committed_; }
 
@@ -99,28 +96,25 @@ class StateMachine {
 
   // Reads through the overlay. NotFound if absent or deleted in the group.
   Status Get(const std::string& key, std::string* value) const;
-  void Put(leveldb::WriteBatch* batch, const std::string& key, const std::string& value);
-  void Delete(leveldb::WriteBatch* batch, const std::string& key);
+  void Put(MutationSink* sink, const std::string& key, const std::string& value);
+  void Delete(MutationSink* sink, const std::string& key);
   StatusOr<uint64_t> GetCounter(const std::string& key) const;
   StatusOr<std::optional<pb::TableInfo>> GetTable(const std::string& name);
 
   lynkdb::kvspec::v2::ObjectResult ApplyWriter(const lynkdb::kvspec::v2::ObjectWriter& w, uint64_t now_ms,
-                                               leveldb::WriteBatch* batch);
-  lynkdb::kvspec::v2::ObjectResult ApplyTableSet(const pb::TableSetCommand& c, uint64_t now_ms,
-                                                 leveldb::WriteBatch* batch);
+                                               MutationSink* sink);
+  lynkdb::kvspec::v2::ObjectResult ApplyTableSet(const pb::TableSetCommand& c, uint64_t now_ms, MutationSink* sink);
   lynkdb::kvspec::v2::ObjectResult ApplyAccessKeySet(const pb::AccessKeySetCommand& c, uint64_t now_ms,
-                                                     leveldb::WriteBatch* batch);
-  lynkdb::kvspec::v2::ObjectResult ApplyPurge(const pb::PurgeCommand& c, uint64_t now_ms, leveldb::WriteBatch* batch);
+                                                     MutationSink* sink);
+  lynkdb::kvspec::v2::ObjectResult ApplyPurge(const pb::PurgeCommand& c, uint64_t now_ms, MutationSink* sink);
   // Allocates the next version of table `tid` (at least floor + 1).
-  StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, leveldb::WriteBatch* batch);
+  StatusOr<uint64_t> NextVersion(uint32_t tid, uint64_t floor, MutationSink* sink);
 
-  // A status 5 result for a failed store read, counted.
+  // A status 5 result for a failed store read, kept in read_error_.
   lynkdb::kvspec::v2::ObjectResult StorageError(const Status& s);
 
   Store* store_;
-  uint64_t storage_errors_ = 0;
-  // Precompute: where Put and Delete record mutations (no batch then).
-  pb::Precomputed* capture_ = nullptr;
+  Status read_error_;  // the first failed read of the applying command
   // Table records as read from the store (every write reads one). Valid
   // while every change of a table record in the store goes through this
   // object: a write of one here forgets them all (ForgetTable), and so do

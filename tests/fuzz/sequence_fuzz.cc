@@ -82,7 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         cmd.set_now_ms(static_cast<uint64_t>(kNow));
         *cmd.mutable_write()->add_writers() = w;
         leveldb::WriteBatch batch;
-        const storage::pb::CommandResult res = sm->Apply(cmd, &batch);
+        storage::BatchSink sink(&batch);
+        storage::pb::CommandResult res;
+        Check(sm->Apply(cmd, &sink, &res).ok());
         Check(res.results_size() == 1 && res.results(0).status() <= 6);
         Check(store->Write(&batch).ok());
         const auto e = sm->Commit();
