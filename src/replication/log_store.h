@@ -80,7 +80,7 @@ class PaxosLogStore final : public AcceptorLog {
   static std::string AppliedKey();
   static std::string IdentityKey();
   // True for keys of the Paxos space (never part of a KV snapshot).
-  static bool IsLogKey(const std::string& key) { return !key.empty() && key[0] == kPaxosSpace; }
+  static bool IsLogKey(std::string_view key) { return !key.empty() && key[0] == kPaxosSpace; }
 
   // The WAL's size on disk and segment count (metrics, tests); same thread
   // as the other calls.

@@ -323,6 +323,7 @@ void Replica::AbortInstall(uint64_t generation) {
 
 void Replica::AbortActiveInstall() {
   installer_.Abort();
+  view_.installs_aborted++;
   // The KV data is partly replaced: start over as a new node (keeping the
   // promise), as a restart would (PaxosLogStore::Load).
   spdlog::warn("snapshot install aborted: resetting this node's data; the leader will send a new snapshot");

@@ -47,6 +47,7 @@ struct ReplicaView {
   uint64_t log_bytes = 0;
   uint64_t forwarded = 0, forward_calls = 0;
   uint64_t snapshots_received = 0, leader_changes = 0, entries_skipped = 0;
+  uint64_t installs_aborted = 0;  // snapshot installs that did not finish
 };
 
 class Replica {
@@ -58,7 +59,8 @@ class Replica {
     std::chrono::steady_clock::duration park_limit = std::chrono::seconds(3);
     uint64_t log_keep_entries = 10000;
     uint64_t proposal_seed = 0;
-    bool testing_retry_unknown = false;  // Router::Options
+    bool testing_retry_unknown = false;    // Router::Options
+    bool testing_keep_stale_keys = false;  // SnapshotInstaller
   };
   // The world. Everything outlives the Replica; `defer` and `repost` are
   // thread-safe and may run their argument later on another thread.
@@ -105,7 +107,9 @@ class Replica {
 
  private:
   Replica(Options options, Env env)
-      : options_(std::move(options)), env_(std::move(env)), installer_(env_.store, env_.clock) {}
+      : options_(std::move(options)),
+        env_(std::move(env)),
+        installer_(env_.store, env_.clock, options_.testing_keep_stale_keys) {}
   void HandleReady();
   void ApplyReady(const consensus::Ready& rd);
   void StartLeaderReads(std::vector<LeaderRead> reads);

@@ -1,16 +1,9 @@
 #include "replication/replica_cluster.h"
 
-#include <openssl/sha.h>
 #include <unistd.h>
 
-#include <deque>
-
-#include "common/checksum.h"
-#include "replication/log_store.h"
-#include "replication/read_barriers.h"
+#include "replication/replica_cluster_node.h"
 #include "replication/transport.h"
-#include "storage/catalog.h"
-#include "storage/query.h"
 
 namespace kvgo::replication::testing {
 
@@ -19,8 +12,6 @@ namespace {
 constexpr int64_t kT0 = 1700000000000;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr int kElectionTicks = 10;
-// A call with no answer by then fails at its caller (gRPC's deadline).
-constexpr int64_t kCallTimeoutMs = 2000;
 
 // Memory-backed when the machine has it: the simulator fsyncs a lot.
 std::filesystem::path TempBase() {
@@ -29,65 +20,7 @@ std::filesystem::path TempBase() {
   return std::filesystem::temp_directory_path();
 }
 
-// Thrown by a node's log write to crash the node in the middle of a Ready.
-struct CrashSignal {};
-
 }  // namespace
-
-// Sends no snapshot: the Replica's compaction keeps the log long enough here.
-class ReplicaCluster::NoSnapshots final : public SnapshotSender {
- public:
-  void Start(consensus::NodeId, consensus::Slot, consensus::Ballot) override {}
-  std::optional<consensus::Slot> InFlight(consensus::NodeId) const override { return std::nullopt; }
-};
-
-// The node's PaxosLogStore, whose Persist may crash the node first.
-class ReplicaCluster::Log final : public AcceptorLog {
- public:
-  Log(ReplicaCluster* c, PaxosLogStore* wal) : c_(c), wal_(wal) {}
-  StatusOr<consensus::Restored> Load() override { return wal_->Load(); }
-  Status Persist(const std::optional<consensus::HardState>& hs, const std::vector<consensus::Entry>& e) override {
-    if (c_->Roll(c_->faults_.crash_in_persist)) throw CrashSignal{};
-    return wal_->Persist(hs, e);
-  }
-  Status Compact(consensus::Slot upto) override { return wal_->Compact(upto); }
-  Status DropThrough(consensus::Slot upto) override { return wal_->DropThrough(upto); }
-  Status WipeData() override { return wal_->WipeData(); }
-  uint64_t bytes() const override { return wal_->bytes(); }
-
- private:
-  ReplicaCluster* const c_;
-  PaxosLogStore* const wal_;
-};
-
-struct ReplicaCluster::Node {
-  size_t index = 0;
-  consensus::NodeId id = 0;
-  std::string addr;
-  std::vector<consensus::NodeId> peers;
-  bool up = false;
-  uint64_t incarnation = 0;
-  std::unique_ptr<storage::Store> store;
-  std::unique_ptr<PaxosLogStore> wal;
-  std::unique_ptr<Log> log;
-  std::unique_ptr<storage::StateMachine> sm;
-  std::unique_ptr<storage::Catalog> catalog;
-  std::unique_ptr<storage::QueryEngine> query;
-  std::unique_ptr<ApplyRules> rules;
-  std::unique_ptr<Transport> transport;
-  NoSnapshots snapshots;
-  std::unique_ptr<ReadBarriers> barriers;
-  std::unique_ptr<Replica> replica;
-  std::vector<Input> inbox;
-  std::deque<std::function<void()>> deferred;
-  // The failures of the calls in flight here (clients' and peers'), run if
-  // the node crashes first.
-  std::map<uint64_t, std::function<void()>> pending;
-  uint64_t next_call = 0;
-  bool bounce_next = false;
-  bool lose_next_reply = false;
-  consensus::Slot published_applied = 0;
-};
 
 class ReplicaCluster::Transport final : public PeerTransport {
  public:
@@ -248,6 +181,7 @@ void ReplicaCluster::Boot(Node& node) {
   }
   node.rules = std::make_unique<ApplyRules>(storage::kApplyRules, others);
   node.transport = std::make_unique<Transport>(this, node.index);
+  node.snapshots = std::make_unique<Snapshots>(this, node.index);
   Node* raw = &node;
   ReadBarriers::Hooks hooks;
   hooks.leader = [raw] { return raw->replica ? raw->replica->view().leader : 0; };
@@ -271,12 +205,13 @@ void ReplicaCluster::Boot(Node& node) {
   o.self_addr = node.addr;
   o.tick = kTick;
   o.park_limit = 2 * kElectionTicks * kTick + std::chrono::milliseconds(1000);
-  o.log_keep_entries = 1 << 30;  // no snapshots here
+  o.log_keep_entries = options_.log_keep_entries;
   o.proposal_seed = options_.seed * 1000003 + node.index * 7919 + node.incarnation;
   o.testing_retry_unknown = options_.bug_retry_unknown;
+  o.testing_keep_stale_keys = options_.bug_keep_stale_keys;
   Replica::Env env;
   env.transport = node.transport.get();
-  env.snapshots = &node.snapshots;
+  env.snapshots = node.snapshots.get();
   env.log = node.log.get();
   env.store = node.store.get();
   env.sm = node.sm.get();
@@ -307,6 +242,7 @@ void ReplicaCluster::CrashNow(Node& node) {
   node.inbox.clear();
   node.deferred.clear();
   node.replica.reset();
+  node.snapshots.reset();  // its readers hold snapshots of the store
   node.barriers.reset();
   node.query.reset();
   node.catalog.reset();
@@ -345,6 +281,16 @@ void ReplicaCluster::Isolate(size_t node) {
 }
 
 bool ReplicaCluster::Roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+bool ReplicaCluster::DeliverOn(size_t from, size_t to, std::function<void()> fn) {
+  if (!Linked(from, to) || Roll(faults_.drop)) return false;
+  Deliver(std::move(fn), false);
+  return true;
+}
+
+void ReplicaCluster::After(int64_t ms, std::function<void()> fn) {
+  network_[{clock_.MonotonicMs() + ms, next_seq_++}] = std::move(fn);
+}
 
 void ReplicaCluster::Deliver(std::function<void()> fn, bool droppable) {
   if (droppable && Roll(faults_.drop)) return;
@@ -419,110 +365,6 @@ std::optional<size_t> ReplicaCluster::WaitForLeader() {
     return leader.has_value();
   });
   return leader;
-}
-
-storage::pb::Command ReplicaCluster::Put(const std::string& key, const std::string& value) {
-  storage::pb::Command cmd;
-  cmd.set_now_ms(clock_.NowMs());
-  auto* w = cmd.mutable_write()->add_writers();
-  w->set_table_name("main");
-  w->mutable_meta()->set_key(key);
-  w->mutable_data()->set_value(value);
-  w->mutable_data()->set_check(ValueCheck(value));
-  w->mutable_meta()->set_data_check(w->data().check());
-  return cmd;
-}
-
-void ReplicaCluster::Submit(size_t index, storage::pb::Command cmd, storage::CommandLog::Callback done) {
-  Node& n = *nodes_[index];
-  if (!n.up) return done(absl::UnavailableError("connection refused; retry"));
-  auto fired = std::make_shared<bool>(false);
-  auto finish = [fired, done](StatusOr<storage::pb::CommandResult> res) {
-    if (*fired) return;
-    *fired = true;
-    done(std::move(res));
-  };
-  const uint64_t call = n.next_call++;
-  n.pending[call] = [finish] { finish(absl::DeadlineExceededError("the node crashed; the outcome is unknown")); };
-  Proposal p;
-  p.cmd = std::move(cmd);
-  p.done = [&n, inc = n.incarnation, call, finish](StatusOr<storage::pb::CommandResult> res) {
-    if (n.incarnation != inc) return;
-    n.pending.erase(call);
-    finish(std::move(res));
-  };
-  n.inbox.push_back(std::move(p));
-}
-
-ReplicaCluster::Answer<storage::pb::CommandResult> ReplicaCluster::Submit(size_t node, storage::pb::Command cmd) {
-  auto answer = std::make_shared<std::optional<StatusOr<storage::pb::CommandResult>>>();
-  Submit(node, std::move(cmd), [answer](StatusOr<storage::pb::CommandResult> res) { *answer = std::move(res); });
-  return answer;
-}
-
-void ReplicaCluster::Read(size_t index, lynkdb::kvspec::v2::ObjectReader reader, Deadline deadline,
-                          std::function<void(StatusOr<lynkdb::kvspec::v2::ObjectResult>)> done) {
-  Node& n = *nodes_[index];
-  if (!n.up) return done(absl::UnavailableError("connection refused"));
-  auto fired = std::make_shared<bool>(false);
-  auto finish = [fired, done](StatusOr<lynkdb::kvspec::v2::ObjectResult> res) {
-    if (*fired) return;
-    *fired = true;
-    done(std::move(res));
-  };
-  const uint64_t call = n.next_call++;
-  n.pending[call] = [finish] { finish(absl::UnavailableError("the node crashed")); };
-  n.barriers->Read(deadline, [&n, inc = n.incarnation, call, finish, reader = std::move(reader)](Status s) {
-    if (n.incarnation != inc) return;
-    n.pending.erase(call);
-    if (!s.ok()) return finish(s);
-    finish(n.query->Query(reader));
-  });
-}
-
-ReplicaCluster::Answer<consensus::Slot> ReplicaCluster::LeaderRead(size_t node) {
-  auto answer = std::make_shared<std::optional<StatusOr<consensus::Slot>>>();
-  nodes_[node]->inbox.push_back(replication::LeaderRead{[answer](Status s, consensus::Slot index) {
-    if (s.ok()) {
-      *answer = index;
-    } else {
-      *answer = s;
-    }
-  }});
-  return answer;
-}
-
-void ReplicaCluster::BounceNextForward(size_t node) { nodes_[node]->bounce_next = true; }
-void ReplicaCluster::LoseNextForwardReply(size_t node) { nodes_[node]->lose_next_reply = true; }
-
-ReplicaView ReplicaCluster::view(size_t node) const { return nodes_[node]->replica->view(); }
-
-consensus::Slot ReplicaCluster::published_applied(size_t node) const { return nodes_[node]->published_applied; }
-
-bool ReplicaCluster::AllApplied() const {
-  consensus::Slot commit = 0;
-  for (const auto& node : nodes_) {
-    if (node->up) commit = std::max(commit, node->replica->view().commit);
-  }
-  for (const auto& node : nodes_) {
-    if (node->up && node->replica->view().applied < commit) return false;
-  }
-  return true;
-}
-
-std::string ReplicaCluster::Digest(size_t node) const {
-  std::string all;  // test stores are small
-  auto it = nodes_[node]->store->NewIterator();
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (PaxosLogStore::IsLogKey(it->key().ToString())) continue;
-    const uint64_t sizes[2] = {it->key().size(), it->value().size()};
-    all.append(reinterpret_cast<const char*>(sizes), sizeof(sizes));
-    all.append(it->key().data(), it->key().size());
-    all.append(it->value().data(), it->value().size());
-  }
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(all.data()), all.size(), out);
-  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
 }
 
 }  // namespace kvgo::replication::testing

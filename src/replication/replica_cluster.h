@@ -48,6 +48,10 @@ struct ClusterOptions {
   // Deliberately broken rules, to prove a run catches them.
   bool bug_count_unpersisted = false;  // consensus::Config
   bool bug_retry_unknown = false;      // Router::Options
+  bool bug_keep_stale_keys = false;    // SnapshotInstaller
+  // Replica::Options::log_keep_entries: a node further behind than this
+  // gets a snapshot (the default: never).
+  int log_keep_entries = 1 << 30;
 };
 
 class ReplicaCluster {
@@ -109,12 +113,16 @@ class ReplicaCluster {
   // space), and of a new store's.
   std::string Digest(size_t node) const;
   std::string EmptyDigest() const { return empty_digest_; }
+  // Snapshot streams that every node took in full, and installs broken
+  // off, since the cluster began.
+  uint64_t snapshots_installed() const { return snapshots_installed_; }
+  uint64_t installs_aborted() const { return installs_aborted_; }
 
  private:
   struct Node;
   class Transport;
   class Log;
-  class NoSnapshots;
+  class Snapshots;
   struct Delivery {
     int64_t due_ms;
     uint64_t seq;
@@ -130,6 +138,11 @@ class ReplicaCluster {
   size_t IndexOf(consensus::NodeId id) const;
   // Runs `fn` after the network's delay, or never (dropped).
   void Deliver(std::function<void()> fn, bool droppable = true);
+  // Runs `fn` after the network's delay over the link from -> to; false
+  // (and never) when the link is cut or the message dropped.
+  bool DeliverOn(size_t from, size_t to, std::function<void()> fn);
+  // Runs `fn` `ms` of simulated time from now.
+  void After(int64_t ms, std::function<void()> fn);
   bool Roll(double p);
 
   const std::filesystem::path dir_;
@@ -142,6 +155,7 @@ class ReplicaCluster {
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> network_;
   uint64_t next_seq_ = 0;
   std::string empty_digest_;
+  uint64_t snapshots_installed_ = 0, installs_aborted_ = 0;
 };
 
 }  // namespace kvgo::replication::testing

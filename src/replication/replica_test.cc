@@ -9,6 +9,7 @@
 namespace kvgo::replication {
 namespace {
 
+using testing::ClusterFaults;
 using testing::ClusterOptions;
 using testing::ReplicaCluster;
 
@@ -109,6 +110,39 @@ TEST(Replica, WritesWithoutALeaderAreParkedThenRefusedAsNotApplied) {
   ASSERT_FALSE((*answer)->ok());
   EXPECT_TRUE(absl::IsUnavailable((*answer)->status())) << (*answer)->status();
   EXPECT_EQ(c.forward_calls(follower), 0u);
+}
+
+// A node further behind than the kept log catches up from a snapshot the
+// leader streams to it, also when the first stream breaks (its chunks
+// lost): the aborted install is wiped and a new snapshot sent.
+TEST(Replica, ANodeBehindTheKeptLogCatchesUpFromASnapshot) {
+  ClusterOptions o;
+  o.log_keep_entries = 10;
+  ReplicaCluster c("snapshot", o);
+  const auto leader = c.WaitForLeader();
+  ASSERT_TRUE(leader.has_value());
+  const size_t behind = (*leader + 1) % 3;
+  c.Isolate(behind);
+  // Values big enough for several 1 MiB chunks.
+  const std::string big(300 * 1024, 'v');
+  for (int i = 0; i < 40; i++) {
+    auto answer = c.Submit(*leader, c.Put("k" + std::to_string(i), big + std::to_string(i)));
+    ASSERT_TRUE(c.RunUntil([&] { return answer->has_value(); }));
+    ASSERT_TRUE((*answer)->ok()) << (*answer)->status();
+  }
+  ASSERT_TRUE(c.RunUntil([&] { return c.view(*leader).compacted > 10; }));
+  // A lossy network for a while: a stream of a dozen chunks breaks.
+  ClusterFaults lossy;
+  lossy.drop = 0.2;
+  c.SetFaults(lossy);
+  c.HealLinks();
+  ASSERT_TRUE(c.RunUntil([&] { return c.view(behind).installs_aborted > 0; }));
+  c.SetFaults(ClusterFaults{});
+  ASSERT_TRUE(c.RunUntil([&] { return c.AllApplied() && c.view(behind).applied == c.view(*leader).applied; },
+                         std::chrono::milliseconds(60000)));
+  EXPECT_GE(c.view(behind).snapshots_received, 1u);
+  EXPECT_EQ(c.Digest(behind), c.Digest(*leader));
+  EXPECT_EQ(c.Digest((*leader + 2) % 3), c.Digest(*leader));
 }
 
 }  // namespace

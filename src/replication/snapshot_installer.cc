@@ -48,7 +48,7 @@ StatusOr<bool> SnapshotInstaller::Chunk(uint64_t generation, const peer::pb::Sna
   for (; it->Valid(); it->Next()) {
     const std::string k = it->key().ToString();
     if (!to_end && k > upto) break;
-    if (!PaxosLogStore::IsLogKey(k)) batch.Delete(k);
+    if (!PaxosLogStore::IsLogKey(k) && !testing_keep_stale_keys_) batch.Delete(k);
   }
   for (const auto& kv : chunk.pairs()) batch.Put(kv.key(), kv.value());
   if (!upto.empty()) last_key_ = upto;

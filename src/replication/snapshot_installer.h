@@ -23,7 +23,10 @@ namespace kvgo::replication {
 class SnapshotInstaller {
  public:
   // REQUIRES: store and clock outlive this object.
-  SnapshotInstaller(storage::Store* store, Clock* clock) : store_(store), clock_(clock) {}
+  // testing_keep_stale_keys plants a bug for the simulator to find: the
+  // receiver's keys that the snapshot does not hold survive the install.
+  SnapshotInstaller(storage::Store* store, Clock* clock, bool testing_keep_stale_keys = false)
+      : store_(store), clock_(clock), testing_keep_stale_keys_(testing_keep_stale_keys) {}
 
   // Starts an install of a snapshot at `slot` from `from`: returns its
   // generation. FailedPrecondition while another is active.
@@ -49,6 +52,7 @@ class SnapshotInstaller {
  private:
   storage::Store* const store_;
   Clock* const clock_;
+  const bool testing_keep_stale_keys_;
   bool active_ = false;
   uint64_t generation_ = 0;
   consensus::Slot slot_ = 0;

@@ -6,18 +6,12 @@
 
 #include "common/failpoint.h"
 #include "common/limits.h"
-#include "replication/log_store.h"
 
 namespace kvgo::replication {
 
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-// Snapshot pairs per chunk, or one larger pair alone (a stored object is at
-// most limits::kMaxCommandBytes, so a chunk fits a peer message).
-constexpr size_t kChunkBytes = 1 << 20;
-static_assert(kChunkBytes <= limits::kPeerBatchBytes);
 
 }  // namespace
 
@@ -31,12 +25,11 @@ void GrpcSnapshotSender::Start(consensus::NodeId peer, consensus::Slot slot, con
   s.active = std::make_shared<std::atomic<bool>>(true);
   s.slot = slot;
   // Taken now, on the caller's thread: the store as of `slot`.
-  const leveldb::Snapshot* snap = store_->db()->GetSnapshot();
+  auto reader = std::make_shared<SnapshotReader>(store_);
   spdlog::info("peer {} is behind the kept log: sending it a snapshot at slot {}", client->member().addr, slot);
-  s.thread = std::thread([this, client, snap, slot, ballot, active = s.active] {
+  s.thread = std::thread([this, client, reader, slot, ballot, active = s.active] {
     pthread_setname_np(pthread_self(), "kvgo-snap-send");
-    if (Send(client, snap, slot, ballot)) sent_++;
-    store_->db()->ReleaseSnapshot(snap);
+    if (Send(client, reader.get(), slot, ballot)) sent_++;
     active->store(false);
   });
 }
@@ -60,7 +53,7 @@ void GrpcSnapshotSender::Stop() {
   }
 }
 
-bool GrpcSnapshotSender::Send(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot,
+bool GrpcSnapshotSender::Send(PeerClient* client, SnapshotReader* reader, consensus::Slot slot,
                               consensus::Ballot ballot) {
   grpc::ClientContext ctx;
   identity_->Sign(&ctx, "InstallSnapshot");
@@ -71,52 +64,37 @@ bool GrpcSnapshotSender::Send(PeerClient* client, const leveldb::Snapshot* snap,
   peer::pb::SnapshotReply reply;
   auto writer = client->stub()->InstallSnapshot(&ctx, &reply);
   const auto start = SteadyClock::now();
-  uint64_t sent = 0, keys = 0;
   bool ok = true;
-  auto it = store_->NewIterator(snap);
   peer::pb::SnapshotChunk chunk;
-  size_t chunk_bytes = 0;
-  auto flush = [&](bool last) {
+  for (bool more = true; ok && more && !stop_.load();) {
+    more = reader->Next(&chunk);
     chunk.set_slot(slot);
     chunk.set_from(identity_->self_id());
     chunk.mutable_ballot()->set_round(ballot.round);
     chunk.mutable_ballot()->set_node(ballot.node);
-    chunk.set_last(last);
+    chunk.set_last(!more);
+    if (!more && !reader->status().ok()) {
+      spdlog::warn("snapshot to {}: {}", client->member().addr, std::string(reader->status().message()));
+      ok = false;
+      break;
+    }
     KVGO_FAILPOINT("snapshot.send");
-    ok = ok && writer->Write(chunk);
-    sent += chunk_bytes;
-    chunk.Clear();
-    chunk_bytes = 0;
+    ok = writer->Write(chunk);
     // Throttle: never ahead of `rate` bytes per second.
     const auto due = start + std::chrono::duration_cast<SteadyClock::duration>(
-                                 std::chrono::duration<double>(static_cast<double>(sent) / rate));
+                                 std::chrono::duration<double>(static_cast<double>(reader->bytes()) / rate));
     while (ok && !stop_.load() && SteadyClock::now() < due) {
       std::this_thread::sleep_for(
           std::min<SteadyClock::duration>(due - SteadyClock::now(), std::chrono::milliseconds(50)));
     }
-  };
-  for (it->SeekToFirst(); ok && it->Valid() && !stop_.load(); it->Next()) {
-    const leveldb::Slice k = it->key();
-    if (!k.empty() && k[0] == kPaxosSpace) continue;
-    if (chunk_bytes > 0 && chunk_bytes + k.size() + it->value().size() > kChunkBytes) flush(false);
-    if (!ok) break;
-    auto* kv = chunk.add_pairs();
-    kv->set_key(k.data(), k.size());
-    kv->set_value(it->value().data(), it->value().size());
-    chunk_bytes += k.size() + it->value().size();
-    keys++;
   }
-  if (stop_.load()) {
-    ctx.TryCancel();
-  } else if (ok) {
-    flush(true);
-  }
+  if (stop_.load() || !ok) ctx.TryCancel();
   writer->WritesDone();
   grpc::Status st = writer->Finish();
   const double secs = std::chrono::duration<double>(SteadyClock::now() - start).count();
   if (st.ok() && reply.error().empty() && ok) {
-    spdlog::info("snapshot at slot {} sent to {}: {} keys, {} bytes in {:.1f} s", slot, client->member().addr, keys,
-                 sent, secs);
+    spdlog::info("snapshot at slot {} sent to {}: {} keys, {} bytes in {:.1f} s", slot, client->member().addr,
+                 reader->keys(), reader->bytes(), secs);
     return true;
   }
   spdlog::warn("snapshot to {} failed: {}", client->member().addr,

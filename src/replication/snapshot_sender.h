@@ -1,6 +1,6 @@
 // GrpcSnapshotSender: streams a LevelDB snapshot of this node's KV store
-// (every key outside the Paxos space) to a peer over the Peer service's
-// InstallSnapshot call, in chunks of at most 1 MiB, throttled to
+// (SnapshotReader's chunks) to a peer over the Peer service's
+// InstallSnapshot call, throttled to
 // [cluster] snapshot_rate_mib. One thread per stream, at most one stream
 // per peer; each stream has a deadline of twice its expected time plus a
 // minute, so a stalled receiver does not hold it forever.
@@ -16,6 +16,7 @@
 
 #include "replication/grpc_transport.h"
 #include "replication/ports.h"
+#include "replication/snapshot_reader.h"
 #include "storage/store.h"
 
 namespace kvgo::replication {
@@ -40,7 +41,7 @@ class GrpcSnapshotSender final : public SnapshotSender {
     std::shared_ptr<std::atomic<bool>> active;
   };
   // Returns whether the peer took the snapshot.
-  bool Send(PeerClient* client, const leveldb::Snapshot* snap, consensus::Slot slot, consensus::Ballot ballot);
+  bool Send(PeerClient* client, SnapshotReader* reader, consensus::Slot slot, consensus::Ballot ballot);
 
   storage::Store* const store_;
   GrpcTransport* const transport_;

@@ -105,18 +105,6 @@ void SetServerError(kv::ObjectResult* out, const std::string& msg) {
   out->set_message(msg);
 }
 
-// RAII for a LevelDB snapshot.
-class SnapshotGuard {
- public:
-  explicit SnapshotGuard(leveldb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
-  ~SnapshotGuard() { db_->ReleaseSnapshot(snap_); }
-  const leveldb::Snapshot* get() const { return snap_; }
-
- private:
-  leveldb::DB* db_;
-  const leveldb::Snapshot* snap_;
-};
-
 }  // namespace
 
 kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader, ReplyBudget* budget) const {
@@ -149,7 +137,7 @@ kv::ObjectResult QueryEngine::Query(const kv::ObjectReader& reader, ReplyBudget*
 bool QueryEngine::QueryKeys(const kv::ObjectReader& r, uint32_t tid, ReplyBudget* budget, kv::ObjectResult* out) const {
   const bool meta_view = MetaView(r);
   const int64_t now = clock_->NowMs();
-  SnapshotGuard snap(store_->db());
+  const auto snap = store_->TakeSnapshot();
   for (const std::string& key : r.keys()) {
     std::string raw;
     Status s = store_->Get(keys::Object(tid, key), &raw, snap.get());
@@ -181,7 +169,7 @@ bool QueryEngine::QueryRange(const kv::ObjectReader& r, uint32_t tid, bool rever
   const int64_t now = clock_->NowMs();
   const std::string prefix = keys::ObjectPrefix(tid);
   Pager pager(ClampLimits(r), budget, out);
-  SnapshotGuard snap(store_->db());
+  const auto snap = store_->TakeSnapshot();
   auto it = store_->NewIterator(snap.get());
   // Decodes the current record; true to go on scanning.
   auto visit = [&]() -> bool {
@@ -239,7 +227,7 @@ bool QueryEngine::QueryLog(const kv::ObjectReader& r, uint32_t tid, ReplyBudget*
   if (offset == UINT64_MAX || latest <= offset) return true;
 
   Pager pager(ClampLimits(r), budget, out);
-  SnapshotGuard snap(store_->db());
+  const auto snap = store_->TakeSnapshot();
   auto it = store_->NewIterator(snap.get());
   const std::string prefix = keys::LogPrefix(tid);
   for (it->Seek(keys::Log(tid, offset + 1)); it->Valid() && it->key().starts_with(prefix); it->Next()) {

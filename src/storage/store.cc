@@ -172,6 +172,12 @@ Status Store::Get(const std::string& key, std::string* value, const leveldb::Sna
   return FromLevelDB(db_->Get(ro, key, value));
 }
 
+std::shared_ptr<const leveldb::Snapshot> Store::TakeSnapshot() const {
+  leveldb::DB* db = db_.get();
+  return std::shared_ptr<const leveldb::Snapshot>(db->GetSnapshot(),
+                                                  [db](const leveldb::Snapshot* s) { db->ReleaseSnapshot(s); });
+}
+
 std::unique_ptr<leveldb::Iterator> Store::NewIterator(const leveldb::Snapshot* snapshot) const {
   leveldb::ReadOptions ro;
   ro.snapshot = snapshot;

@@ -46,6 +46,9 @@ class Store {
   Status Get(const std::string& key, std::string* value, const leveldb::Snapshot* snapshot = nullptr) const;
   // An iterator over a consistent view (snapshot may be null = now).
   std::unique_ptr<leveldb::Iterator> NewIterator(const leveldb::Snapshot* snapshot = nullptr) const;
+  // The store as of now, for reads that must all see one point; released
+  // when the last copy goes, which must be before the Store.
+  std::shared_ptr<const leveldb::Snapshot> TakeSnapshot() const;
   // Writes `batch` and fsyncs the write-ahead log before returning.
   Status WriteSync(leveldb::WriteBatch* batch);
   // Writes `batch` without an fsync: a power loss may lose it, but only

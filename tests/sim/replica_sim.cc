@@ -36,11 +36,15 @@ std::string Fmt(const char* fmt, ...) {
 class Run {
  public:
   Run(uint64_t seed, const ReplicaSimOptions& o)
-      : seed_(seed),
-        o_(o),
-        c_("sim-" + std::to_string(seed),
-           ClusterOptions{static_cast<size_t>(o.nodes), seed, o.bug_count_unpersisted, o.bug_retry_unknown}) {
+      : seed_(seed), o_(o), c_("sim-" + std::to_string(seed), Options(seed, o)) {
     busy_.assign(o.clients, false);
+  }
+
+  static ClusterOptions Options(uint64_t seed, const ReplicaSimOptions& o) {
+    ClusterOptions c{static_cast<size_t>(o.nodes), seed, o.bug_count_unpersisted, o.bug_retry_unknown};
+    c.bug_keep_stale_keys = o.bug_keep_stale_keys;
+    c.log_keep_entries = o.log_keep_entries > 0 ? o.log_keep_entries : seed % 2 == 0 ? 8 : 1 << 30;
+    return c;
   }
 
   ReplicaSimResult Go() {
@@ -74,6 +78,8 @@ class Run {
       for (size_t n = 0; n < c_.size(); n++) Get(0, n, Key(k));
     }
     c_.RunUntil([&] { return !busy_[0] && reads_left_ == 0; });
+    r_.snapshots = c_.snapshots_installed();
+    r_.installs_aborted = c_.installs_aborted();
     const std::string d0 = c_.Digest(0);
     for (size_t n = 1; n < c_.size(); n++) {
       if (c_.Digest(n) != d0) r_.violations.push_back(Fmt("replica %zu's data differs from replica 1's", n + 1));

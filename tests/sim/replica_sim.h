@@ -25,15 +25,21 @@ struct ReplicaSimOptions {
   int keys = 3;
   int fault_ms = 8000;  // the faulty period, then healing
   int heal_ms = 6000;
+  // Entries a node keeps behind its applied slot; a peer further behind
+  // gets a snapshot. 0: per seed, half the runs keep 8 (so that crashed and
+  // cut-off nodes catch up from snapshots) and half keep everything.
+  int log_keep_entries = 0;
   // Deliberately broken rules, to prove the simulator catches them.
   bool bug_retry_unknown = false;      // a forward whose outcome is unknown is retried
   bool bug_count_unpersisted = false;  // votes count before their write
+  bool bug_keep_stale_keys = false;    // a snapshot install keeps keys the snapshot lacks
   bool trace = false;                  // the history goes to ReplicaSimResult::trace
 };
 
 struct ReplicaSimResult {
   std::vector<std::string> violations;
   uint64_t operations = 0, acknowledged = 0, unknown = 0, crashes = 0;
+  uint64_t snapshots = 0, installs_aborted = 0;  // snapshot streams finished, broken
   std::string trace;
 };
 

@@ -2,7 +2,7 @@
 // seeds, or replays one with its history.
 //   kvgo-replica-sim --seeds=N [--nodes=3] [--first=1]
 //   kvgo-replica-sim --seed=S [--nodes=3]
-//   [--bug-retry-unknown] [--bug-count-unpersisted]: planted bugs
+//   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]: planted bugs
 // Ends with "replica sim: N seeds, V violations"; exit 1 if V > 0.
 #include <chrono>
 #include <cstdio>
@@ -34,9 +34,11 @@ int main(int argc, char** argv) {
       o.bug_retry_unknown = true;
     } else if (a == "--bug-count-unpersisted") {
       o.bug_count_unpersisted = true;
+    } else if (a == "--bug-keep-stale-keys") {
+      o.bug_keep_stale_keys = true;
     } else {
       std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--bug-retry-unknown] "
-                   "[--bug-count-unpersisted]\n";
+                   "[--bug-count-unpersisted] [--bug-keep-stale-keys]\n";
       return 2;
     }
   }
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
     std::cout << "replica sim: 1 seeds, " << (r.violations.empty() ? 0 : 1) << " violations\n";
     return r.violations.empty() ? 0 : 1;
   }
-  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0;
+  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t s = first; s < first + seeds; s++) {
     auto r = kvgo::sim::RunReplicaSimulation(s, o);
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
     acked += r.acknowledged;
     unknown += r.unknown;
     crashes += r.crashes;
+    snapshots += r.snapshots;
+    aborted += r.installs_aborted;
     if (!r.violations.empty()) {
       bad++;
       std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s << " NODES=" << o.nodes
@@ -66,6 +70,8 @@ int main(int argc, char** argv) {
   std::printf("%llu client operations, %llu writes acknowledged, %llu unknown, %llu crashes, %.1f s\n",
               static_cast<unsigned long long>(ops), static_cast<unsigned long long>(acked),
               static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(crashes), secs);
+  std::printf("%llu snapshots installed, %llu snapshot installs aborted\n", static_cast<unsigned long long>(snapshots),
+              static_cast<unsigned long long>(aborted));
   std::printf("replica sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(bad));
   return bad == 0 ? 0 : 1;

@@ -70,5 +70,26 @@ TEST(ReplicaSimulation, CatchesVotesCountedBeforePersist) {
   std::printf("first violation with --bug-count-unpersisted: seed %llu\n", static_cast<unsigned long long>(seed));
 }
 
+TEST(ReplicaSimulation, CatchesASnapshotInstallThatKeepsStaleKeys) {
+  ReplicaSimOptions o;
+  o.bug_keep_stale_keys = true;
+  const uint64_t seed = FirstViolation(o, 500);
+  EXPECT_NE(seed, 0u) << "a snapshot install that kept stale keys went unnoticed in 500 seeds";
+  std::printf("first violation with --bug-keep-stale-keys: seed %llu\n", static_cast<unsigned long long>(seed));
+}
+
+// Half the seeds keep a short log: snapshots are sent, installed and broken
+// off in the runs make test makes.
+TEST(ReplicaSimulation, SnapshotsAreInstalledAndBrokenOff) {
+  uint64_t installed = 0, aborted = 0;
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    auto r = RunReplicaSimulation(seed, ReplicaSimOptions{});
+    installed += r.snapshots;
+    aborted += r.installs_aborted;
+  }
+  EXPECT_GT(installed, 10u);
+  EXPECT_GT(aborted, 0u);
+}
+
 }  // namespace
 }  // namespace kvgo::sim

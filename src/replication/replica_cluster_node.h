@@ -1,0 +1,102 @@
+// ReplicaCluster's internals, shared by replica_cluster.cc (nodes,
+// network, rounds) and replica_cluster_calls.cc (client calls, snapshots,
+// digests). Test-only; single-threaded like the cluster.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "replication/log_store.h"
+#include "replication/read_barriers.h"
+#include "replication/replica_cluster.h"
+#include "replication/snapshot_reader.h"
+#include "storage/catalog.h"
+#include "storage/query.h"
+
+namespace kvgo::replication::testing {
+
+// A call with no answer by then fails at its caller (gRPC's deadline).
+inline constexpr int64_t kCallTimeoutMs = 2000;
+
+// Thrown by a node's log write to crash the node in the middle of a Ready.
+struct CrashSignal {};
+
+// Streams snapshots to peers over the simulated network, with the
+// production SnapshotReader and the receiver's Replica install calls, as
+// an InstallSnapshot stream does: the first chunk begins the install, the
+// next chunk goes once the receiver took the last one, and a stream that
+// stalls for a call timeout (a chunk or its acknowledgement lost, either
+// side crashed) breaks: the receiver aborts its install and the sender
+// forgets the stream.
+class ReplicaCluster::Snapshots final : public SnapshotSender {
+ public:
+  Snapshots(ReplicaCluster* c, size_t self) : c_(c), self_(self) {}
+  ~Snapshots() override;
+  void Start(consensus::NodeId peer, consensus::Slot slot, consensus::Ballot ballot) override;
+  std::optional<consensus::Slot> InFlight(consensus::NodeId peer) const override;
+
+ private:
+  struct Stream;
+  void SendNext(consensus::NodeId peer, std::shared_ptr<Stream> st);
+  // Breaks the stream unless it made progress in the next call timeout.
+  void Watch(consensus::NodeId peer, std::shared_ptr<Stream> st, uint64_t steps);
+
+  ReplicaCluster* const c_;
+  const size_t self_;
+  std::map<consensus::NodeId, std::shared_ptr<Stream>> streams_;
+};
+
+// The node's PaxosLogStore, whose Persist may crash the node first.
+class ReplicaCluster::Log final : public AcceptorLog {
+ public:
+  Log(ReplicaCluster* c, PaxosLogStore* wal) : c_(c), wal_(wal) {}
+  StatusOr<consensus::Restored> Load() override { return wal_->Load(); }
+  Status Persist(const std::optional<consensus::HardState>& hs, const std::vector<consensus::Entry>& e) override {
+    if (c_->Roll(c_->faults_.crash_in_persist)) throw CrashSignal{};
+    return wal_->Persist(hs, e);
+  }
+  Status Compact(consensus::Slot upto) override { return wal_->Compact(upto); }
+  Status DropThrough(consensus::Slot upto) override { return wal_->DropThrough(upto); }
+  Status WipeData() override { return wal_->WipeData(); }
+  uint64_t bytes() const override { return wal_->bytes(); }
+
+ private:
+  ReplicaCluster* const c_;
+  PaxosLogStore* const wal_;
+};
+
+struct ReplicaCluster::Node {
+  size_t index = 0;
+  consensus::NodeId id = 0;
+  std::string addr;
+  std::vector<consensus::NodeId> peers;
+  bool up = false;
+  uint64_t incarnation = 0;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<PaxosLogStore> wal;
+  std::unique_ptr<Log> log;
+  std::unique_ptr<storage::StateMachine> sm;
+  std::unique_ptr<storage::Catalog> catalog;
+  std::unique_ptr<storage::QueryEngine> query;
+  std::unique_ptr<ApplyRules> rules;
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<Snapshots> snapshots;
+  std::unique_ptr<ReadBarriers> barriers;
+  std::unique_ptr<Replica> replica;
+  std::vector<Input> inbox;
+  std::deque<std::function<void()>> deferred;
+  // The failures of the calls in flight here (clients' and peers'), run if
+  // the node crashes first.
+  std::map<uint64_t, std::function<void()>> pending;
+  uint64_t next_call = 0;
+  bool bounce_next = false;
+  bool lose_next_reply = false;
+  consensus::Slot published_applied = 0;
+};
+
+}  // namespace kvgo::replication::testing
