@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/seed_configs_test.h"
+
 namespace kvgo {
 namespace {
 
@@ -16,27 +18,6 @@ std::string With(const std::string& section, const std::string& key, const std::
   if (section == "server") return "[server]\n" + std::string(kSecretLine) + line;
   return "[server]\n" + std::string(kSecretLine) + "[" + section + "]\n" + line;
 }
-
-constexpr char kSeedCluster01[] = R"(
-[server]
-bind = "127.0.0.1:9100"
-auth_secret_key = "the-secret-key-of-server-01"
-
-[[cluster.masters]]
-addr = "127.0.0.1:9100"
-auth_secret_key = "the-secret-key-of-server-01"
-
-[[cluster.masters]]
-addr = "127.0.0.2:9100"
-auth_secret_key = "the-secret-key-of-server-02"
-
-[[cluster.masters]]
-addr = "127.0.0.3:9100"
-auth_secret_key = "the-secret-key-of-server-03"
-
-[performance]
-write_buffer_size = 8
-)";
 
 std::string ParseError(const std::string& text) {
   auto c = ParseConfig(text, "t.conf", "/p");

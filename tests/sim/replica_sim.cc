@@ -134,8 +134,12 @@ class Run {
       const size_t node = Rand(c_.size());
       const std::string key = Key(static_cast<int>(Rand(o_.keys)));
       const uint64_t kind = Rand(100);
-      if (kind < 30) {
+      if (kind < 6) {
+        Scan(cl, node);
+      } else if (kind < 30) {
         Get(cl, node, key);
+      } else if (kind >= 62 && kind < 72 && o_.keys > 1) {
+        Batch(cl, node);
       } else {
         Write(cl, node, key, kind);
       }
@@ -172,6 +176,97 @@ class Run {
       if (!value.empty()) seen_[key] = value;
       Note(Fmt("%lld c%d n%zu get %s -> '%s'", static_cast<long long>(invoke), cl, node + 1, key.c_str(),
                value.c_str()));
+    });
+  }
+
+  // A range read of every key: one observation of each key (absent ones
+  // read as ""), all at the scan's time.
+  void Scan(int cl, size_t node) {
+    busy_[cl] = true;
+    reads_left_++;
+    r_.operations++;
+    kv::ObjectReader reader;
+    reader.set_mode(kvspec::kReadModeKeyRange);
+    reader.set_table_name("main");
+    reader.set_key_offset("k");
+    reader.set_key_cutset("l");
+    reader.set_limit_num(o_.keys + 10);
+    const int64_t invoke = Now();
+    const auto deadline = c_.clock().SteadyNow() + std::chrono::seconds(3);
+    c_.Read(node, reader, deadline, [this, cl, node, invoke](StatusOr<kv::ObjectResult> res) {
+      busy_[cl] = false;
+      reads_left_--;
+      if (!res.ok() || (res->status() != kvspec::kStatusOK && res->status() != kvspec::kStatusNotFound)) return;
+      std::map<std::string, std::string> found;
+      for (const auto& item : res->items()) found[item.meta().key()] = item.data().value();
+      std::string seen;
+      for (int k = 0; k < o_.keys; k++) {
+        Operation op;
+        op.client = cl;
+        op.key = Key(k);
+        op.value = found.count(op.key) > 0 ? found[op.key] : "";
+        op.invoke = invoke;
+        op.response = Now();
+        history_.push_back(op);
+        if (!op.value.empty()) seen_[op.key] = op.value;
+        seen += " " + op.key + "='" + op.value + "'";
+      }
+      Note(Fmt("%lld c%d n%zu scan ->%s", static_cast<long long>(invoke), cl, node + 1, seen.c_str()));
+    });
+  }
+
+  // One BatchCommit: a put of one key and a put or delete of another.
+  void Batch(int cl, size_t node) {
+    busy_[cl] = true;
+    r_.operations++;
+    const int a = static_cast<int>(Rand(o_.keys));
+    const int b = (a + 1 + static_cast<int>(Rand(o_.keys - 1))) % o_.keys;
+    storage::pb::Command cmd;
+    cmd.set_now_ms(c_.clock().NowMs());
+    std::vector<Operation> ops;
+    for (int k : {a, b}) {
+      Operation op;
+      op.client = cl;
+      op.write = true;
+      op.key = Key(k);
+      op.invoke = Now();
+      kv::ObjectWriter* w = cmd.mutable_write()->add_writers();
+      w->set_table_name("main");
+      w->mutable_meta()->set_key(op.key);
+      if (k == b && Rand(3) == 0) {
+        w->set_mode(kvspec::kWriteModeDelete);
+      } else {
+        op.value = Fmt("s%llu-c%d-%llu", static_cast<unsigned long long>(seed_), cl,
+                       static_cast<unsigned long long>(++values_));
+        w->mutable_data()->set_value(op.value);
+        w->mutable_data()->set_check(ValueCheck(op.value));
+        w->mutable_meta()->set_data_check(w->data().check());
+      }
+      ops.push_back(op);
+    }
+    c_.Submit(node, std::move(cmd), [this, cl, node, ops](StatusOr<storage::pb::CommandResult> res) mutable {
+      busy_[cl] = false;
+      std::string outcome = "ok";
+      bool ok = res.ok() && res->results_size() == 2;
+      for (int i = 0; ok && i < 2; i++) ok = res->results(i).status() == kvspec::kStatusOK;
+      if (ok) {
+        r_.acknowledged++;
+        for (auto& op : ops) {
+          op.response = Now();
+          if (!op.value.empty()) seen_[op.key] = op.value;
+        }
+      } else if (!res.ok() && absl::IsUnavailable(res.status()) && absl::EndsWith(res.status().message(), "; retry")) {
+        Note(Fmt("%lld c%d n%zu batch %s %s -> not applied", static_cast<long long>(ops[0].invoke), cl, node + 1,
+                 ops[0].key.c_str(), ops[1].key.c_str()));
+        return;
+      } else {
+        r_.unknown++;
+        outcome = res.ok() ? (res->results_size() > 0 ? res->results(0).message() : "no result")
+                           : std::string(res.status().message());
+      }
+      Note(Fmt("%lld c%d n%zu batch %s='%s' %s='%s' -> %s", static_cast<long long>(ops[0].invoke), cl, node + 1,
+               ops[0].key.c_str(), ops[0].value.c_str(), ops[1].key.c_str(), ops[1].value.c_str(), outcome.c_str()));
+      for (auto& op : ops) history_.push_back(op);
     });
   }
 
