@@ -37,11 +37,12 @@
 #include "consensus/paxos.h"
 #include "replication/ports.h"
 #include "replication/wal.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 
 namespace kvgo::replication {
 
-inline constexpr char kPaxosSpace = 'p';
+inline constexpr char kPaxosSpace = storage::keys::kPaxos;
 
 class PaxosLogStore final : public AcceptorLog {
  public:

@@ -354,7 +354,7 @@ void Server::ReclaimForQuota() {
   const uint64_t used = store_->DiskUsage();
   if (used < config_.quota_bytes / 10 * 9) return;
   last_reclaim_ = now;
-  store_->db()->CompactRange(nullptr, nullptr);
+  store_->CompactAll();
   spdlog::info("storage at {} of {} quota bytes: compacted, now {} bytes", used, config_.quota_bytes,
                store_->DiskUsage());
 }

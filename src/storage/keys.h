@@ -17,6 +17,8 @@ inline constexpr char kTombstone = 'x';  // x tid key            -> version (8 b
 inline constexpr char kCounter = 'c';    // c tid 'v'            -> version counter
                                          // c tid 'i' namespace  -> incr counter
 inline constexpr char kSys = 's';        // s name               -> system records
+inline constexpr char kPaxos = 'p';      // p ...                -> the Paxos log's slots (replication/log_store.h);
+                                         //                         not replicated, not in snapshots
 
 void PutBig32(std::string* dst, uint32_t v);
 void PutBig64(std::string* dst, uint64_t v);

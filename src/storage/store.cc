@@ -172,6 +172,8 @@ Status Store::Get(const std::string& key, std::string* value, const leveldb::Sna
   return FromLevelDB(db_->Get(ro, key, value));
 }
 
+void Store::CompactAll() { db_->CompactRange(nullptr, nullptr); }
+
 std::shared_ptr<const leveldb::Snapshot> Store::TakeSnapshot() const {
   leveldb::DB* db = db_.get();
   return std::shared_ptr<const leveldb::Snapshot>(db->GetSnapshot(),

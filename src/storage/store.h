@@ -56,6 +56,9 @@ class Store {
   // durable; storage/env.h).
   Status Write(leveldb::WriteBatch* batch);
 
+  // Compacts the whole key range (deleted data frees its space). Slow:
+  // blocks the caller until LevelDB is done.
+  void CompactAll();
   // Approximate bytes on disk of [start, limit).
   uint64_t ApproximateSize(const std::string& start, const std::string& limit) const;
   // A LevelDB property ("leveldb.stats", ...), or "" if unknown.
