@@ -144,6 +144,13 @@ ReplicaCluster::ReplicaCluster(const std::string& name, ClusterOptions options)
     node->index = i;
     node->addr = "127.0.0." + std::to_string(i + 1) + ":9100";
     node->id = NodeIdOf(node->addr);
+    double rate = 1;
+    int64_t offset_ms = 0;
+    if (options_.max_clock_drift > 0) {
+      rate = std::uniform_real_distribution<double>(1 - options_.max_clock_drift, 1 + options_.max_clock_drift)(rng_);
+      offset_ms = std::uniform_int_distribution<int64_t>(-500, 500)(rng_);
+    }
+    node->clock = std::make_unique<DriftClock>(&clock_, rate, offset_ms);
     ids.push_back(node->id);
     nodes_.push_back(std::move(node));
   }
@@ -173,7 +180,7 @@ void ReplicaCluster::Boot(Node& node) {
   const auto effects = node.sm->LoadEffects().value();
   for (const auto& t : effects.tables) node.catalog->PutTable(t);
   node.catalog->PutLogVersions(effects.log_versions);
-  node.query = std::make_unique<storage::QueryEngine>(node.store.get(), node.catalog.get(), &clock_);
+  node.query = std::make_unique<storage::QueryEngine>(node.store.get(), node.catalog.get(), node.clock.get());
   if (empty_digest_.empty()) empty_digest_ = Digest(node.index);
   std::vector<consensus::NodeId> others;
   for (consensus::NodeId id : node.peers) {
@@ -186,8 +193,9 @@ void ReplicaCluster::Boot(Node& node) {
   ReadBarriers::Hooks hooks;
   hooks.leader = [raw] { return raw->replica ? raw->replica->view().leader : 0; };
   hooks.leader_ready = [raw] { return raw->replica && raw->replica->view().leader_ready; };
-  hooks.under_lease = [this, raw] {
-    return raw->replica && raw->replica->view().leader_ready && clock_.SteadyNow() < raw->replica->view().lease_until;
+  hooks.under_lease = [raw] {
+    return raw->replica && raw->replica->view().leader_ready &&
+           raw->clock->SteadyNow() < raw->replica->view().lease_until;
   };
   hooks.post = [raw](replication::LeaderRead rd) { raw->inbox.push_back(std::move(rd)); };
   hooks.defer = [raw](std::function<void()> fn) { raw->deferred.push_back(std::move(fn)); };
@@ -202,6 +210,7 @@ void ReplicaCluster::Boot(Node& node) {
   o.node.lease_margin_ticks = 2;
   o.node.seed = options_.seed ^ (uint64_t{node.id} << 1) ^ (node.incarnation << 40);
   o.node.testing_count_unpersisted = options_.bug_count_unpersisted;
+  o.node.testing_vote_despite_live_leader = options_.bug_vote_despite_live_leader;
   o.self_addr = node.addr;
   o.tick = kTick;
   o.park_limit = 2 * kElectionTicks * kTick + std::chrono::milliseconds(1000);
@@ -216,7 +225,7 @@ void ReplicaCluster::Boot(Node& node) {
   env.store = node.store.get();
   env.sm = node.sm.get();
   env.rules = node.rules.get();
-  env.clock = &clock_;
+  env.clock = node.clock.get();
   env.defer = [raw](std::function<void()> fn) { raw->deferred.push_back(std::move(fn)); };
   env.repost = [raw, inc = node.incarnation](Proposal p) {
     if (raw->up && raw->incarnation == inc) raw->inbox.push_back(std::move(p));
@@ -319,7 +328,7 @@ bool ReplicaCluster::Round() {
       busy = true;
       continue;
     }
-    node->barriers->Expire(clock_.SteadyNow());
+    node->barriers->Expire(node->clock->SteadyNow());
     while (node->up && !node->deferred.empty()) {
       busy = true;
       auto fn = std::move(node->deferred.front());
@@ -331,16 +340,16 @@ bool ReplicaCluster::Round() {
 }
 
 void ReplicaCluster::AdvanceToNextTimer() {
-  auto next = std::chrono::steady_clock::time_point::max();
-  for (const auto& node : nodes_) {
-    if (node->up) next = std::min(next, node->replica->NextWake());
-  }
-  const auto now = clock_.SteadyNow();
+  const int64_t now = clock_.MonotonicMs();
   // At most a tick: with every node down there is no timer at all.
-  int64_t ms = kTick.count();
-  if (next < now + kTick) ms = std::max<int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
-  if (!network_.empty()) ms = std::min(ms, std::max<int64_t>(1, network_.begin()->first.first - clock_.MonotonicMs()));
-  clock_.Advance(ms);
+  int64_t next = now + kTick.count();
+  for (const auto& node : nodes_) {
+    if (!node->up) continue;
+    const auto wake = node->replica->NextWake();
+    if (wake != std::chrono::steady_clock::time_point::max()) next = std::min(next, node->clock->BaseMs(wake));
+  }
+  if (!network_.empty()) next = std::min(next, network_.begin()->first.first);
+  clock_.Advance(std::max<int64_t>(1, next - now));
 }
 
 bool ReplicaCluster::RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit) {

@@ -46,12 +46,16 @@ struct ClusterOptions {
   size_t nodes = 3;
   uint64_t seed = 1;
   // Deliberately broken rules, to prove a run catches them.
-  bool bug_count_unpersisted = false;  // consensus::Config
-  bool bug_retry_unknown = false;      // Router::Options
-  bool bug_keep_stale_keys = false;    // SnapshotInstaller
+  bool bug_count_unpersisted = false;         // consensus::Config
+  bool bug_retry_unknown = false;             // Router::Options
+  bool bug_keep_stale_keys = false;           // SnapshotInstaller
+  bool bug_vote_despite_live_leader = false;  // consensus::Config
   // Replica::Options::log_keep_entries: a node further behind than this
   // gets a snapshot (the default: never).
   int log_keep_entries = 1 << 30;
+  // Each node's clock runs at a rate drawn from [1 - d, 1 + d] of true
+  // time (its wall clock also up to 500 ms off); 0: every clock is true.
+  double max_clock_drift = 0;
 };
 
 class ReplicaCluster {

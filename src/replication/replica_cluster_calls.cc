@@ -131,7 +131,8 @@ void ReplicaCluster::Snapshots::Start(consensus::NodeId peer, consensus::Slot sl
   st->slot = slot;
   st->ballot = ballot;
   st->sender_incarnation = c_->nodes_[self_]->incarnation;
-  st->reader = std::make_unique<SnapshotReader>(c_->nodes_[self_]->store.get());
+  // Small chunks: a stream of many, so that streams break midway too.
+  st->reader = std::make_unique<SnapshotReader>(c_->nodes_[self_]->store.get(), 256);
   streams_[peer] = st;
   Watch(peer, st, 0);
   SendNext(peer, st);

@@ -3,6 +3,7 @@
 // digests). Test-only; single-threaded like the cluster.
 #pragma once
 
+#include <cmath>
 #include <deque>
 #include <functional>
 #include <map>
@@ -25,6 +26,29 @@ inline constexpr int64_t kCallTimeoutMs = 2000;
 
 // Thrown by a node's log write to crash the node in the middle of a Ready.
 struct CrashSignal {};
+
+// A node's clock: the cluster's, running at `rate` (1 = true time), its
+// wall clock `offset_ms` off. Steady readings are the cluster's monotonic
+// milliseconds times the rate, so they go on across the node's restarts.
+class DriftClock final : public Clock {
+ public:
+  DriftClock(ManualClock* base, double rate, int64_t offset_ms) : base_(base), rate_(rate), offset_ms_(offset_ms) {}
+  int64_t NowMs() override { return base_->NowMs() + offset_ms_ + (MonotonicMs() - base_->MonotonicMs()); }
+  int64_t MonotonicMs() override { return static_cast<int64_t>(static_cast<double>(base_->MonotonicMs()) * rate_); }
+  std::chrono::steady_clock::time_point SteadyNow() override {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(MonotonicMs()));
+  }
+  // The cluster's monotonic milliseconds when this clock reaches `t`.
+  int64_t BaseMs(std::chrono::steady_clock::time_point t) const {
+    const double ms = std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
+    return static_cast<int64_t>(std::ceil(ms / rate_));
+  }
+
+ private:
+  ManualClock* const base_;
+  const double rate_;
+  const int64_t offset_ms_;
+};
 
 // Streams snapshots to peers over the simulated network, with the
 // production SnapshotReader and the receiver's Replica install calls, as
@@ -75,6 +99,7 @@ struct ReplicaCluster::Node {
   consensus::NodeId id = 0;
   std::string addr;
   std::vector<consensus::NodeId> peers;
+  std::unique_ptr<DriftClock> clock;  // for the node's whole life
   bool up = false;
   uint64_t incarnation = 0;
   std::unique_ptr<storage::Store> store;

@@ -7,8 +7,8 @@ namespace kvgo::replication {
 
 static_assert(kSnapshotChunkBytes <= limits::kPeerBatchBytes);
 
-SnapshotReader::SnapshotReader(const storage::Store* store)
-    : snapshot_(store->TakeSnapshot()), it_(store->NewIterator(snapshot_.get())) {
+SnapshotReader::SnapshotReader(const storage::Store* store, size_t chunk_bytes)
+    : chunk_bytes_(chunk_bytes), snapshot_(store->TakeSnapshot()), it_(store->NewIterator(snapshot_.get())) {
   it_->SeekToFirst();
 }
 
@@ -18,7 +18,7 @@ bool SnapshotReader::Next(peer::pb::SnapshotChunk* chunk) {
   for (; it_->Valid(); it_->Next()) {
     const leveldb::Slice k = it_->key();
     if (PaxosLogStore::IsLogKey(std::string_view(k.data(), k.size()))) continue;
-    if (chunk_bytes > 0 && chunk_bytes + k.size() + it_->value().size() > kSnapshotChunkBytes) break;
+    if (chunk_bytes > 0 && chunk_bytes + k.size() + it_->value().size() > chunk_bytes_) break;
     auto* kv = chunk->add_pairs();
     kv->set_key(k.data(), k.size());
     kv->set_value(it_->value().data(), it_->value().size());

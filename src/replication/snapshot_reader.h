@@ -22,8 +22,9 @@ inline constexpr size_t kSnapshotChunkBytes = 1 << 20;
 
 class SnapshotReader {
  public:
-  // Takes the snapshot: the store as of this call.
-  explicit SnapshotReader(const storage::Store* store);
+  // Takes the snapshot: the store as of this call. Chunks hold up to
+  // `chunk_bytes` (a test takes small ones, for many-chunk streams).
+  explicit SnapshotReader(const storage::Store* store, size_t chunk_bytes = kSnapshotChunkBytes);
 
   // Sets `chunk`'s pairs to the next ones (clearing the rest of it).
   // Returns false once every pair was read, or when reading failed
@@ -34,6 +35,7 @@ class SnapshotReader {
   uint64_t bytes() const { return bytes_; }
 
  private:
+  const size_t chunk_bytes_;
   std::shared_ptr<const leveldb::Snapshot> snapshot_;
   std::unique_ptr<leveldb::Iterator> it_;
   uint64_t keys_ = 0, bytes_ = 0;

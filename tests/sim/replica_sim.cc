@@ -43,12 +43,14 @@ class Run {
   static ClusterOptions Options(uint64_t seed, const ReplicaSimOptions& o) {
     ClusterOptions c{static_cast<size_t>(o.nodes), seed, o.bug_count_unpersisted, o.bug_retry_unknown};
     c.bug_keep_stale_keys = o.bug_keep_stale_keys;
+    c.bug_vote_despite_live_leader = o.bug_vote_despite_live_leader;
+    c.max_clock_drift = o.max_clock_drift;
     c.log_keep_entries = o.log_keep_entries > 0 ? o.log_keep_entries : seed % 2 == 0 ? 8 : 1 << 30;
     return c;
   }
 
   ReplicaSimResult Go() {
-    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, 0.01});
+    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist});
     const int64_t fault_end = Now() + o_.fault_ms;
     while (Now() < fault_end) {
       Inject();
@@ -123,7 +125,7 @@ class Run {
       }
     } else if (roll < 52) {
       c_.Isolate(Rand(n));
-    } else if (roll < 80) {
+    } else if (roll < heal_roll_) {
       c_.HealLinks();
     }
   }
@@ -335,6 +337,9 @@ class Run {
 
   const uint64_t seed_;
   const ReplicaSimOptions o_;
+  // Links heal at once per 20 ms with this in 1000, less 52: partitions
+  // last under a second, or (long_partitions) seconds.
+  const uint64_t heal_roll_ = o_.long_partitions ? 56 : 80;
   ReplicaCluster c_;
   ReplicaSimResult r_;
   std::vector<bool> busy_;

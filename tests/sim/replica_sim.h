@@ -29,11 +29,21 @@ struct ReplicaSimOptions {
   // gets a snapshot. 0: per seed, half the runs keep 8 (so that crashed and
   // cut-off nodes catch up from snapshots) and half keep everything.
   int log_keep_entries = 0;
+  // How far each node's clock rate may be off true time (ClusterOptions).
+  // The lease margin (2 of 10 election ticks) covers a few percent.
+  double max_clock_drift = 0.02;
+  // The share of log writes during which their node crashes (the
+  // messages of that Ready left, the write did not happen).
+  double crash_in_persist = 0.01;
+  // Partitions that last seconds, not under one: a cut-off leader is
+  // replaced while clients still reach it.
+  bool long_partitions = false;
   // Deliberately broken rules, to prove the simulator catches them.
-  bool bug_retry_unknown = false;      // a forward whose outcome is unknown is retried
-  bool bug_count_unpersisted = false;  // votes count before their write
-  bool bug_keep_stale_keys = false;    // a snapshot install keeps keys the snapshot lacks
-  bool trace = false;                  // the history goes to ReplicaSimResult::trace
+  bool bug_retry_unknown = false;             // a forward whose outcome is unknown is retried
+  bool bug_count_unpersisted = false;         // votes count before their write
+  bool bug_keep_stale_keys = false;           // a snapshot install keeps keys the snapshot lacks
+  bool bug_vote_despite_live_leader = false;  // a follower votes while its leader's lease holds
+  bool trace = false;                         // the history goes to ReplicaSimResult::trace
 };
 
 struct ReplicaSimResult {

@@ -2,7 +2,10 @@
 // seeds, or replays one with its history.
 //   kvgo-replica-sim --seeds=N [--nodes=3] [--first=1]
 //   kvgo-replica-sim --seed=S [--nodes=3]
-//   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]: planted bugs
+//   [--clock-drift=D]: each clock rate within 1 +- D of true time (default 0.02)
+//   [--crash-in-persist=P] [--long-partitions]: harsher faults
+//   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]
+//   [--bug-vote-despite-live-leader]: planted bugs
 // Ends with "replica sim: N seeds, V violations"; exit 1 if V > 0.
 #include <chrono>
 #include <cstdio>
@@ -30,15 +33,25 @@ int main(int argc, char** argv) {
       seed = std::strtoull(v, nullptr, 10);
     } else if (const char* v = val("--nodes=")) {
       o.nodes = std::atoi(v);
+    } else if (a == "--long-partitions") {
+      o.long_partitions = true;
+    } else if (const char* v = val("--crash-in-persist=")) {
+      o.crash_in_persist = std::strtod(v, nullptr);
+    } else if (const char* v = val("--clock-drift=")) {
+      o.max_clock_drift = std::strtod(v, nullptr);
     } else if (a == "--bug-retry-unknown") {
       o.bug_retry_unknown = true;
     } else if (a == "--bug-count-unpersisted") {
       o.bug_count_unpersisted = true;
     } else if (a == "--bug-keep-stale-keys") {
       o.bug_keep_stale_keys = true;
+    } else if (a == "--bug-vote-despite-live-leader") {
+      o.bug_vote_despite_live_leader = true;
     } else {
-      std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--bug-retry-unknown] "
-                   "[--bug-count-unpersisted] [--bug-keep-stale-keys]\n";
+      std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--clock-drift=D] "
+                   "[--crash-in-persist=P] [--long-partitions] "
+                   "[--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys] "
+                   "[--bug-vote-despite-live-leader]\n";
       return 2;
     }
   }

@@ -43,6 +43,14 @@ TEST(ReplicaSimulation, FiveHundredSeedsOnFiveNodesAreClean) {
   ExpectClean(o, CleanSeeds());
 }
 
+TEST(ReplicaSimulation, HarsherFaultsAreClean) {
+  ReplicaSimOptions o;
+  o.long_partitions = true;
+  o.crash_in_persist = 0.05;
+  o.max_clock_drift = 0.05;
+  ExpectClean(o, CleanSeeds() / 2);
+}
+
 TEST(ReplicaSimulation, ARunReplaysFromItsSeed) {
   ReplicaSimOptions o;
   o.trace = true;
@@ -67,8 +75,26 @@ TEST(ReplicaSimulation, CatchesAForwardRetriedAfterAnUnknownOutcome) {
   ExpectCaught([](ReplicaSimOptions* o) { o->bug_retry_unknown = true; }, "--bug-retry-unknown");
 }
 
+// With five times the crashes in the middle of a log write, which this bug
+// needs to lose a chosen value.
 TEST(ReplicaSimulation, CatchesVotesCountedBeforePersist) {
-  ExpectCaught([](ReplicaSimOptions* o) { o->bug_count_unpersisted = true; }, "--bug-count-unpersisted");
+  ExpectCaught(
+      [](ReplicaSimOptions* o) {
+        o->bug_count_unpersisted = true;
+        o->crash_in_persist = 0.05;
+      },
+      "--bug-count-unpersisted --crash-in-persist=0.05");
+}
+
+// With partitions long enough for a cut-off leader to be replaced while
+// clients still read from it.
+TEST(ReplicaSimulation, CatchesAVoteThatBreaksTheLeadersLease) {
+  ExpectCaught(
+      [](ReplicaSimOptions* o) {
+        o->bug_vote_despite_live_leader = true;
+        o->long_partitions = true;
+      },
+      "--bug-vote-despite-live-leader --long-partitions");
 }
 
 TEST(ReplicaSimulation, CatchesASnapshotInstallThatKeepsStaleKeys) {
@@ -79,8 +105,10 @@ TEST(ReplicaSimulation, CatchesASnapshotInstallThatKeepsStaleKeys) {
 // off in the runs make test makes.
 TEST(ReplicaSimulation, SnapshotsAreInstalledAndBrokenOff) {
   uint64_t installed = 0, aborted = 0;
+  ReplicaSimOptions o;
+  o.nodes = 5;
   for (uint64_t seed = 1; seed <= 200; seed++) {
-    auto r = RunReplicaSimulation(seed, ReplicaSimOptions{});
+    auto r = RunReplicaSimulation(seed, o);
     installed += r.snapshots;
     aborted += r.installs_aborted;
   }
