@@ -124,7 +124,16 @@ class Run {
         Note(Fmt("%lld cut n%zu-n%zu", static_cast<long long>(Now()), a + 1, b + 1));
       }
     } else if (roll < 52) {
-      c_.Isolate(Rand(n));
+      // Half the time the leader: clients that still reach it test its
+      // lease while the others elect a new one.
+      size_t victim = Rand(n);
+      if (Rand(2) == 0) {
+        for (size_t i = 0; i < n; i++) {
+          if (c_.up(i) && c_.view(i).leader_ready) victim = i;
+        }
+      }
+      c_.Isolate(victim);
+      Note(Fmt("%lld isolate n%zu", static_cast<long long>(Now()), victim + 1));
     } else if (roll < heal_roll_) {
       c_.HealLinks();
     }
