@@ -54,6 +54,7 @@ void PaxosLogStore::PutInstalling(leveldb::WriteBatch* b) { b->Put(Key(0x05), ""
 void PaxosLogStore::ClearInstalling(leveldb::WriteBatch* b) { b->Delete(Key(0x05)); }
 
 StatusOr<std::unique_ptr<PaxosLogStore>> PaxosLogStore::Open(storage::Store* store, Wal::Options options) {
+  if (options.env == nullptr) options.env = store->env();
   return std::unique_ptr<PaxosLogStore>(new PaxosLogStore(store, store->directory() + "/paxos", options));
 }
 

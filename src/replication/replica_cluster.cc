@@ -4,6 +4,7 @@
 
 #include "replication/replica_cluster_node.h"
 #include "replication/transport.h"
+#include "storage/env.h"
 
 namespace kvgo::replication::testing {
 
@@ -136,7 +137,9 @@ ReplicaCluster::ReplicaCluster(const std::string& name, ClusterOptions options)
     : dir_(TempBase() / ("kvgo-replica-" + name + "-" + std::to_string(getpid()))),
       options_(options),
       clock_(kT0),
-      rng_(options.seed) {
+      rng_(options.seed),
+      disk_(leveldb::Env::Default()),
+      env_(storage::NewStorageEnv(&disk_)) {
   std::filesystem::remove_all(dir_);
   std::vector<consensus::NodeId> ids;
   for (size_t i = 0; i < options_.nodes; i++) {
@@ -162,7 +165,7 @@ ReplicaCluster::ReplicaCluster(const std::string& name, ClusterOptions options)
 
 ReplicaCluster::~ReplicaCluster() {
   for (auto& node : nodes_) {
-    if (node->up) CrashNow(*node);
+    if (node->up) CrashNow(*node, false);
   }
   nodes_.clear();
   std::filesystem::remove_all(dir_);
@@ -171,8 +174,11 @@ ReplicaCluster::~ReplicaCluster() {
 void ReplicaCluster::Boot(Node& node) {
   storage::StoreOptions so;
   so.data_directory = (dir_ / std::to_string(node.index)).string();
+  so.env = env_.get();
   node.store = std::move(storage::Store::Open(so).value());
-  node.wal = std::move(PaxosLogStore::Open(node.store.get()).value());
+  Wal::Options wo;
+  wo.testing_skip_sync = options_.bug_skip_log_sync;
+  node.wal = std::move(PaxosLogStore::Open(node.store.get(), wo).value());
   node.log = std::make_unique<Log>(this, node.wal.get());
   consensus::Restored restored = node.wal->Load().value();
   node.sm = std::move(storage::StateMachine::Open(node.store.get()).value());
@@ -243,7 +249,9 @@ void ReplicaCluster::Boot(Node& node) {
   node.up = true;
 }
 
-void ReplicaCluster::CrashNow(Node& node) {
+void ReplicaCluster::CrashNow(Node& node, bool power_cut) {
+  const std::string dir = (dir_ / std::to_string(node.index)).string();
+  if (power_cut) disk_.PowerOff(dir);
   node.up = false;
   node.incarnation++;
   auto pending = std::move(node.pending);
@@ -259,11 +267,21 @@ void ReplicaCluster::CrashNow(Node& node) {
   node.log.reset();
   node.wal.reset();
   node.store.reset();
+  if (power_cut) {
+    power_cuts_++;
+    bytes_lost_ += disk_.PowerOn(dir);
+  }
   for (auto& [id, fail] : pending) fail();
 }
 
 void ReplicaCluster::Crash(size_t node) {
-  if (nodes_[node]->up) CrashNow(*nodes_[node]);
+  if (nodes_[node]->up) CrashNow(*nodes_[node], Roll(faults_.power_loss));
+}
+
+void ReplicaCluster::SetClockRate(size_t node, double rate) { nodes_[node]->clock->SetRate(rate); }
+
+void ReplicaCluster::PowerCut(size_t node) {
+  if (nodes_[node]->up) CrashNow(*nodes_[node], true);
 }
 
 void ReplicaCluster::Restart(size_t node) {
@@ -324,7 +342,7 @@ bool ReplicaCluster::Round() {
     try {
       node->replica->Handle(in);
     } catch (const CrashSignal&) {
-      CrashNow(*node);
+      CrashNow(*node, Roll(faults_.power_loss));
       busy = true;
       continue;
     }

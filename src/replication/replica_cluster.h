@@ -11,9 +11,9 @@
 // links cut one way or both; a forwarded call's reply lost (the caller then
 // hears a transport error: outcome unknown); a node crashed between rounds
 // or in the middle of a Ready, after its messages left and before its
-// write (its log's Persist never returns), and restarted from its files.
-// Not modelled: losing the writes a node had not synced (the files are
-// real; a crash closes them).
+// write (its log's Persist never returns), and restarted from its files; a
+// crash that is a power cut, which also loses every write the node had not
+// synced, in LevelDB and in the Paxos WAL (storage/power_loss_env.h).
 //
 // Not thread-safe.
 #pragma once
@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "kvspec.pb.h"
 #include "replication/replica.h"
+#include "storage/power_loss_env.h"
 
 namespace kvgo::replication::testing {
 
@@ -40,6 +41,7 @@ struct ClusterFaults {
   int max_delay_ms = 0;         // each delivery waits 0..max_delay_ms
   double lose_reply = 0;        // per forwarded call that reached the leader
   double crash_in_persist = 0;  // per log write of a node
+  double power_loss = 0;        // share of crashes that are power cuts
 };
 
 struct ClusterOptions {
@@ -50,6 +52,7 @@ struct ClusterOptions {
   bool bug_retry_unknown = false;             // Router::Options
   bool bug_keep_stale_keys = false;           // SnapshotInstaller
   bool bug_vote_despite_live_leader = false;  // consensus::Config
+  bool bug_skip_log_sync = false;             // Wal::Options
   // Replica::Options::log_keep_entries: a node further behind than this
   // gets a snapshot (the default: never).
   int log_keep_entries = 1 << 30;
@@ -96,7 +99,10 @@ class ReplicaCluster {
   void Cut(size_t from, size_t to) { cut_.insert({from, to}); }
   void Isolate(size_t node);
   void HealLinks() { cut_.clear(); }
-  void Crash(size_t node);
+  // From now on the node's clock runs at `rate` of true time.
+  void SetClockRate(size_t node, double rate);
+  void Crash(size_t node);  // a power cut with the share faults say
+  void PowerCut(size_t node);
   void Restart(size_t node);
   bool up(size_t node) const;
   // The next Forward call of `node` is refused by the leader's side as "not
@@ -121,6 +127,9 @@ class ReplicaCluster {
   // off, since the cluster began.
   uint64_t snapshots_installed() const { return snapshots_installed_; }
   uint64_t installs_aborted() const { return installs_aborted_; }
+  // Power cuts, and the unsynced bytes they dropped.
+  uint64_t power_cuts() const { return power_cuts_; }
+  uint64_t bytes_lost() const { return bytes_lost_; }
 
  private:
   struct Node;
@@ -134,7 +143,7 @@ class ReplicaCluster {
   };
 
   void Boot(Node& node);
-  void CrashNow(Node& node);
+  void CrashNow(Node& node, bool power_cut);
   // One round over every node; returns whether any had work.
   bool Round();
   void AdvanceToNextTimer();
@@ -154,12 +163,15 @@ class ReplicaCluster {
   ClusterFaults faults_;
   ManualClock clock_;
   std::mt19937_64 rng_;
-  std::vector<std::unique_ptr<Node>> nodes_;
+  storage::PowerLossEnv disk_;                // every node's files
+  std::unique_ptr<leveldb::Env> env_;         // storage::NewStorageEnv over disk_
+  std::vector<std::unique_ptr<Node>> nodes_;  // closed before the Envs go
   std::set<std::pair<size_t, size_t>> cut_;
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> network_;
   uint64_t next_seq_ = 0;
   std::string empty_digest_;
   uint64_t snapshots_installed_ = 0, installs_aborted_ = 0;
+  uint64_t power_cuts_ = 0, bytes_lost_ = 0;
 };
 
 }  // namespace kvgo::replication::testing

@@ -28,26 +28,36 @@ inline constexpr int64_t kCallTimeoutMs = 2000;
 struct CrashSignal {};
 
 // A node's clock: the cluster's, running at `rate` (1 = true time), its
-// wall clock `offset_ms` off. Steady readings are the cluster's monotonic
-// milliseconds times the rate, so they go on across the node's restarts.
+// wall clock `offset_ms` off. Steady readings advance by the cluster's
+// monotonic milliseconds times the rate, and go on across the node's
+// restarts.
 class DriftClock final : public Clock {
  public:
   DriftClock(ManualClock* base, double rate, int64_t offset_ms) : base_(base), rate_(rate), offset_ms_(offset_ms) {}
   int64_t NowMs() override { return base_->NowMs() + offset_ms_ + (MonotonicMs() - base_->MonotonicMs()); }
-  int64_t MonotonicMs() override { return static_cast<int64_t>(static_cast<double>(base_->MonotonicMs()) * rate_); }
+  int64_t MonotonicMs() override {
+    return from_ms_ + static_cast<int64_t>(static_cast<double>(base_->MonotonicMs() - from_base_ms_) * rate_);
+  }
   std::chrono::steady_clock::time_point SteadyNow() override {
     return std::chrono::steady_clock::time_point(std::chrono::milliseconds(MonotonicMs()));
   }
   // The cluster's monotonic milliseconds when this clock reaches `t`.
   int64_t BaseMs(std::chrono::steady_clock::time_point t) const {
     const double ms = std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
-    return static_cast<int64_t>(std::ceil(ms / rate_));
+    return from_base_ms_ + static_cast<int64_t>(std::ceil((ms - static_cast<double>(from_ms_)) / rate_));
+  }
+  // From now on the clock runs at `rate` (no jump).
+  void SetRate(double rate) {
+    from_ms_ = MonotonicMs();
+    from_base_ms_ = base_->MonotonicMs();
+    rate_ = rate;
   }
 
  private:
   ManualClock* const base_;
-  const double rate_;
+  double rate_;
   const int64_t offset_ms_;
+  int64_t from_ms_ = 0, from_base_ms_ = 0;  // this clock's reading at the base's, when the rate was set
 };
 
 // Streams snapshots to peers over the simulated network, with the

@@ -1,8 +1,8 @@
 #include "replication/wal.h"
 
 #include <fcntl.h>
+#include <leveldb/env.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "common/failpoint.h"
+#include "storage/env.h"
 
 namespace kvgo::replication {
 
@@ -51,6 +52,11 @@ Status Errno(const std::string& what, const std::string& path) {
   return absl::UnavailableError(what + " " + path + ": " + std::strerror(e));
 }
 
+Status Io(const leveldb::Status& s, const std::string& what, const std::string& path) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::UnavailableError(what + " " + path + ": " + s.ToString());
+}
+
 bool ParseName(const std::string& name, uint64_t* seq) {
   if (name.size() != 16 + 4 || name.compare(16, 4, ".wal") != 0) return false;
   uint64_t v = 0;
@@ -68,26 +74,6 @@ bool ParseName(const std::string& name, uint64_t* seq) {
   }
   *seq = v;
   return true;
-}
-
-Status ReadFile(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", path);
-  out->clear();
-  char chunk[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Errno("cannot read", path);
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    out->append(chunk, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return absl::OkStatus();
 }
 
 Status SyncPath(const std::string& path, int flags) {
@@ -110,6 +96,9 @@ std::string Wal::PathOf(uint64_t seq) const {
   return dir_ + "/" + name;
 }
 
+Wal::Wal(std::string dir, Options options)
+    : dir_(std::move(dir)), options_(options), env_(options.env != nullptr ? options.env : storage::StorageEnv()) {}
+
 Status Wal::SyncDir() const { return SyncDirectory(dir_); }
 
 StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options, std::vector<Record>* records) {
@@ -125,20 +114,20 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options
     if (Status s = SyncDirectory(parent.empty() ? "." : parent); !s.ok()) return s;
   }
 
+  std::vector<std::string> names;
+  if (Status s = Io(w->env_->GetChildren(dir, &names), "cannot list", dir); !s.ok()) return s;
   std::vector<uint64_t> seqs;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec)) {
+  for (const auto& name : names) {
     uint64_t seq;
-    if (ParseName(it->path().filename().string(), &seq)) seqs.push_back(seq);
+    if (ParseName(name, &seq)) seqs.push_back(seq);
   }
-  if (ec) return absl::UnavailableError("cannot list " + dir + ": " + ec.message());
   std::sort(seqs.begin(), seqs.end());
 
   std::string data;
   for (size_t i = 0; i < seqs.size(); i++) {
     const bool last = i + 1 == seqs.size();
     const std::string path = w->PathOf(seqs[i]);
-    if (Status s = ReadFile(path, &data); !s.ok()) return s;
+    if (Status s = Io(leveldb::ReadFileToString(w->env_, path, &data), "cannot read", path); !s.ok()) return s;
     Segment seg{seqs[i], 0, 0};
     size_t off = 0;
     std::string bad;
@@ -187,14 +176,13 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options
       // acknowledged (Append returns only after fdatasync).
       spdlog::warn("Paxos WAL: cutting {} bytes off the end of {} ({}): a write interrupted by a crash",
                    data.size() - off, path, bad);
-      if (::truncate(path.c_str(), static_cast<off_t>(off)) != 0) return Errno("cannot truncate", path);
-      if (Status s = SyncPath(path, O_RDONLY); !s.ok()) return s;
+      if (Status s = w->Rewrite(path, std::string_view(data).substr(0, off)); !s.ok()) return s;
     }
     seg.bytes = off;
     if (last && off == 0) {
       // An empty last segment (a crash right after it was created) holds
       // nothing: Rotate starts the next one.
-      if (::unlink(path.c_str()) != 0) return Errno("cannot delete", path);
+      if (Status s = Io(w->env_->RemoveFile(path), "cannot delete", path); !s.ok()) return s;
       continue;
     }
     w->segments_.push_back(seg);
@@ -205,8 +193,29 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir, Options options
 Wal::~Wal() { CloseActive(); }
 
 void Wal::CloseActive() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  if (active_ != nullptr) active_->Close();
+  active_.reset();
+}
+
+Status Wal::Rewrite(const std::string& path, std::string_view data) {
+  // Written beside it and renamed over it: a crash midway leaves the
+  // file as it was, never shorter than `data`.
+  const std::string tmp = path + ".tmp";
+  leveldb::WritableFile* raw = nullptr;
+  if (Status s = Io(env_->NewWritableFile(tmp, &raw), "cannot create", tmp); !s.ok()) return s;
+  std::unique_ptr<leveldb::WritableFile> f(raw);
+  leveldb::Status ls = f->Append(leveldb::Slice(data.data(), data.size()));
+  if (ls.ok()) ls = f->Sync();
+  if (ls.ok()) ls = f->Close();
+  if (Status s = Io(ls, "cannot write", tmp); !s.ok()) return s;
+  if (Status s = Io(env_->RenameFile(tmp, path), "cannot rename", tmp); !s.ok()) return s;
+  return SyncDir();
+}
+
+Status Wal::Remove(const std::string& path) {
+  leveldb::Status s = env_->RemoveFile(path);
+  if (!s.ok() && env_->FileExists(path)) return Io(s, "cannot delete", path);
+  return absl::OkStatus();
 }
 
 uint64_t Wal::bytes() const {
@@ -217,18 +226,17 @@ uint64_t Wal::bytes() const {
 
 Status Wal::OpenSegment(uint64_t seq) {
   const std::string path = PathOf(seq);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", path);
-  failpoint::DiskOpened(path, 0);
+  leveldb::WritableFile* f = nullptr;
+  if (Status s = Io(env_->NewWritableFile(path, &f), "cannot create", path); !s.ok()) return s;
   CloseActive();
-  fd_ = fd;
+  active_.reset(f);
   active_bytes_ = 0;
   segments_.push_back(Segment{seq, 0, 0});
   return absl::OkStatus();
 }
 
 Status Wal::Append(const std::vector<Record>& records) {
-  if (fd_ < 0) return absl::FailedPreconditionError("Paxos WAL: no active segment (Rotate first)");
+  if (active_ == nullptr) return absl::FailedPreconditionError("Paxos WAL: no active segment (Rotate first)");
   if (records.empty()) return absl::OkStatus();
   buf_.clear();
   Segment& seg = segments_.back();
@@ -245,31 +253,24 @@ Status Wal::Append(const std::vector<Record>& records) {
     seg.max_tag = std::max(seg.max_tag, r.tag);
   }
   const std::string path = PathOf(seg.seq);
-  auto write_all = [&](size_t from, size_t to) -> Status {
-    while (from < to) {
-      failpoint::DiskWrite w(path);
-      const ssize_t n = ::write(fd_, buf_.data() + from, to - from);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno("cannot write", path);
-      w.Wrote(static_cast<uint64_t>(n));
-      from += static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
+  auto write = [&](size_t from, size_t to) {
+    return Io(active_->Append(leveldb::Slice(buf_.data() + from, to - from)), "cannot write", path);
   };
 #ifdef KVGO_FAILPOINTS
-  // Two writes, so that a crash between them leaves a torn record: the
-  // split falls inside the last record (at least a header long).
+  // Two writes, the first one flushed to the file, so that a crash between
+  // them leaves a torn record: the split falls inside the last record (at
+  // least a header long).
   const size_t half = at + (buf_.size() - at) / 2;
-#else
-  const size_t half = buf_.size();
-#endif
-  if (Status s = write_all(0, half); !s.ok()) return s;
+  if (Status s = write(0, half); !s.ok()) return s;
+  if (Status s = Io(active_->Flush(), "cannot write", path); !s.ok()) return s;
   KVGO_FAILPOINT("wal.append.torn");
-  if (Status s = write_all(half, buf_.size()); !s.ok()) return s;
-  KVGO_FAILPOINT("disk.fsync");
-  const uint64_t length = failpoint::DiskSyncBegin(path);
-  if (::fdatasync(fd_) != 0) return Errno("cannot fdatasync", path);
-  failpoint::DiskSynced(path, length);
+  if (Status s = write(half, buf_.size()); !s.ok()) return s;
+#else
+  if (Status s = write(0, buf_.size()); !s.ok()) return s;
+#endif
+  if (!options_.testing_skip_sync) {
+    if (Status s = Io(active_->Sync(), "cannot fdatasync", path); !s.ok()) return s;
+  }
   seg.bytes += buf_.size();
   active_bytes_ += buf_.size();
   if (buf_.capacity() > (4u << 20)) std::string().swap(buf_);  // do not keep a huge buffer
@@ -287,20 +288,17 @@ Status Wal::Continue(const std::vector<Record>& head) {
   if (segments_.empty()) return Rotate(head);
   const Segment& last = segments_.back();
   const std::string path = PathOf(last.seq);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", path);
-  failpoint::DiskOpened(path, last.bytes);
+  leveldb::WritableFile* f = nullptr;
+  if (Status s = Io(env_->NewAppendableFile(path, &f), "cannot open", path); !s.ok()) return s;
   CloseActive();
-  fd_ = fd;
+  active_.reset(f);
   active_bytes_ = last.bytes;
   return absl::OkStatus();
 }
 
 Status Wal::DropThrough(uint64_t upto) {
   while (segments_.size() > 1 && segments_.front().max_tag <= upto) {
-    const std::string path = PathOf(segments_.front().seq);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot delete", path);
-    failpoint::DiskRemoved(path);
+    if (Status s = Remove(PathOf(segments_.front().seq)); !s.ok()) return s;
     segments_.erase(segments_.begin());
   }
   return absl::OkStatus();
@@ -309,9 +307,7 @@ Status Wal::DropThrough(uint64_t upto) {
 Status Wal::StartOver(const std::vector<Record>& head) {
   if (Status s = Rotate(head); !s.ok()) return s;
   while (segments_.size() > 1) {
-    const std::string path = PathOf(segments_.front().seq);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot delete", path);
-    failpoint::DiskRemoved(path);
+    if (Status s = Remove(PathOf(segments_.front().seq)); !s.ok()) return s;
     segments_.erase(segments_.begin());
   }
   return absl::OkStatus();

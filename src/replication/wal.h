@@ -8,9 +8,11 @@
 //
 //   crc32 (4, LE) | length (4, LE) | type (1) | tag (8, LE) | payload
 //
-// where crc32 is zlib's CRC-32 of type, tag and payload. A record is
-// written whole with one write(2) per Append and made durable with
-// fdatasync before Append returns.
+// where crc32 is zlib's CRC-32 of type, tag and payload. An Append's
+// records are written together and made durable with the file's Sync
+// (fdatasync) before Append returns. Files go through a leveldb::Env, the
+// one under the node's LevelDB (storage/env.h), so that the simulator's
+// disk model sees the WAL's writes and syncs too.
 //
 // A crash can leave the last segment with a torn record at its end: Open
 // cuts it off (it was never acknowledged) if the bad record runs to the end
@@ -25,9 +27,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
+
+namespace leveldb {
+class Env;
+class WritableFile;
+}  // namespace leveldb
 
 namespace kvgo::replication {
 
@@ -45,6 +53,11 @@ class Wal {
   struct Options {
     // A new segment starts once the active one holds this many bytes.
     uint64_t segment_bytes = 16 << 20;
+    // Where the files go; null: storage::StorageEnv(). Must outlive the Wal.
+    leveldb::Env* env = nullptr;
+    // A deliberate bug, to prove the simulator's power cuts catch it:
+    // Append does not sync.
+    bool testing_skip_sync = false;
   };
 
   // Opens `dir` (creating it) and appends every record of every segment,
@@ -92,16 +105,19 @@ class Wal {
     uint64_t max_tag = 0;
   };
 
-  Wal(std::string dir, Options options) : dir_(std::move(dir)), options_(options) {}
+  Wal(std::string dir, Options options);
   std::string PathOf(uint64_t seq) const;
   Status OpenSegment(uint64_t seq);  // creates it empty and makes it the active one
   Status SyncDir() const;
   void CloseActive();
+  Status Rewrite(const std::string& path, std::string_view data);  // replaces the file, synced
+  Status Remove(const std::string& path);                          // OK if it is gone already
 
   const std::string dir_;
   const Options options_;
   std::vector<Segment> segments_;  // oldest first; the last one is active
-  int fd_ = -1;                    // the active segment
+  leveldb::Env* const env_;
+  std::unique_ptr<leveldb::WritableFile> active_;  // the last segment's, once appends may go there
   uint64_t active_bytes_ = 0;
   std::string buf_;  // reused encoding buffer
 };

@@ -79,7 +79,7 @@ class File : public leveldb::WritableFile {
 
 class Env : public leveldb::EnvWrapper {
  public:
-  Env() : EnvWrapper(leveldb::Env::Default()) {}
+  explicit Env(leveldb::Env* base) : EnvWrapper(base) {}
   leveldb::Status NewWritableFile(const std::string& name, leveldb::WritableFile** out) override {
     leveldb::Status s = target()->NewWritableFile(name, out);
     if (s.ok()) {
@@ -120,8 +120,10 @@ class Env : public leveldb::EnvWrapper {
 uint64_t WalSyncsOnClose() { return wal_syncs_on_close.load(); }
 
 leveldb::Env* StorageEnv() {
-  static Env* env = new Env();
+  static Env* env = new Env(leveldb::Env::Default());
   return env;
 }
+
+std::unique_ptr<leveldb::Env> NewStorageEnv(leveldb::Env* base) { return std::make_unique<Env>(base); }
 
 }  // namespace kvgo::storage

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace leveldb {
 class Env;
@@ -19,8 +20,12 @@ class Env;
 
 namespace kvgo::storage {
 
-// Never destroyed (LevelDB's background thread uses it until exit).
+// Never destroyed (LevelDB's background thread uses it until exit). Over
+// leveldb::Env::Default().
 leveldb::Env* StorageEnv();
+
+// The same over `base` (tests: a simulated disk), which must outlive it.
+std::unique_ptr<leveldb::Env> NewStorageEnv(leveldb::Env* base);
 
 // How many write-ahead log files StorageEnv() synced as they were closed,
 // in this process (for tests).

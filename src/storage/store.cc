@@ -88,7 +88,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   o.block_cache = store->cache_.get();
   o.filter_policy = store->filter_.get();
   o.compression = options.snappy ? leveldb::kSnappyCompression : leveldb::kNoCompression;
-  o.env = StorageEnv();
+  store->env_ = options.env != nullptr ? options.env : StorageEnv();
+  o.env = store->env_;
 
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(o, options.data_directory, &db);

@@ -30,6 +30,9 @@ struct StoreOptions {
   size_t max_file_size = 8 << 20;
   int max_open_files = 500;
   bool snappy = true;
+  // Every file of the store (and of the Paxos WAL beside it) goes through
+  // this Env; null: StorageEnv() (storage/env.h). Must outlive the Store.
+  leveldb::Env* env = nullptr;
 };
 
 class Store {
@@ -81,6 +84,7 @@ class Store {
   size_t BlockCacheUsage() const { return cache_->TotalCharge(); }
 
   leveldb::DB* db() const { return db_.get(); }
+  leveldb::Env* env() const { return env_; }
   const std::string& directory() const { return directory_; }
   // Whether Open made a new database (there was none in the directory).
   bool created() const { return created_; }
@@ -94,6 +98,7 @@ class Store {
  private:
   Store() = default;
   std::string directory_;
+  leveldb::Env* env_ = nullptr;
   bool created_ = false;
   dev_t dir_dev_ = 0;
   ino_t dir_ino_ = 0;

@@ -44,13 +44,14 @@ class Run {
     ClusterOptions c{static_cast<size_t>(o.nodes), seed, o.bug_count_unpersisted, o.bug_retry_unknown};
     c.bug_keep_stale_keys = o.bug_keep_stale_keys;
     c.bug_vote_despite_live_leader = o.bug_vote_despite_live_leader;
+    c.bug_skip_log_sync = o.bug_skip_log_sync;
     c.max_clock_drift = o.max_clock_drift;
     c.log_keep_entries = o.log_keep_entries > 0 ? o.log_keep_entries : seed % 2 == 0 ? 8 : 1 << 30;
     return c;
   }
 
   ReplicaSimResult Go() {
-    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist});
+    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist, o_.power_loss});
     const int64_t fault_end = Now() + o_.fault_ms;
     while (Now() < fault_end) {
       Inject();
@@ -82,6 +83,8 @@ class Run {
     c_.RunUntil([&] { return !busy_[0] && reads_left_ == 0; });
     r_.snapshots = c_.snapshots_installed();
     r_.installs_aborted = c_.installs_aborted();
+    r_.power_cuts = c_.power_cuts();
+    r_.bytes_lost = c_.bytes_lost();
     const std::string d0 = c_.Digest(0);
     for (size_t n = 1; n < c_.size(); n++) {
       if (c_.Digest(n) != d0) r_.violations.push_back(Fmt("replica %zu's data differs from replica 1's", n + 1));
@@ -105,9 +108,11 @@ class Run {
     if (roll < 6) {
       const size_t victim = Rand(n);
       if (c_.up(victim)) {
+        const uint64_t cuts = c_.power_cuts();
         c_.Crash(victim);
         r_.crashes++;
-        Note(Fmt("%lld crash n%zu", static_cast<long long>(Now()), victim + 1));
+        Note(Fmt("%lld %s n%zu", static_cast<long long>(Now()), c_.power_cuts() > cuts ? "power cut" : "crash",
+                 victim + 1));
       }
     } else if (roll < 40) {
       for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,8 @@
 // node (so forwarding, parking and read indexes are exercised), under
 // random faults: message loss, duplication and delay, lost forward replies,
 // one-way and two-way link cuts, crashes between rounds and in the middle
-// of a Ready, restarts. Then the faults stop, every node restarts and the
+// of a Ready, power cuts (a crash that also loses what the node had not
+// synced), restarts. Then the faults stop, every node restarts and the
 // links heal.
 //
 // Each run checks the clients' history for per-key linearizability (an
@@ -35,6 +36,8 @@ struct ReplicaSimOptions {
   // The share of log writes during which their node crashes (the
   // messages of that Ready left, the write did not happen).
   double crash_in_persist = 0.01;
+  // The share of crashes that are power cuts.
+  double power_loss = 0.5;
   // Partitions that last seconds, not under one: a cut-off leader is
   // replaced while clients still reach it.
   bool long_partitions = false;
@@ -43,6 +46,7 @@ struct ReplicaSimOptions {
   bool bug_count_unpersisted = false;         // votes count before their write
   bool bug_keep_stale_keys = false;           // a snapshot install keeps keys the snapshot lacks
   bool bug_vote_despite_live_leader = false;  // a follower votes while its leader's lease holds
+  bool bug_skip_log_sync = false;             // the Paxos WAL acknowledges writes it did not sync
   bool trace = false;                         // the history goes to ReplicaSimResult::trace
 };
 
@@ -50,6 +54,7 @@ struct ReplicaSimResult {
   std::vector<std::string> violations;
   uint64_t operations = 0, acknowledged = 0, unknown = 0, crashes = 0;
   uint64_t snapshots = 0, installs_aborted = 0;  // snapshot streams finished, broken
+  uint64_t power_cuts = 0, bytes_lost = 0;       // and the unsynced bytes they dropped
   std::string trace;
 };
 

@@ -4,8 +4,9 @@
 //   kvgo-replica-sim --seed=S [--nodes=3]
 //   [--clock-drift=D]: each clock rate within 1 +- D of true time (default 0.02)
 //   [--crash-in-persist=P] [--long-partitions]: harsher faults
+//   [--power-loss=P]: the share of crashes that are power cuts (default 0.5)
 //   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]
-//   [--bug-vote-despite-live-leader]: planted bugs
+//   [--bug-vote-despite-live-leader] [--bug-skip-log-sync]: planted bugs
 // Ends with "replica sim: N seeds, V violations"; exit 1 if V > 0.
 #include <chrono>
 #include <cstdio>
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
       o.long_partitions = true;
     } else if (const char* v = val("--crash-in-persist=")) {
       o.crash_in_persist = std::strtod(v, nullptr);
+    } else if (const char* v = val("--power-loss=")) {
+      o.power_loss = std::strtod(v, nullptr);
     } else if (const char* v = val("--clock-drift=")) {
       o.max_clock_drift = std::strtod(v, nullptr);
     } else if (a == "--bug-retry-unknown") {
@@ -47,11 +50,13 @@ int main(int argc, char** argv) {
       o.bug_keep_stale_keys = true;
     } else if (a == "--bug-vote-despite-live-leader") {
       o.bug_vote_despite_live_leader = true;
+    } else if (a == "--bug-skip-log-sync") {
+      o.bug_skip_log_sync = true;
     } else {
       std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--clock-drift=D] "
-                   "[--crash-in-persist=P] [--long-partitions] "
+                   "[--crash-in-persist=P] [--long-partitions] [--power-loss=P] "
                    "[--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys] "
-                   "[--bug-vote-despite-live-leader]\n";
+                   "[--bug-vote-despite-live-leader] [--bug-skip-log-sync]\n";
       return 2;
     }
   }
@@ -63,7 +68,7 @@ int main(int argc, char** argv) {
     std::cout << "replica sim: 1 seeds, " << (r.violations.empty() ? 0 : 1) << " violations\n";
     return r.violations.empty() ? 0 : 1;
   }
-  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0;
+  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0, cuts = 0, lost = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t s = first; s < first + seeds; s++) {
     auto r = kvgo::sim::RunReplicaSimulation(s, o);
@@ -73,6 +78,8 @@ int main(int argc, char** argv) {
     crashes += r.crashes;
     snapshots += r.snapshots;
     aborted += r.installs_aborted;
+    cuts += r.power_cuts;
+    lost += r.bytes_lost;
     if (!r.violations.empty()) {
       bad++;
       std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s << " NODES=" << o.nodes
@@ -85,6 +92,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(crashes), secs);
   std::printf("%llu snapshots installed, %llu snapshot installs aborted\n", static_cast<unsigned long long>(snapshots),
               static_cast<unsigned long long>(aborted));
+  std::printf("%llu power cuts dropped %llu unsynced bytes\n", static_cast<unsigned long long>(cuts),
+              static_cast<unsigned long long>(lost));
   std::printf("replica sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(bad));
   return bad == 0 ? 0 : 1;
