@@ -179,7 +179,7 @@ void ReplicaCluster::Boot(Node& node) {
   Wal::Options wo;
   wo.testing_skip_sync = options_.bug_skip_log_sync;
   node.wal = std::move(PaxosLogStore::Open(node.store.get(), wo).value());
-  node.log = std::make_unique<Log>(this, node.wal.get());
+  node.log = std::make_unique<Log>(this, &node, node.wal.get());
   consensus::Restored restored = node.wal->Load().value();
   node.sm = std::move(storage::StateMachine::Open(node.store.get()).value());
   node.catalog = std::make_unique<storage::Catalog>();
@@ -253,6 +253,7 @@ void ReplicaCluster::CrashNow(Node& node, bool power_cut) {
   const std::string dir = (dir_ / std::to_string(node.index)).string();
   if (power_cut) disk_.PowerOff(dir);
   node.up = false;
+  node.busy_until = 0;  // a fsync in flight dies with the node
   node.incarnation++;
   auto pending = std::move(node.pending);
   node.pending.clear();
@@ -279,6 +280,22 @@ void ReplicaCluster::Crash(size_t node) {
 }
 
 void ReplicaCluster::SetClockRate(size_t node, double rate) { nodes_[node]->clock->SetRate(rate); }
+
+Status ReplicaCluster::Log::Persist(const std::optional<consensus::HardState>& hs,
+                                    const std::vector<consensus::Entry>& e) {
+  if (c_->Roll(c_->faults_.crash_in_persist)) throw CrashSignal{};
+  if (node_->next_fsync_ms > 0) {
+    c_->Stall(*node_, node_->next_fsync_ms);
+    node_->next_fsync_ms = 0;
+  } else if (c_->Roll(c_->faults_.slow_fsync)) {
+    int64_t ms = std::uniform_int_distribution<int64_t>(10, 300)(c_->rng_);
+    if (c_->Roll(0.1)) ms = std::uniform_int_distribution<int64_t>(1000, 3000)(c_->rng_);
+    c_->Stall(*node_, ms);
+  }
+  return wal_->Persist(hs, e);
+}
+
+void ReplicaCluster::SlowNextFsync(size_t node, int64_t ms) { nodes_[node]->next_fsync_ms = ms; }
 
 void ReplicaCluster::PowerCut(size_t node) {
   if (nodes_[node]->up) CrashNow(*nodes_[node], true);
@@ -323,6 +340,7 @@ void ReplicaCluster::Deliver(std::function<void()> fn, bool droppable) {
   if (droppable && Roll(faults_.drop)) return;
   int64_t delay = 0;
   if (faults_.max_delay_ms > 0) delay = std::uniform_int_distribution<int64_t>(0, faults_.max_delay_ms)(rng_);
+  if (running_ != nullptr) delay += std::max<int64_t>(0, running_->busy_until - clock_.MonotonicMs());
   network_[{clock_.MonotonicMs() + delay, next_seq_++}] = std::move(fn);
 }
 
@@ -335,26 +353,42 @@ bool ReplicaCluster::Round() {
     busy = true;
   }
   for (auto& node : nodes_) {
-    if (!node->up) continue;
-    std::vector<Input> in;
-    in.swap(node->inbox);
-    busy = busy || !in.empty();
-    try {
-      node->replica->Handle(in);
-    } catch (const CrashSignal&) {
-      CrashNow(*node, Roll(faults_.power_loss));
-      busy = true;
-      continue;
-    }
-    node->barriers->Expire(node->clock->SteadyNow());
-    while (node->up && !node->deferred.empty()) {
-      busy = true;
-      auto fn = std::move(node->deferred.front());
-      node->deferred.pop_front();
-      fn();
-    }
+    if (!node->up || node->busy_until > clock_.MonotonicMs()) continue;
+    busy = busy || !node->inbox.empty() || !node->deferred.empty();
+    running_ = node.get();
+    RoundOf(*node);
+    running_ = nullptr;
   }
   return busy;
+}
+
+void ReplicaCluster::RoundOf(Node& node) {
+  RunDeferred(node);
+  if (!node.up) return;
+  std::vector<Input> in;
+  in.swap(node.inbox);
+  try {
+    node.replica->Handle(in);
+  } catch (const CrashSignal&) {
+    CrashNow(node, Roll(faults_.power_loss));
+    return;
+  }
+  node.barriers->Expire(node.clock->SteadyNow());
+  if (node.busy_until <= clock_.MonotonicMs()) RunDeferred(node);
+}
+
+void ReplicaCluster::RunDeferred(Node& node) {
+  while (node.up && !node.deferred.empty()) {
+    auto fn = std::move(node.deferred.front());
+    node.deferred.pop_front();
+    fn();
+  }
+}
+
+void ReplicaCluster::Stall(Node& node, int64_t ms) {
+  slow_fsyncs_++;
+  node.busy_until = clock_.MonotonicMs() + ms;
+  node.clock->StallUntil(node.busy_until);
 }
 
 void ReplicaCluster::AdvanceToNextTimer() {
@@ -363,6 +397,10 @@ void ReplicaCluster::AdvanceToNextTimer() {
   int64_t next = now + kTick.count();
   for (const auto& node : nodes_) {
     if (!node->up) continue;
+    if (node->busy_until > now) {
+      next = std::min(next, node->busy_until);
+      continue;
+    }
     const auto wake = node->replica->NextWake();
     if (wake != std::chrono::steady_clock::time_point::max()) next = std::min(next, node->clock->BaseMs(wake));
   }

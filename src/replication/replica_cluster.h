@@ -13,7 +13,10 @@
 // or in the middle of a Ready, after its messages left and before its
 // write (its log's Persist never returns), and restarted from its files; a
 // crash that is a power cut, which also loses every write the node had not
-// synced, in LevelDB and in the Paxos WAL (storage/power_loss_env.h).
+// synced, in LevelDB and in the Paxos WAL (storage/power_loss_env.h); a
+// slow fsync of a log write, during which the node takes no input (as the
+// production driver, which persists in its loop) and after which what it
+// sends leaves.
 //
 // Not thread-safe.
 #pragma once
@@ -42,6 +45,9 @@ struct ClusterFaults {
   double lose_reply = 0;        // per forwarded call that reached the leader
   double crash_in_persist = 0;  // per log write of a node
   double power_loss = 0;        // share of crashes that are power cuts
+  // Per log write: its fsync takes 10-300 ms, one in ten of those 1-3 s
+  // (longer than an election timeout).
+  double slow_fsync = 0;
 };
 
 struct ClusterOptions {
@@ -103,6 +109,8 @@ class ReplicaCluster {
   void SetClockRate(size_t node, double rate);
   void Crash(size_t node);  // a power cut with the share faults say
   void PowerCut(size_t node);
+  // The node's next log write takes `ms` of simulated time.
+  void SlowNextFsync(size_t node, int64_t ms);
   void Restart(size_t node);
   bool up(size_t node) const;
   // The next Forward call of `node` is refused by the leader's side as "not
@@ -129,6 +137,7 @@ class ReplicaCluster {
   uint64_t installs_aborted() const { return installs_aborted_; }
   // Power cuts, and the unsynced bytes they dropped.
   uint64_t power_cuts() const { return power_cuts_; }
+  uint64_t slow_fsyncs() const { return slow_fsyncs_; }
   uint64_t bytes_lost() const { return bytes_lost_; }
 
  private:
@@ -144,6 +153,11 @@ class ReplicaCluster {
 
   void Boot(Node& node);
   void CrashNow(Node& node, bool power_cut);
+  void Stall(Node& node, int64_t ms);  // a slow fsync, from now
+  // One round of `node`: its leftover callbacks, its Replica on its inbox,
+  // its callbacks unless it became busy.
+  void RoundOf(Node& node);
+  void RunDeferred(Node& node);
   // One round over every node; returns whether any had work.
   bool Round();
   void AdvanceToNextTimer();
@@ -169,9 +183,10 @@ class ReplicaCluster {
   std::set<std::pair<size_t, size_t>> cut_;
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> network_;
   uint64_t next_seq_ = 0;
+  Node* running_ = nullptr;  // the node whose round runs: its sends wait for its fsync
   std::string empty_digest_;
   uint64_t snapshots_installed_ = 0, installs_aborted_ = 0;
-  uint64_t power_cuts_ = 0, bytes_lost_ = 0;
+  uint64_t power_cuts_ = 0, bytes_lost_ = 0, slow_fsyncs_ = 0;
 };
 
 }  // namespace kvgo::replication::testing

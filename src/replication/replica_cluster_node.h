@@ -30,13 +30,14 @@ struct CrashSignal {};
 // A node's clock: the cluster's, running at `rate` (1 = true time), its
 // wall clock `offset_ms` off. Steady readings advance by the cluster's
 // monotonic milliseconds times the rate, and go on across the node's
-// restarts.
+// restarts. While the node is in a slow fsync it reads the time the fsync
+// ends (what the node sees once its write returns).
 class DriftClock final : public Clock {
  public:
   DriftClock(ManualClock* base, double rate, int64_t offset_ms) : base_(base), rate_(rate), offset_ms_(offset_ms) {}
   int64_t NowMs() override { return base_->NowMs() + offset_ms_ + (MonotonicMs() - base_->MonotonicMs()); }
   int64_t MonotonicMs() override {
-    return from_ms_ + static_cast<int64_t>(static_cast<double>(base_->MonotonicMs() - from_base_ms_) * rate_);
+    return from_ms_ + static_cast<int64_t>(static_cast<double>(Base() - from_base_ms_) * rate_);
   }
   std::chrono::steady_clock::time_point SteadyNow() override {
     return std::chrono::steady_clock::time_point(std::chrono::milliseconds(MonotonicMs()));
@@ -49,15 +50,20 @@ class DriftClock final : public Clock {
   // From now on the clock runs at `rate` (no jump).
   void SetRate(double rate) {
     from_ms_ = MonotonicMs();
-    from_base_ms_ = base_->MonotonicMs();
+    from_base_ms_ = Base();
     rate_ = rate;
   }
+  // Until the cluster's `base_ms`, reads as if it were then.
+  void StallUntil(int64_t base_ms) { stall_until_ = std::max(stall_until_, base_ms); }
 
  private:
+  int64_t Base() const { return std::max(base_->MonotonicMs(), stall_until_); }
+
   ManualClock* const base_;
   double rate_;
   const int64_t offset_ms_;
   int64_t from_ms_ = 0, from_base_ms_ = 0;  // this clock's reading at the base's, when the rate was set
+  int64_t stall_until_ = 0;
 };
 
 // Streams snapshots to peers over the simulated network, with the
@@ -85,15 +91,13 @@ class ReplicaCluster::Snapshots final : public SnapshotSender {
   std::map<consensus::NodeId, std::shared_ptr<Stream>> streams_;
 };
 
-// The node's PaxosLogStore, whose Persist may crash the node first.
+// The node's PaxosLogStore, whose Persist may crash the node first, or
+// take simulated time (a slow fsync: the node is busy until it ends).
 class ReplicaCluster::Log final : public AcceptorLog {
  public:
-  Log(ReplicaCluster* c, PaxosLogStore* wal) : c_(c), wal_(wal) {}
+  Log(ReplicaCluster* c, Node* node, PaxosLogStore* wal) : c_(c), node_(node), wal_(wal) {}
   StatusOr<consensus::Restored> Load() override { return wal_->Load(); }
-  Status Persist(const std::optional<consensus::HardState>& hs, const std::vector<consensus::Entry>& e) override {
-    if (c_->Roll(c_->faults_.crash_in_persist)) throw CrashSignal{};
-    return wal_->Persist(hs, e);
-  }
+  Status Persist(const std::optional<consensus::HardState>& hs, const std::vector<consensus::Entry>& e) override;
   Status Compact(consensus::Slot upto) override { return wal_->Compact(upto); }
   Status DropThrough(consensus::Slot upto) override { return wal_->DropThrough(upto); }
   Status WipeData() override { return wal_->WipeData(); }
@@ -101,6 +105,7 @@ class ReplicaCluster::Log final : public AcceptorLog {
 
  private:
   ReplicaCluster* const c_;
+  Node* const node_;
   PaxosLogStore* const wal_;
 };
 
@@ -132,6 +137,10 @@ struct ReplicaCluster::Node {
   bool bounce_next = false;
   bool lose_next_reply = false;
   consensus::Slot published_applied = 0;
+  // In a slow fsync until then (the cluster's milliseconds): the node takes
+  // no input, and what it sends leaves then.
+  int64_t busy_until = 0;
+  int64_t next_fsync_ms = 0;  // SlowNextFsync
 };
 
 }  // namespace kvgo::replication::testing

@@ -51,7 +51,7 @@ class Run {
   }
 
   ReplicaSimResult Go() {
-    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist, o_.power_loss});
+    c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist, o_.power_loss, o_.slow_fsync});
     const int64_t fault_end = Now() + o_.fault_ms;
     while (Now() < fault_end) {
       Inject();
@@ -85,6 +85,7 @@ class Run {
     r_.installs_aborted = c_.installs_aborted();
     r_.power_cuts = c_.power_cuts();
     r_.bytes_lost = c_.bytes_lost();
+    r_.slow_fsyncs = c_.slow_fsyncs();
     const std::string d0 = c_.Digest(0);
     for (size_t n = 1; n < c_.size(); n++) {
       if (c_.Digest(n) != d0) r_.violations.push_back(Fmt("replica %zu's data differs from replica 1's", n + 1));

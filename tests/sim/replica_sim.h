@@ -5,7 +5,7 @@
 // random faults: message loss, duplication and delay, lost forward replies,
 // one-way and two-way link cuts, crashes between rounds and in the middle
 // of a Ready, power cuts (a crash that also loses what the node had not
-// synced), restarts. Then the faults stop, every node restarts and the
+// synced), slow fsyncs, restarts. Then the faults stop, every node restarts and the
 // links heal.
 //
 // Each run checks the clients' history for per-key linearizability (an
@@ -38,6 +38,9 @@ struct ReplicaSimOptions {
   double crash_in_persist = 0.01;
   // The share of crashes that are power cuts.
   double power_loss = 0.5;
+  // The share of log writes whose fsync is slow: 10-300 ms, one in ten of
+  // those 1-3 s (the node takes no input meanwhile).
+  double slow_fsync = 0.02;
   // Partitions that last seconds, not under one: a cut-off leader is
   // replaced while clients still reach it.
   bool long_partitions = false;
@@ -55,6 +58,7 @@ struct ReplicaSimResult {
   uint64_t operations = 0, acknowledged = 0, unknown = 0, crashes = 0;
   uint64_t snapshots = 0, installs_aborted = 0;  // snapshot streams finished, broken
   uint64_t power_cuts = 0, bytes_lost = 0;       // and the unsynced bytes they dropped
+  uint64_t slow_fsyncs = 0;
   std::string trace;
 };
 

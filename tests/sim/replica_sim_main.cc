@@ -5,6 +5,7 @@
 //   [--clock-drift=D]: each clock rate within 1 +- D of true time (default 0.02)
 //   [--crash-in-persist=P] [--long-partitions]: harsher faults
 //   [--power-loss=P]: the share of crashes that are power cuts (default 0.5)
+//   [--slow-fsync=P]: the share of log writes with a slow fsync (default 0.02)
 //   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]
 //   [--bug-vote-despite-live-leader] [--bug-skip-log-sync]: planted bugs
 // Ends with "replica sim: N seeds, V violations"; exit 1 if V > 0.
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
       o.long_partitions = true;
     } else if (const char* v = val("--crash-in-persist=")) {
       o.crash_in_persist = std::strtod(v, nullptr);
+    } else if (const char* v = val("--slow-fsync=")) {
+      o.slow_fsync = std::strtod(v, nullptr);
     } else if (const char* v = val("--power-loss=")) {
       o.power_loss = std::strtod(v, nullptr);
     } else if (const char* v = val("--clock-drift=")) {
@@ -54,7 +57,7 @@ int main(int argc, char** argv) {
       o.bug_skip_log_sync = true;
     } else {
       std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--clock-drift=D] "
-                   "[--crash-in-persist=P] [--long-partitions] [--power-loss=P] "
+                   "[--crash-in-persist=P] [--long-partitions] [--power-loss=P] [--slow-fsync=P] "
                    "[--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys] "
                    "[--bug-vote-despite-live-leader] [--bug-skip-log-sync]\n";
       return 2;
@@ -68,7 +71,8 @@ int main(int argc, char** argv) {
     std::cout << "replica sim: 1 seeds, " << (r.violations.empty() ? 0 : 1) << " violations\n";
     return r.violations.empty() ? 0 : 1;
   }
-  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0, cuts = 0, lost = 0;
+  uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0, cuts = 0, lost = 0,
+           slow = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t s = first; s < first + seeds; s++) {
     auto r = kvgo::sim::RunReplicaSimulation(s, o);
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
     aborted += r.installs_aborted;
     cuts += r.power_cuts;
     lost += r.bytes_lost;
+    slow += r.slow_fsyncs;
     if (!r.violations.empty()) {
       bad++;
       std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s << " NODES=" << o.nodes
@@ -92,8 +97,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(crashes), secs);
   std::printf("%llu snapshots installed, %llu snapshot installs aborted\n", static_cast<unsigned long long>(snapshots),
               static_cast<unsigned long long>(aborted));
-  std::printf("%llu power cuts dropped %llu unsynced bytes\n", static_cast<unsigned long long>(cuts),
-              static_cast<unsigned long long>(lost));
+  std::printf("%llu power cuts dropped %llu unsynced bytes; %llu slow fsyncs\n", static_cast<unsigned long long>(cuts),
+              static_cast<unsigned long long>(lost), static_cast<unsigned long long>(slow));
   std::printf("replica sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(bad));
   return bad == 0 ? 0 : 1;
