@@ -253,7 +253,9 @@ void ReplicaCluster::CrashNow(Node& node, bool power_cut) {
   const std::string dir = (dir_ / std::to_string(node.index)).string();
   if (power_cut) disk_.PowerOff(dir);
   node.up = false;
-  node.busy_until = 0;  // a fsync in flight dies with the node
+  node.busy_until = 0;  // its sends after a slow write never leave
+  node.clock->ClearStall();
+  node.clock->SetInRound(false);
   node.incarnation++;
   auto pending = std::move(node.pending);
   node.pending.clear();
@@ -340,7 +342,12 @@ void ReplicaCluster::Deliver(std::function<void()> fn, bool droppable) {
   if (droppable && Roll(faults_.drop)) return;
   int64_t delay = 0;
   if (faults_.max_delay_ms > 0) delay = std::uniform_int_distribution<int64_t>(0, faults_.max_delay_ms)(rng_);
-  if (running_ != nullptr) delay += std::max<int64_t>(0, running_->busy_until - clock_.MonotonicMs());
+  if (running_ != nullptr && running_->busy_until > clock_.MonotonicMs()) {
+    delay += running_->busy_until - clock_.MonotonicMs();
+    fn = [fn = std::move(fn), node = running_, inc = running_->incarnation] {
+      if (node->incarnation == inc) fn();  // sent once its write returned
+    };
+  }
   network_[{clock_.MonotonicMs() + delay, next_seq_++}] = std::move(fn);
 }
 
@@ -353,41 +360,48 @@ bool ReplicaCluster::Round() {
     busy = true;
   }
   for (auto& node : nodes_) {
-    if (!node->up || node->busy_until > clock_.MonotonicMs()) continue;
-    busy = busy || !node->inbox.empty() || !node->deferred.empty();
-    running_ = node.get();
-    RoundOf(*node);
-    running_ = nullptr;
+    if (!node->up) continue;
+    if (node->busy_until <= clock_.MonotonicMs()) {
+      busy = busy || !node->inbox.empty();
+      HandleInbox(*node);
+    }
+    busy = RunDeferred(*node) || busy;
   }
   return busy;
 }
 
-void ReplicaCluster::RoundOf(Node& node) {
-  RunDeferred(node);
-  if (!node.up) return;
+void ReplicaCluster::HandleInbox(Node& node) {
   std::vector<Input> in;
   in.swap(node.inbox);
+  running_ = &node;
+  node.clock->SetInRound(true);
   try {
     node.replica->Handle(in);
   } catch (const CrashSignal&) {
+    running_ = nullptr;
     CrashNow(node, Roll(faults_.power_loss));
     return;
   }
+  node.clock->SetInRound(false);
+  running_ = nullptr;
   node.barriers->Expire(node.clock->SteadyNow());
-  if (node.busy_until <= clock_.MonotonicMs()) RunDeferred(node);
 }
 
-void ReplicaCluster::RunDeferred(Node& node) {
+bool ReplicaCluster::RunDeferred(Node& node) {
+  bool ran = false;
   while (node.up && !node.deferred.empty()) {
     auto fn = std::move(node.deferred.front());
     node.deferred.pop_front();
     fn();
+    ran = true;
   }
+  return ran;
 }
 
 void ReplicaCluster::Stall(Node& node, int64_t ms) {
   slow_fsyncs_++;
-  node.busy_until = clock_.MonotonicMs() + ms;
+  // A second slow write in the same round comes after the first.
+  node.busy_until = std::max(node.busy_until, clock_.MonotonicMs()) + ms;
   node.clock->StallUntil(node.busy_until);
 }
 

@@ -154,10 +154,10 @@ class ReplicaCluster {
   void Boot(Node& node);
   void CrashNow(Node& node, bool power_cut);
   void Stall(Node& node, int64_t ms);  // a slow fsync, from now
-  // One round of `node`: its leftover callbacks, its Replica on its inbox,
-  // its callbacks unless it became busy.
-  void RoundOf(Node& node);
-  void RunDeferred(Node& node);
+  // The node's Replica on its inbox (not while busy), then its callbacks
+  // (also while busy: production runs them on a thread of their own).
+  void HandleInbox(Node& node);
+  bool RunDeferred(Node& node);  // whether any ran
   // One round over every node; returns whether any had work.
   bool Round();
   void AdvanceToNextTimer();
@@ -183,7 +183,7 @@ class ReplicaCluster {
   std::set<std::pair<size_t, size_t>> cut_;
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> network_;
   uint64_t next_seq_ = 0;
-  Node* running_ = nullptr;  // the node whose round runs: its sends wait for its fsync
+  Node* running_ = nullptr;  // the node whose Replica runs: its sends wait for its fsync
   std::string empty_digest_;
   uint64_t snapshots_installed_ = 0, installs_aborted_ = 0;
   uint64_t power_cuts_ = 0, bytes_lost_ = 0, slow_fsyncs_ = 0;

@@ -191,8 +191,13 @@ void ReplicaCluster::Snapshots::SendNext(consensus::NodeId peer, std::shared_ptr
   chunk->mutable_ballot()->set_round(st->ballot.round);
   chunk->mutable_ballot()->set_node(st->ballot.node);
   chunk->set_last(!more);
-  c->DeliverOn(from, to, [c, from, to, peer, receiver, sender, st, chunk, end] {
+  auto take = [c, from, to, peer, receiver, sender, st, chunk, end](const auto& self) -> void {
     if (st->over || !receiver->up) return;
+    // Production installs under the driver's lock: not during its fsync.
+    if (const int64_t now = c->clock_.MonotonicMs(); receiver->busy_until > now) {
+      c->After(receiver->busy_until - now, [self] { self(self); });
+      return;
+    }
     if (!st->begun) {
       auto gen = receiver->replica->BeginInstall(chunk->slot(), chunk->from(),
                                                  {chunk->ballot().round(), chunk->ballot().node()});
@@ -218,7 +223,8 @@ void ReplicaCluster::Snapshots::SendNext(consensus::NodeId peer, std::shared_ptr
       st->steps++;
       sender->snapshots->SendNext(peer, st);
     });
-  });
+  };
+  c->DeliverOn(from, to, [take] { take(take); });
 }
 
 }  // namespace kvgo::replication::testing

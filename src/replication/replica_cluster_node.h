@@ -30,8 +30,10 @@ struct CrashSignal {};
 // A node's clock: the cluster's, running at `rate` (1 = true time), its
 // wall clock `offset_ms` off. Steady readings advance by the cluster's
 // monotonic milliseconds times the rate, and go on across the node's
-// restarts. While the node is in a slow fsync it reads the time the fsync
-// ends (what the node sees once its write returns).
+// restarts. In the round in which the node's log write has a slow fsync,
+// its Replica reads the time the fsync ends (as it does once the write
+// returns); other readers (client reads, checking the lease) read true
+// time, as production's gRPC threads do meanwhile.
 class DriftClock final : public Clock {
  public:
   DriftClock(ManualClock* base, double rate, int64_t offset_ms) : base_(base), rate_(rate), offset_ms_(offset_ms) {}
@@ -53,17 +55,21 @@ class DriftClock final : public Clock {
     from_base_ms_ = Base();
     rate_ = rate;
   }
-  // Until the cluster's `base_ms`, reads as if it were then.
+  // Within the node's round, until the cluster's `base_ms`, reads as if it
+  // were then. ClearStall: the node crashed.
   void StallUntil(int64_t base_ms) { stall_until_ = std::max(stall_until_, base_ms); }
+  void ClearStall() { stall_until_ = 0; }
+  void SetInRound(bool in_round) { in_round_ = in_round; }
 
  private:
-  int64_t Base() const { return std::max(base_->MonotonicMs(), stall_until_); }
+  int64_t Base() const { return in_round_ ? std::max(base_->MonotonicMs(), stall_until_) : base_->MonotonicMs(); }
 
   ManualClock* const base_;
   double rate_;
   const int64_t offset_ms_;
   int64_t from_ms_ = 0, from_base_ms_ = 0;  // this clock's reading at the base's, when the rate was set
   int64_t stall_until_ = 0;
+  bool in_round_ = false;
 };
 
 // Streams snapshots to peers over the simulated network, with the
@@ -137,8 +143,9 @@ struct ReplicaCluster::Node {
   bool bounce_next = false;
   bool lose_next_reply = false;
   consensus::Slot published_applied = 0;
-  // In a slow fsync until then (the cluster's milliseconds): the node takes
-  // no input, and what it sends leaves then.
+  // In a slow fsync until then (the cluster's milliseconds): the node's
+  // Replica takes no input, and what it sent after the write leaves then
+  // (or never, if the node crashes first).
   int64_t busy_until = 0;
   int64_t next_fsync_ms = 0;  // SlowNextFsync
 };

@@ -110,8 +110,7 @@ class Wal {
   Status OpenSegment(uint64_t seq);  // creates it empty and makes it the active one
   Status SyncDir() const;
   void CloseActive();
-  Status Rewrite(const std::string& path, std::string_view data);  // replaces the file, synced
-  Status Remove(const std::string& path);                          // OK if it is gone already
+  Status Remove(const std::string& path);  // OK if it is gone already
 
   const std::string dir_;
   const Options options_;

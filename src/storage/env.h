@@ -27,8 +27,8 @@ leveldb::Env* StorageEnv();
 // The same over `base` (tests: a simulated disk), which must outlive it.
 std::unique_ptr<leveldb::Env> NewStorageEnv(leveldb::Env* base);
 
-// How many write-ahead log files StorageEnv() synced as they were closed,
-// in this process (for tests).
+// How many write-ahead log files the Envs of this file synced as they were
+// closed, in this process (for tests).
 uint64_t WalSyncsOnClose();
 
 }  // namespace kvgo::storage

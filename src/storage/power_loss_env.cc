@@ -3,6 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 
 namespace kvgo::storage {
@@ -80,7 +85,12 @@ uint64_t PowerLossEnv::PowerOn(const std::string& dir) {
       continue;
     }
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size > it->second.synced && ::truncate(it->first.c_str(), static_cast<off_t>(it->second.synced)) == 0) {
+    if (size > it->second.synced) {
+      if (::truncate(it->first.c_str(), static_cast<off_t>(it->second.synced)) != 0) {
+        // A cut that did not happen would pass for a clean run.
+        std::fprintf(stderr, "PowerLossEnv: cannot truncate %s: %s\n", it->first.c_str(), std::strerror(errno));
+        std::abort();
+      }
       dropped += size - it->second.synced;
     }
     it->second.length = it->second.synced;
@@ -115,7 +125,9 @@ leveldb::Status PowerLossEnv::NewAppendableFile(const std::string& name, leveldb
   leveldb::WritableFile* base = nullptr;
   leveldb::Status s = target()->NewAppendableFile(name, &base);
   if (!s.ok()) return s;
-  files_.try_emplace(name, Ledger{size, size});
+  // A file cut short since (the WAL truncates a torn tail) holds only `size`.
+  auto [it, fresh] = files_.try_emplace(name, Ledger{size, size});
+  if (!fresh) it->second = Ledger{std::min(it->second.length, size), std::min(it->second.synced, size)};
   *out = new File(this, name, base);
   return s;
 }

@@ -10,9 +10,11 @@
 //
 // The model is the worst a disk that keeps each file's writes in order may
 // do: a file loses an unsynced suffix, never data a sync covered. Creating,
-// renaming and deleting files count as durable at once (LevelDB and the
-// Paxos WAL sync the directory after each one that matters); a file that
-// existed when first opened counts as synced up to its length then. A
+// renaming and deleting files count as durable at once (an assumption: the
+// Paxos WAL syncs its directory after each, LevelDB only with its
+// MANIFEST); a file that existed when first opened counts as synced up to
+// its length then. Files are cut with truncate(2): the base Env must be
+// POSIX's. A
 // crash without PowerOff loses nothing (the page cache survives it), but
 // what it left unsynced is still lost at a later power cut.
 //
