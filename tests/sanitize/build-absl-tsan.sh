@@ -6,15 +6,17 @@
 # invisible and each guarded access a false report. A TSan binary linked with
 # an rpath to OUT_DIR/lib loads these instead of /usr/lib's.
 #
-# usage: build-absl-tsan.sh OUT_DIR
-# Result: OUT_DIR/lib/libabsl_*.so.*. Idempotent (stamp file); about 20 s
-# of compiling on 2 cores, then cached.
+# usage: build-absl-tsan.sh OUT_DIR CXX_COMPILER
+# CXX_COMPILER must be the one that builds the TSan tree (each compiler has
+# its own TSan runtime). Result: OUT_DIR/lib/libabsl_*.so.*. Idempotent
+# (stamp file); about 20 s of compiling on 2 cores, then cached.
 set -euo pipefail
 
 out=$(mkdir -p "$1" && cd "$1" && pwd)
-stamp="$out/.kvgo-absl-tsan-v1"
+cxx=$2
+stamp="$out/.kvgo-absl-tsan-v2-$(basename "$cxx")"
 [ -f "$stamp" ] && exit 0
-rm -rf "$out/lib" "$out/src" "$out/build"
+rm -rf "$out/lib" "$out/src" "$out/build" "$out"/.kvgo-absl-tsan-*
 mkdir -p "$out/src" "$out/lib"
 cd "$out/src"
 # build-static-deps.sh (make deps) has already added the deb-src entries.
@@ -29,9 +31,9 @@ if ! cmp -s "$absl_dir/absl/base/options.h" /usr/include/absl/base/options.h; th
 fi
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S "$absl_dir" -B "$out/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
+cmake -S "$absl_dir" -B "$out/build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
   -DCMAKE_CXX_STANDARD=17 -DBUILD_SHARED_LIBS=ON -DCMAKE_CXX_FLAGS="-fsanitize=thread" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null 2>&1
 # synchronization brings what it links: base, spinlock_wait, graphcycles,
 # stacktrace, symbolize, time, ... each as its own .so.
 cmake --build "$out/build" -j "$(nproc)" --target synchronization >"$out/build.log" 2>&1 || {

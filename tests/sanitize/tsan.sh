@@ -1,32 +1,60 @@
 #!/bin/bash
-# ThreadSanitizer over the replication code, in a build tree of its own
-# (BUILD_DIR/tsan, ccache shared with the main build):
+# ThreadSanitizer and clang's lock-annotation analysis, in a build tree of
+# their own (BUILD_DIR/tsan), built with clang:
+#   0. every file of src/ is compiled with -Wthread-safety -Werror: each
+#      member marked ABSL_GUARDED_BY is touched only under its absl::Mutex,
+#      each ABSL_EXCLUSIVE_LOCKS_REQUIRED function called with it held;
 #   1. tsan_selftest: a handover through absl::Mutex is clean and an
 #      unguarded counter is reported, so the instrumented abseil
 #      (build-absl-tsan.sh) is the one loaded and TSan is really on;
-#   2. the unit tests of replication, storage and server, and the replica
-#      simulator on a few seeds (its nodes' stores run their own threads);
+#   2. every unit test and the replica simulator on a few seeds (the stores
+#      run their own threads);
 #   3. cluster_test (the main build's client) against a 3-node cluster of
 #      TSan-built kvgo-server processes: elections, forwarding, read
 #      indexes, a leader killed under load, snapshot catch-up, isolation --
 #      the production Replicator's threads and gRPC's.
-# Fails on any test failure or any report.
+# Fails on any warning, test failure or report. Skipped (77) without clang
+# (make deps installs it).
 # Usage: tsan.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out="$build/tsan"
 absl="$build/deps/absl-tsan"
-bash "$src/tests/sanitize/build-absl-tsan.sh" "$absl"
-unit_tests=(replication_test storage_test server_test replica_sim_test)
+if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
+  echo "SKIP: clang is not installed (make deps installs it)"
+  exit 77
+fi
+bash "$src/tests/sanitize/build-absl-tsan.sh" "$absl" clang++
+unit_tests=(common_test consensus_test config_test settings_test auth_test storage_test metrics_test
+            replication_test server_test cli_test replica_sim_test)
 # DT_RPATH (not RUNPATH) so that gRPC's own libraries also resolve abseil
 # from there.
-cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
-  -DCMAKE_C_FLAGS_SANITIZE="-O1 -g1" -DKVGO_TSAN=ON \
+cmake -S "$src" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" -DCMAKE_C_FLAGS_SANITIZE="-O1 -g1" \
+  -DCMAKE_CXX_FLAGS="-Wthread-safety -Wthread-safety-beta" -DKVGO_TSAN=ON \
   -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags,-rpath,$absl/lib" \
   -DKVGO_DEPS_PREFIX="$build/deps/prefix" -DKVGO_BIN_DIR="$out/bin" >/dev/null
-cmake --build "$out" -j "$(nproc)" --target tsan_selftest kvgo-server "${unit_tests[@]}" >"$out/build.log" 2>&1 || {
-  tail -50 "$out/build.log"; exit 1; }
+cmake --build "$out" -j "$(nproc)" --target tsan_selftest kvgo-server kvgo-cli kvgo-bench "${unit_tests[@]}" \
+  >"$out/build.log" 2>&1 || {
+  grep -E "error:|warning:" "$out/build.log" | head -30 || true
+  tail -20 "$out/build.log"; exit 1; }
+# Every file of src/ must have been compiled, with the analysis on.
+python3 - "$out/compile_commands.json" "$src/src" <<'PY'
+import json, os, shlex, subprocess, sys
+entries = json.load(open(sys.argv[1]))
+checked = set()
+for e in entries:
+    args = shlex.split(e["command"])
+    obj = os.path.join(e["directory"], args[args.index("-o") + 1])
+    if "-Wthread-safety" in args and os.path.exists(obj):
+        checked.add(os.path.realpath(os.path.join(e["directory"], e["file"])))
+files = subprocess.run(["git", "-C", sys.argv[2], "ls-files", "*.cc"], capture_output=True, text=True).stdout.split()
+missing = [f for f in files if os.path.realpath(os.path.join(sys.argv[2], f)) not in checked]
+if missing:
+    sys.exit("not compiled with -Wthread-safety: " + " ".join(missing))
+print(f"thread-safety analysis: {len(files)} files of src/ compiled with -Wthread-safety -Werror, no findings")
+PY
 find_bin() { find "$out" -name "$1" -type f -perm -u+x | head -1; }
 
 server="$out/bin/kvgo-server"
@@ -35,10 +63,10 @@ if [[ "$loaded" != "$absl/lib/"* ]]; then
   echo "kvgo-server (TSan) loads libabsl_synchronization from '$loaded', not $absl/lib"
   exit 1
 fi
-ldd "$server" | grep -q libtsan || { echo "$server is not linked with TSan's runtime"; exit 1; }
+nm "$server" | grep " T __tsan_init" >/dev/null || { echo "$server has no TSan runtime"; exit 1; }
 [[ -x "$build/tests/cluster_test" ]] || { echo "build the main tree first ($build/tests/cluster_test)"; exit 1; }
 
-export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$src/tests/sanitize/tsan.supp"
+export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:ignore_noninstrumented_modules=1:symbolize_inline_frames=0:suppressions=$src/tests/sanitize/tsan.supp"
 selftest=$(find_bin tsan_selftest)
 if ! "$selftest" guarded >"$out/selftest-guarded.log" 2>&1; then
   echo "tsan_selftest guarded: a report through absl::Mutex (is abseil instrumented?)"
