@@ -28,16 +28,6 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # in the plain build), to stay within make test's time budget.
 export KVGO_REPLICA_SIM_SEEDS=100
 status=0
-for t in "${tests[@]}"; do
-  bin=$(find "$out" -name "$t" -type f -perm -u+x | head -1)
-  log="$out/$t.log"
-  start=$(date +%s)
-  if "$bin" >"$log" 2>&1; then
-    echo "$t: passed in $(( $(date +%s) - start )) s under ASan+UBSan"
-  else
-    echo "$t: FAILED under ASan+UBSan (see $log)"
-    grep -E "ERROR: AddressSanitizer|runtime error|FAILED|Failure" "$log" | head -20
-    status=1
-  fi
-done
+source "$src/tests/sanitize/run_tests.sh"
+run_tests "$out" "ASan+UBSan" "ERROR: AddressSanitizer|runtime error|FAILED|Failure" "${tests[@]}"
 exit $status
