@@ -33,10 +33,11 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$absl_dir" -B "$out/build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
   -DCMAKE_CXX_STANDARD=17 -DBUILD_SHARED_LIBS=ON -DCMAKE_CXX_FLAGS="-fsanitize=thread" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >/dev/null 2>&1
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" >"$out/build.log" 2>&1 || {
+  tail -30 "$out/build.log"; exit 1; }
 # synchronization brings what it links: base, spinlock_wait, graphcycles,
 # stacktrace, symbolize, time, ... each as its own .so.
-cmake --build "$out/build" -j "$(nproc)" --target synchronization >"$out/build.log" 2>&1 || {
+cmake --build "$out/build" -j "$(nproc)" --target synchronization >>"$out/build.log" 2>&1 || {
   tail -30 "$out/build.log"; exit 1; }
 find "$out/build" -name 'libabsl_*.so.*' -exec cp -P {} "$out/lib/" \;
 ls "$out/lib"/libabsl_synchronization.so.* >/dev/null

@@ -65,7 +65,6 @@ if [[ "$loaded" != "$absl/lib/"* ]]; then
   exit 1
 fi
 nm "$server" | grep " T __tsan_init" >/dev/null || { echo "$server has no TSan runtime"; exit 1; }
-[[ -x "$build/tests/cluster_test" ]] || { echo "build the main tree first ($build/tests/cluster_test)"; exit 1; }
 
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:ignore_noninstrumented_modules=1:symbolize_inline_frames=0:suppressions=$src/tests/sanitize/tsan.supp"
 selftest=$(find_bin tsan_selftest)
@@ -95,6 +94,7 @@ run_tests "$out" "TSan" "WARNING: ThreadSanitizer|FAILED|Failure" "${unit_tests[
 # the call started (ReadBarriers::SendReadIndex through a ReadIndex call)
 # is reported now and then. docs/testing.md has what it finds and misses.
 if [[ "${KVGO_TSAN_CLUSTER:-0}" == 1 ]]; then
+  [[ -x "$build/tests/cluster_test" ]] || { echo "build the main tree first ($build/tests/cluster_test)"; exit 1; }
   # The servers write their reports to files: a server killed by the test
   # cannot report through its exit code.
   reports="$out/server-reports"
