@@ -21,6 +21,8 @@ const char* MsgTypeName(MsgType t) {
       return "Accept";
     case MsgType::kAccepted:
       return "Accepted";
+    case MsgType::kTimeoutNow:
+      return "TimeoutNow";
   }
   return "?";
 }
@@ -67,7 +69,6 @@ uint64_t MembersHash(std::vector<NodeId> members) {
 
 Node::Node(Config config, Restored restored)
     : cfg_(std::move(config)),
-      members_hash_(MembersHash(cfg_.members)),
       rng_(cfg_.seed * 0x9E3779B97F4A7C15ull + cfg_.id + 1),
       promised_(restored.hard_state.promised),
       log_(std::move(restored.entries)),
@@ -77,6 +78,16 @@ Node::Node(Config config, Restored restored)
       durable_promised_(restored.hard_state.promised),
       announced_(restored.applied) {
   compacted_ = std::min(restored.compacted, restored.applied);
+  if (restored.membership) {
+    members_ = std::move(*restored.membership);
+    members_slot_ = restored.membership_slot;
+  } else {
+    members_.voters = cfg_.members;
+  }
+  members_.Normalize();
+  for (const auto& [slot, e] : log_) {
+    if (e.config) config_slots_.insert(slot);
+  }
   max_seen_round_ = promised_.round;
   // A node that (re)starts may have granted a lease it no longer remembers:
   // it votes for nobody during one election timeout.
@@ -100,7 +111,7 @@ void Node::ResetElectionTimer() {
 void Node::Send(Message m) {
   m.from = cfg_.id;
   m.cluster_id = cfg_.cluster_id;
-  m.members_hash = members_hash_;
+  m.members_hash = MembersHash(members_.voters);
   // A Promise or Accepted asserts this node's durable state (its promise,
   // the entries it acked): it waits until everything not yet durable is.
   const bool asserts_disk = m.type == MsgType::kPromise || m.type == MsgType::kAccepted;
@@ -123,6 +134,11 @@ void Node::Promise(const Ballot& b) {
 }
 
 void Node::AcceptLocal(Entry e) {
+  if (e.config) {
+    config_slots_.insert(e.slot);
+  } else {
+    config_slots_.erase(e.slot);
+  }
   pending_entries_[e.slot] = e;
   log_[e.slot] = std::move(e);
 }
@@ -136,20 +152,35 @@ void Node::Tick() {
       StartHeartbeatRound();
       BroadcastAccepts(/*heartbeat=*/true);
     }
-    // CheckQuorum: step down if no majority was heard from for a timeout.
+    if (transfer_to_ != 0 && ++transfer_elapsed_ >= cfg_.election_ticks) transfer_to_ = 0;  // gave up
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      it = it->second.farewell >= 0 && now_ > it->second.farewell ? peers_.erase(it) : std::next(it);
+    }
+    // CheckQuorum: step down if no majority (of every governing
+    // membership) was heard from for a timeout.
     if (++quorum_elapsed_ >= cfg_.election_ticks) {
       quorum_elapsed_ = 0;
-      size_t active = 1;
+      std::map<NodeId, bool> active = {{cfg_.id, true}};
       for (auto& [id, p] : peers_) {
-        if (p.active) active++;
+        active[id] = p.active;
         p.active = false;
       }
-      if (active < Quorum()) BecomeFollower(my_ballot_, 0);
+      if (!QuorumsOf(Governing(log_), active)) BecomeFollower(my_ballot_, 0);
     }
     return;
   }
   ticks_since_leader_++;
-  if (++election_elapsed_ >= election_timeout_) StartPreVote();
+  if (++election_elapsed_ >= election_timeout_) {
+    // Learners and removed nodes never campaign. A voter of a membership
+    // not yet known to be chosen does: the leader that chose it may be
+    // gone (a removed leader steps down at once), and Phase 1 needs a
+    // quorum of every governing membership anyway.
+    if (KnownVoter(cfg_.id)) {
+      StartPreVote();
+    } else {
+      ResetElectionTimer();
+    }
+  }
 }
 
 void Node::BecomeFollower(const Ballot& b, NodeId leader) {
@@ -161,6 +192,8 @@ void Node::BecomeFollower(const Ballot& b, NodeId leader) {
     }
   }
   lease_until_ = 0;
+  transfer_to_ = 0;
+  transfer_from_ = Ballot{};
   pending_reads_.clear();  // their callers time out and retry elsewhere
   if (role_ != Role::kFollower || b != follower_ballot_) {
     // Entries this node accepted in ballot b (before a restart, say) came
@@ -185,11 +218,15 @@ void Node::StartPreVote() {
   role_ = Role::kPreCandidate;
   leader_ = 0;
   my_ballot_ = Ballot{std::max(promised_.round, max_seen_round_) + 1, cfg_.id};
+  transfer_from_ = Ballot{};
   votes_.clear();
   votes_[cfg_.id] = true;
   ResetElectionTimer();
-  if (votes_.size() >= Quorum()) return StartElection();
-  for (NodeId peer : cfg_.members) {
+  const auto governing = Governing(log_);
+  if (QuorumsOf(governing, votes_)) return StartElection();
+  std::set<NodeId> voters;
+  for (const Membership* c : governing) voters.insert(c->voters.begin(), c->voters.end());
+  for (NodeId peer : voters) {
     if (peer == cfg_.id) continue;
     Message m;
     m.type = MsgType::kPreVote;
@@ -206,6 +243,7 @@ void Node::StartElection() {
   my_ballot_ = Ballot{std::max(promised_.round, max_seen_round_) + 1, cfg_.id};
   Promise(my_ballot_);
   votes_.clear();
+  asked_.clear();
   promise_parts_.clear();
   phase1_from_ = commit_ + 1;
   recovered_.clear();
@@ -214,16 +252,30 @@ void Node::StartElection() {
   // This node's own vote counts once its promise is durable (Advance).
   if (cfg_.testing_count_unpersisted) {
     votes_[cfg_.id] = true;
-    if (votes_.size() >= Quorum()) return BecomeLeader();
+    if (QuorumsOf(Governing(recovered_), votes_)) return BecomeLeader();
   }
-  for (NodeId peer : cfg_.members) {
-    if (peer == cfg_.id) continue;
-    Message m;
-    m.type = MsgType::kPrepare;
-    m.to = peer;
-    m.ballot = my_ballot_;
-    m.first_slot = phase1_from_;
-    Send(std::move(m));
+  SendPrepares();
+}
+
+// Phase 1 needs a quorum of every membership that may govern a slot from
+// phase1_from_ on: the current one, and each one a configuration entry
+// among the values recovered so far would set (a chosen one is among them:
+// P2c). So a Prepare goes to each voter of each as it comes to light.
+void Node::SendPrepares() {
+  for (const Membership* c : Governing(recovered_)) {
+    for (NodeId peer : c->voters) {
+      if (peer == cfg_.id || !asked_.insert(peer).second) continue;
+      Message m;
+      m.type = MsgType::kPrepare;
+      m.to = peer;
+      m.ballot = my_ballot_;
+      m.first_slot = phase1_from_;
+      if (!transfer_from_.IsZero()) {
+        m.transfer = true;
+        m.promised = transfer_from_;
+      }
+      Send(std::move(m));
+    }
   }
 }
 
@@ -243,6 +295,7 @@ void Node::BecomeLeader() {
     if (auto it = recovered_.find(s); it != recovered_.end()) {
       e.noop = it->second.noop;
       e.data = it->second.data;
+      e.config = it->second.config;
     } else {
       e.noop = true;
     }
@@ -251,13 +304,14 @@ void Node::BecomeLeader() {
   recovered_.clear();
   // Our own no-op: once it is chosen we know every earlier chosen value.
   ready_slot_ = last + 1;
-  AcceptLocal(Entry{ready_slot_, my_ballot_, true, nullptr});
+  AcceptLocal(Entry{ready_slot_, my_ballot_, true, nullptr, nullptr});
   next_slot_ = ready_slot_ + 1;
   peers_.clear();
-  for (NodeId peer : cfg_.members) {
-    if (peer == cfg_.id) continue;
-    peers_[peer] = Peer{phase1_from_, 0, true, 0};
-  }
+  RefreshPeers(phase1_from_);
+  for (auto& [id, p] : peers_) p.active = true;
+  transfer_to_ = 0;
+  transfer_from_ = Ballot{};
+  lease_off_ = false;
   lease_until_ = 0;
   pending_reads_.clear();
   StartHeartbeatRound();
@@ -285,11 +339,18 @@ bool Node::Read(uint64_t id) {
 // releases the reads waiting for it.
 void Node::AdvanceReads() {
   if (role_ != Role::kLeader) return;
-  std::vector<uint64_t> acked = {hb_seq_};
-  for (const auto& [id, p] : peers_) acked.push_back(p.acked_seq);
-  std::sort(acked.begin(), acked.end(), std::greater<uint64_t>());
-  const uint64_t confirmed = acked[Quorum() - 1];
-  if (auto it = seq_sent_at_.find(confirmed); it != seq_sent_at_.end()) {
+  // The highest round a quorum of every governing membership acked.
+  uint64_t confirmed = hb_seq_;
+  for (const Membership* c : Governing(log_)) {
+    std::vector<uint64_t> acked;
+    for (NodeId v : c->voters) {
+      auto it = peers_.find(v);
+      acked.push_back(v == cfg_.id ? hb_seq_ : it == peers_.end() ? 0 : it->second.acked_seq);
+    }
+    std::sort(acked.begin(), acked.end(), std::greater<uint64_t>());
+    confirmed = std::min(confirmed, acked[c->Quorum() - 1]);
+  }
+  if (auto it = seq_sent_at_.find(confirmed); !lease_off_ && it != seq_sent_at_.end()) {
     lease_until_ = std::max(lease_until_, it->second + cfg_.election_ticks - cfg_.lease_margin_ticks);
   }
   size_t kept = 0;
@@ -304,16 +365,16 @@ void Node::AdvanceReads() {
 }
 
 Slot Node::Propose(std::shared_ptr<const std::string> data) {
-  if (role_ != Role::kLeader) return 0;
+  if (role_ != Role::kLeader || transfer_to_ != 0) return 0;
   const Slot s = next_slot_++;
-  AcceptLocal(Entry{s, my_ballot_, false, std::move(data)});
+  AcceptLocal(Entry{s, my_ballot_, false, std::move(data), nullptr});
   dirty_ = true;
   return s;
 }
 
 void Node::SendAccepts(NodeId id, bool heartbeat) {
   Peer& p = peers_[id];
-  const Slot last = next_slot_ - 1;
+  const Slot last = SendLimit();
   if (p.next <= compacted_) {
     // The peer needs entries this node no longer has: ask the caller for a
     // snapshot (again if the last one got no answer for a while).
@@ -365,7 +426,7 @@ void Node::BroadcastAccepts(bool heartbeat) {
   for (auto& [id, p] : peers_) {
     SendAccepts(id, heartbeat);
     // Pipelining: keep sending while the window allows.
-    while (p.next > compacted_ && p.next < next_slot_ &&
+    while (p.next > compacted_ && p.next <= SendLimit() &&
            p.next - 1 - std::min(p.match, p.next - 1) < cfg_.max_inflight_entries) {
       const Slot before = p.next;
       SendAccepts(id, false);
@@ -376,24 +437,41 @@ void Node::BroadcastAccepts(bool heartbeat) {
 }
 
 void Node::AdvanceCommit() {
-  if (role_ != Role::kLeader) return;
-  std::vector<Slot> matches;
   // This node accepted everything it proposed; it counts what is durable.
   const Slot unstable = LowestUnstable();
-  matches.push_back(unstable == 0 ? next_slot_ - 1 : unstable - 1);
-  for (const auto& [id, p] : peers_) matches.push_back(p.match);
-  std::sort(matches.begin(), matches.end(), std::greater<Slot>());
-  const Slot n = matches[Quorum() - 1];
-  // Only slots accepted by a majority in our own ballot are chosen by us;
-  // peers' match counts only such slots (or slots they know are chosen).
-  if (n > commit_) commit_ = n;
+  const Slot self = unstable == 0 ? next_slot_ - 1 : unstable - 1;
+  while (role_ == Role::kLeader) {
+    // Slots up to an unchosen configuration entry are counted among the
+    // current voters; the slots after it among its voters, once it is
+    // chosen (the loop goes round again).
+    std::vector<Slot> matches;
+    for (NodeId v : members_.voters) {
+      auto it = peers_.find(v);
+      matches.push_back(v == cfg_.id ? self : it == peers_.end() ? 0 : it->second.match);
+    }
+    if (cfg_.testing_learners_count) {
+      for (NodeId v : members_.learners) {
+        if (auto it = peers_.find(v); it != peers_.end()) matches.push_back(it->second.match);
+      }
+    }
+    if (matches.empty()) return;
+    std::sort(matches.begin(), matches.end(), std::greater<Slot>());
+    Slot n = matches[members_.Quorum() - 1];
+    if (const Slot fence = PendingConfigSlot()) n = std::min(n, fence);
+    // Only slots accepted by a quorum in our own ballot are chosen by us;
+    // peers' match counts only such slots (or slots they know are chosen).
+    if (n <= commit_) return;
+    const Slot before = members_slot_;
+    SetCommit(n);
+    if (members_slot_ == before) return;
+  }
 }
 
 void Node::Step(const Message& m) {
-  if (m.cluster_id != cfg_.cluster_id || m.members_hash != members_hash_ || m.to != cfg_.id || m.from == cfg_.id) {
-    return;
-  }
-  if (std::find(cfg_.members.begin(), cfg_.members.end(), m.from) == cfg_.members.end()) return;
+  // Any member of the cluster may lead one this node does not know of yet
+  // (a node that missed a membership change must still follow it); votes
+  // go only to known voters (OnPreVote, OnPrepare).
+  if (m.cluster_id != cfg_.cluster_id || m.to != cfg_.id || m.from == cfg_.id || m.from == 0) return;
   max_seen_round_ = std::max({max_seen_round_, m.ballot.round, m.promised.round});
   switch (m.type) {
     case MsgType::kPreVote:
@@ -408,6 +486,8 @@ void Node::Step(const Message& m) {
       return OnAccept(m);
     case MsgType::kAccepted:
       return OnAccepted(m);
+    case MsgType::kTimeoutNow:
+      return OnTimeoutNow(m);
   }
 }
 

@@ -29,8 +29,17 @@
 // Log truncation: Compact(); a peer that needs compacted entries is listed
 // in Ready::snapshots, and SnapshotInstalled() resumes it.
 //
-// Every message carries the cluster id and a hash of the member list; a
-// node drops messages from other clusters, other memberships and strangers.
+// Membership (docs/consensus.md, "Membership changes"): voters and
+// learners, changed one voter at a time through configuration entries in
+// the log. A configuration entry chosen in slot j governs the slots after
+// j; the leader sends nothing after an unchosen configuration entry, and a
+// candidate needs a quorum of every configuration its Phase 1 range may be
+// governed by. Learners receive the log and never count in a quorum.
+// Leadership transfer: the leader brings the target up to date and tells
+// it to campaign at once (Raft thesis 3.10).
+//
+// Every message carries the cluster id; a node drops messages of other
+// clusters, and grants votes only to voters of a configuration it knows.
 //
 // Exactly-once client sessions are a state machine concern: commands carry
 // (client_id, seq) and the state machine skips a seq it applied (see the
@@ -43,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +77,30 @@ struct Ballot {
   std::string ToString() const;
 };
 
+// Who takes part: voters form quorums, learners only receive the log. Both
+// lists are sorted and disjoint.
+struct Membership {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool IsVoter(NodeId id) const;
+  bool Contains(NodeId id) const;
+  size_t Quorum() const { return voters.size() / 2 + 1; }
+  // Sorts both lists (and drops duplicates).
+  void Normalize();
+  std::string ToString() const;
+  friend bool operator==(const Membership& a, const Membership& b) {
+    return a.voters == b.voters && a.learners == b.learners;
+  }
+  friend bool operator!=(const Membership& a, const Membership& b) { return !(a == b); }
+};
+
+// Why `next` may not follow `current` as one membership change: empty if it
+// may. One change is one voter added, removed, promoted from learner or
+// demoted to learner, or any change of learners alone; at least one voter
+// must remain.
+std::string CheckMembershipChange(const Membership& current, const Membership& next);
+
 // A value accepted for a slot, and the ballot it was accepted in. The
 // payload is shared and immutable: entries are copied between the log,
 // messages and Ready batches without copying their bytes.
@@ -75,6 +109,9 @@ struct Entry {
   Ballot ballot;
   bool noop = false;
   std::shared_ptr<const std::string> data;  // opaque to the core; null for no-ops
+  // Non-null: a configuration entry (data is null). Once chosen, it governs
+  // every later slot (until the next one).
+  std::shared_ptr<const Membership> config;
 
   const std::string& value() const {
     static const std::string kEmpty;
@@ -90,6 +127,7 @@ enum class MsgType {
                   // in `parts` messages (seq = this one's index): a vote counts once all arrived
   kAccept,        // ballot, first_slot, entries (may be empty: heartbeat), commit
   kAccepted,      // ok, ballot, last_slot (cumulative ack), promised (if !ok)
+  kTimeoutNow,    // ballot (the leader's): the leader hands over; campaign now
 };
 const char* MsgTypeName(MsgType t);
 
@@ -98,7 +136,7 @@ struct Message {
   NodeId from = 0;
   NodeId to = 0;
   uint64_t cluster_id = 0;
-  uint64_t members_hash = 0;  // of the sender's member list: strangers are dropped
+  uint64_t members_hash = 0;  // of the sender's voters: for older versions, which drop other lists
   Ballot ballot;
   Ballot promised;
   bool ok = false;
@@ -108,6 +146,7 @@ struct Message {
   bool heartbeat = false;  // Accept: sent on the heartbeat timer; echoed in Accepted
   uint64_t seq = 0;        // Accept: the leader's heartbeat round; echoed in Accepted. Promise: part index
   uint32_t parts = 1;      // Promise: how many messages carry this promise's entries
+  bool transfer = false;   // PreVote/Prepare: a leadership transfer; voters ignore the live leader
   std::vector<Entry> entries;
   std::string ToString() const;
 };
@@ -120,7 +159,9 @@ struct HardState {
 
 struct Config {
   NodeId id = 0;
-  std::vector<NodeId> members;  // all nodes, including this one
+  // The voters of a new cluster (bootstrap), used when Restored carries no
+  // membership.
+  std::vector<NodeId> members;
   uint64_t cluster_id = 0;
   int heartbeat_ticks = 1;
   // A follower starts an election after [election_ticks, 2*election_ticks)
@@ -147,6 +188,11 @@ struct Config {
   // crashes between sending and persisting. The simulator proves it
   // catches this.
   bool testing_count_unpersisted = false;
+  // TESTING ONLY: the leader counts learners' acks toward its voters'
+  // quorum; membership changes skip their checks (several voters at once,
+  // one while another is not chosen). The simulator proves it catches both.
+  bool testing_learners_count = false;
+  bool testing_unchecked_membership = false;
 };
 
 // A linearizable read may be served once the state machine applied up to
@@ -201,6 +247,13 @@ struct Restored {
   std::map<Slot, Entry> entries;
   Slot applied = 0;    // entries up to here are applied (the state machine knows)
   Slot compacted = 0;  // entries up to here were dropped (<= applied)
+  // The membership as of `applied` (the state machine keeps it); none:
+  // Config::members as voters. A node that joins gets the one of the node
+  // it joins through, as of `membership_slot` (its configuration entry's
+  // slot, or the slot of the snapshot that carried it): configuration
+  // entries up to that slot are older and change nothing.
+  std::optional<Membership> membership;
+  Slot membership_slot = 0;
 };
 
 // FNV-1a over the sorted member ids.
@@ -248,9 +301,38 @@ class Node {
   Slot compacted() const { return compacted_; }
   // The caller installed a snapshot of the state machine at `slot` (it
   // does so only when slot > applied()), sent by `from` (the leader that
-  // asked for it): the log up to `slot` is dropped and replication resumes
-  // after it.
-  void SnapshotInstalled(Slot slot, NodeId from);
+  // asked for it), whose membership was `membership` (none: unchanged):
+  // the log up to `slot` is dropped and replication resumes after it.
+  void SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership = std::nullopt);
+
+  // Proposes a membership change (CheckMembershipChange). Returns its slot,
+  // or 0 with the reason in *why: not the leader, not LeaderReady (a new
+  // leader first chooses a value of its own ballot), another change not yet
+  // chosen, a leadership transfer under way, or a quorum of the new voters
+  // (or of the current ones) not heard from within the election timeout.
+  // Proposals made after it are held until it is chosen.
+  Slot ProposeMembership(Membership next, std::string* why);
+  // The membership governing the next unchosen slot.
+  const Membership& membership() const { return members_; }
+  // The slot as of which membership() holds (see Restored).
+  Slot membership_slot() const { return members_slot_; }
+  // A change proposed or accepted and not yet known to be chosen (null if
+  // none): the one in the lowest such slot.
+  const Membership* pending_membership() const;
+  bool IsVoter() const { return members_.IsVoter(cfg_.id); }
+
+  // Leader: hands leadership to voter `to` within an election timeout (new
+  // proposals are refused meanwhile; the lease ends at once). Returns false
+  // with the reason in *why if it cannot start.
+  bool TransferLeadership(NodeId to, std::string* why);
+  NodeId transfer_target() const { return transfer_to_; }
+
+  // Leader: what it knows of each other member (voter or learner).
+  struct Progress {
+    Slot match = 0;         // every slot <= match is accepted there in our ballot
+    int64_t heard_at = -1;  // local tick of its last message (-1: never)
+  };
+  std::map<NodeId, Progress> progress() const;
 
   bool HasReady() const;
   // The pending work; the caller must do it and then call Advance() before
@@ -276,12 +358,37 @@ class Node {
   bool LeaderReady() const { return role_ == Role::kLeader && ready_slot_ > 0 && commit_ >= ready_slot_; }
 
  private:
-  size_t Quorum() const { return cfg_.members.size() / 2 + 1; }
+  // The memberships that may govern slots from commit_+1 on, as far as
+  // `log` shows: the current one, then each configuration entry of `log`
+  // after ConfigFloor(), in slot order.
+  std::vector<const Membership*> Governing(const std::map<Slot, Entry>& log) const;
+  // True if `ids` hold a quorum of the voters of each of `configs`.
+  static bool QuorumsOf(const std::vector<const Membership*>& configs, const std::map<NodeId, bool>& ids);
+  // Configuration entries up to this slot are chosen and taken up (or
+  // older than what this node was given on joining).
+  Slot ConfigFloor() const { return std::max(commit_, members_slot_); }
+  // The lowest slot after ConfigFloor() that holds a configuration entry
+  // (0: none).
+  Slot PendingConfigSlot() const;
+  // The last slot the leader may send now: nothing after an unchosen
+  // configuration entry.
+  Slot SendLimit() const;
+  // Raises commit_ to `c`, taking up each configuration entry it passes.
+  void SetCommit(Slot c);
+  void OnMembershipChosen();
+  // Leader: a Peer (sent from `next` on) for every member of every
+  // governing membership; those of none are dropped after a farewell.
+  void RefreshPeers(Slot next);
+  // True if `from` is a voter of a membership this node knows.
+  bool KnownVoter(NodeId from) const;
+  void OnTimeoutNow(const Message& m);
+  void MaybeSendTimeoutNow();
   uint64_t Random();
   void ResetElectionTimer();
   void BecomeFollower(const Ballot& seen, NodeId leader);
   void StartPreVote();
   void StartElection();
+  void SendPrepares();
   void BecomeLeader();
   void Send(Message m);
   void Promise(const Ballot& b);  // raises the durable promise
@@ -308,12 +415,14 @@ class Node {
   void OnAccepted(const Message& m);
 
   Config cfg_;
-  uint64_t members_hash_;
   uint64_t rng_;
+  Membership members_;  // governs commit_+1 (chosen in members_slot_; 0: bootstrap or snapshot)
+  Slot members_slot_ = 0;
 
   // Durable (through Ready).
   Ballot promised_;
   std::map<Slot, Entry> log_;
+  std::set<Slot> config_slots_;  // the slots of log_ that hold configuration entries
 
   // Volatile.
   int64_t now_ = 0;              // local ticks since start
@@ -336,7 +445,9 @@ class Node {
 
   // Candidate / pre-candidate.
   Ballot my_ballot_;
+  Ballot transfer_from_;  // a campaign the leader of this ballot asked for (TimeoutNow); zero if not
   std::map<NodeId, bool> votes_;
+  std::set<NodeId> asked_;                             // candidate: voters sent a Prepare
   std::map<NodeId, std::vector<bool>> promise_parts_;  // candidate: parts received per acceptor
   std::map<Slot, Entry> recovered_;                    // highest-ballot value per slot from promises
   Slot phase1_from_ = 0;
@@ -348,6 +459,8 @@ class Node {
     bool active = false;       // heard from since the last CheckQuorum round
     uint64_t acked_seq = 0;    // highest heartbeat round acked
     int64_t snapshot_at = -1;  // when a snapshot was last asked for (-1 = none)
+    int64_t heard_at = -1;     // local tick of its last Accepted
+    int64_t farewell = -1;     // removed: the tick after which it gets nothing more
   };
   std::map<NodeId, Peer> peers_;
   Slot next_slot_ = 0;
@@ -356,6 +469,7 @@ class Node {
   uint64_t hb_seq_ = 0;                      // heartbeat round
   std::map<uint64_t, int64_t> seq_sent_at_;  // round -> local tick it started
   int64_t lease_until_ = 0;
+  bool lease_off_ = false;  // a TimeoutNow went out in this ballot: no lease any more
   struct PendingRead {
     uint64_t id;
     Slot index;
@@ -366,6 +480,9 @@ class Node {
   std::vector<NodeId> ready_snapshots_;
   std::vector<Slot> ready_unknown_;
   int quorum_elapsed_ = 0;
+  NodeId transfer_to_ = 0;  // leadership transfer under way to this voter
+  int transfer_elapsed_ = 0;
+  bool transfer_sent_ = false;  // its TimeoutNow went out
 
   // Pending output.
   std::optional<HardState> pending_hard_;

@@ -11,13 +11,29 @@ void Node::Compact(Slot upto) {
   upto = std::min(upto, applied_);
   if (upto <= compacted_) return;
   log_.erase(log_.begin(), log_.upper_bound(upto));
+  config_slots_.erase(config_slots_.begin(), config_slots_.upper_bound(upto));
   compacted_ = upto;
 }
 
-void Node::SnapshotInstalled(Slot slot, NodeId from) {
+void Node::SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership) {
   // REQUIRES (caller): the state machine was at applied() and now is at slot.
   if (slot <= applied_) return;
+  // Configuration entries up to `slot` are chosen: the snapshot's
+  // membership is theirs (or, without one, theirs as this log holds them).
+  if (membership && slot >= members_slot_) {
+    membership->Normalize();
+    members_ = std::move(*membership);
+    members_slot_ = slot;
+  } else if (!membership) {
+    for (auto it = config_slots_.upper_bound(ConfigFloor()); it != config_slots_.end() && *it <= slot; ++it) {
+      if (auto e = log_.find(*it); e != log_.end() && e->second.config) {
+        members_ = *e->second.config;
+        members_slot_ = *it;
+      }
+    }
+  }
   log_.erase(log_.begin(), log_.upper_bound(slot));
+  config_slots_.erase(config_slots_.begin(), config_slots_.upper_bound(slot));
   for (auto it = pending_entries_.begin(); it != pending_entries_.end();) {
     it = it->first <= slot ? pending_entries_.erase(it) : std::next(it);
   }
@@ -105,7 +121,7 @@ void Node::Advance() {
   // A candidate's own vote, now that its promise is durable.
   if (role_ == Role::kCandidate && durable_promised_ == my_ballot_ && !votes_.count(cfg_.id)) {
     votes_[cfg_.id] = true;
-    if (votes_.size() >= Quorum()) BecomeLeader();
+    if (QuorumsOf(Governing(recovered_), votes_)) BecomeLeader();
   }
   // A leader's own acceptance of what it just persisted.
   AdvanceCommit();

@@ -12,7 +12,7 @@ void Node::OnPreVote(const Message& m) {
   r.to = m.from;
   r.ballot = m.ballot;
   r.promised = promised_;
-  r.ok = !HeardFromLeaderRecently() && m.ballot > promised_ && m.first_slot > compacted_;
+  r.ok = KnownVoter(m.from) && !HeardFromLeaderRecently() && m.ballot > promised_ && m.first_slot > compacted_;
   Send(std::move(r));
 }
 
@@ -20,7 +20,7 @@ void Node::OnPreVoteReply(const Message& m) {
   if (role_ != Role::kPreCandidate || m.ballot != my_ballot_) return;
   if (!m.ok) return;
   votes_[m.from] = true;
-  if (votes_.size() >= Quorum()) StartElection();
+  if (QuorumsOf(Governing(log_), votes_)) StartElection();
 }
 
 void Node::OnPrepare(const Message& m) {
@@ -28,12 +28,18 @@ void Node::OnPrepare(const Message& m) {
   r.type = MsgType::kPromise;
   r.to = m.from;
   r.ballot = m.ballot;
-  // A node still following a live leader does not help depose it.
-  const bool live_leader = HeardFromLeaderRecently() && leader_ != m.from;
+  // A node still following a live leader does not help depose it, unless
+  // that leader handed over to the candidate (TimeoutNow; the leader gave
+  // up its lease first). A node that restarted within an election timeout
+  // may have granted a lease it forgot: it refuses either way.
+  const Ballot live = role_ == Role::kLeader ? my_ballot_ : follower_ballot_;
+  const bool handed_over =
+      m.transfer && m.promised == live && quiet_ticks_ == 0 && (role_ != Role::kLeader || lease_off_);
+  const bool live_leader = HeardFromLeaderRecently() && leader_ != m.from && !handed_over;
   // A candidate that has not even learned what this node compacted (chosen
   // values it could not re-propose) must catch up before it leads.
   const bool behind = m.first_slot <= compacted_;
-  if (m.ballot < promised_ || (m.ballot > promised_ && (live_leader || behind))) {
+  if (m.ballot < promised_ || (m.ballot > promised_ && (live_leader || behind || !KnownVoter(m.from)))) {
     r.ok = false;
     r.promised = promised_;
     Send(std::move(r));
@@ -94,7 +100,8 @@ void Node::OnPromise(const Message& m) {
     promise_parts_.erase(m.from);
   }
   votes_[m.from] = true;
-  if (votes_.size() >= Quorum()) BecomeLeader();
+  SendPrepares();
+  if (QuorumsOf(Governing(recovered_), votes_)) BecomeLeader();
 }
 
 void Node::OnAccept(const Message& m) {
@@ -129,8 +136,7 @@ void Node::OnAccept(const Message& m) {
     AcceptLocal(std::move(copy));
     trusted_ = std::max(trusted_, e.slot);
   }
-  const Slot c = std::min(m.commit, trusted_);
-  if (c > commit_) commit_ = c;
+  SetCommit(std::min(m.commit, trusted_));
   r.ok = true;
   r.last_slot = trusted_;
   r.heartbeat = m.heartbeat;
@@ -151,6 +157,7 @@ void Node::OnAccepted(const Message& m) {
   if (m.last_slot >= next_slot_) return;
   Peer& p = it->second;
   p.active = true;
+  p.heard_at = now_;
   if (!m.ok && m.promised > my_ballot_) {
     BecomeFollower(m.promised, 0);
     return;
@@ -177,7 +184,9 @@ void Node::OnAccepted(const Message& m) {
   }
   if (m.last_slot > compacted_) p.snapshot_at = -1;  // caught up past our log's start
   AdvanceCommit();
-  if (p.next < next_slot_) SendAccepts(m.from, false);
+  if (role_ != Role::kLeader) return;
+  if (p.next <= SendLimit()) SendAccepts(m.from, false);
+  if (m.from == transfer_to_) MaybeSendTimeoutNow();
 }
 
 }  // namespace kvgo::consensus

@@ -208,40 +208,30 @@ TEST(Paxos, CandidateBehindACompactedLogCannotLead) {
   EXPECT_NE(net.nodes[f]->role(), Role::kLeader);
 }
 
-TEST(Paxos, DropsStrangers) {
+TEST(Paxos, RefusesVotesToStrangersAndDropsOtherClusters) {
   Net net(3);
   net.Ticks(30);
   const NodeId l = net.Leader();
+  const NodeId f = l % 3 + 1, g = f % 3 + 1;
+  net.cut = {l, g};
+  net.Ticks(25);  // f hears from no leader: it would vote
   Message m;
   m.type = MsgType::kPrepare;
-  m.from = 9;  // not a member
-  m.to = l;
+  m.to = f;
+  m.first_slot = 1;
+  m.from = 9;  // a voter of no membership f knows
   m.cluster_id = 7;
-  m.members_hash = MembersHash({1, 2, 3, 9});
   m.ballot = Ballot{1000, 9};
-  net.nodes[l]->Step(m);
-  m.from = l % 3 + 1;  // a member, but with another member list
-  net.nodes[l]->Step(m);
-  m.members_hash = MembersHash({1, 2, 3});
-  m.cluster_id = 8;  // another cluster
-  net.nodes[l]->Step(m);
-  EXPECT_EQ(net.nodes[l]->role(), Role::kLeader);
-  EXPECT_LT(net.nodes[l]->promised().round, 1000u);
-  // An Accept of a huge ballot from a member whose member list differs: a
-  // follower would adopt it if it did not check the hash.
-  const NodeId f = l % 3 + 1;
-  Message a;
-  a.type = MsgType::kAccept;
-  a.from = l;
-  a.to = f;
-  a.cluster_id = 7;
-  a.members_hash = MembersHash({1, 2, 3, 4});
-  a.ballot = Ballot{2000, l};
-  net.nodes[f]->Step(a);
+  net.nodes[f]->Step(m);
   EXPECT_LT(net.nodes[f]->promised().round, 1000u);
-  a.members_hash = MembersHash({3, 1, 2});  // same members, any order: accepted
-  net.nodes[f]->Step(a);
-  EXPECT_EQ(net.nodes[f]->promised().round, 2000u);
+  m.from = g;  // a voter, of another cluster
+  m.cluster_id = 8;
+  m.ballot = Ballot{1000, g};
+  net.nodes[f]->Step(m);
+  EXPECT_LT(net.nodes[f]->promised().round, 1000u);
+  m.cluster_id = 7;  // the same voter of this cluster: granted
+  net.nodes[f]->Step(m);
+  EXPECT_EQ(net.nodes[f]->promised(), (Ballot{1000, g}));
 }
 
 }  // namespace

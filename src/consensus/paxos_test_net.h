@@ -57,6 +57,28 @@ struct Net {
       nodes[id] = std::make_unique<Node>(c, Restored{});
       configs[id] = c;
     }
+    initial.voters = members;
+  }
+  // Nodes 1..voters vote, the next `learners.n` nodes learn.
+  struct Learners {
+    int n;
+  };
+  Net(int voters, Learners learners) {
+    for (int i = 1; i <= voters; i++) initial.voters.push_back(i);
+    for (int i = voters + 1; i <= voters + learners.n; i++) initial.learners.push_back(i);
+    for (int i = 1; i <= voters + learners.n; i++) Add(i);
+  }
+  // Starts node `id` with an empty log and the membership as of slot 0 (a
+  // node that joins gets a snapshot later).
+  void Add(NodeId id) {
+    Config c;
+    c.id = id;
+    c.cluster_id = 7;
+    c.seed = id;
+    configs[id] = c;
+    Restored r;
+    r.membership = initial;
+    nodes[id] = std::make_unique<Node>(c, r);
   }
   // Persist and route every node's Ready until nothing moves.
   void Settle(int max_rounds = 1000) {
@@ -95,16 +117,26 @@ struct Net {
   void Restart(NodeId id) {
     Restored r = disk[id];
     r.applied = applied[id].empty() ? 0 : applied[id].back().slot;
+    r.membership = MembershipOf(id);
     nodes[id] = std::make_unique<Node>(configs[id], r);
+  }
+  // The membership node `id` applied last (its state machine's).
+  Membership MembershipOf(NodeId id) {
+    Membership m = initial;
+    for (auto& e : applied[id]) {
+      if (e.config) m = *e.config;
+    }
+    return m;
   }
   std::vector<std::string> Values(NodeId id) {
     std::vector<std::string> v;
     for (auto& e : applied[id]) {
-      if (!e.noop) v.push_back(e.value());
+      if (!e.noop && !e.config) v.push_back(e.value());
     }
     return v;
   }
 
+  Membership initial;
   std::map<NodeId, std::unique_ptr<Node>> nodes;
   std::map<NodeId, Config> configs;
   std::map<NodeId, Restored> disk;

@@ -117,7 +117,7 @@ Applier::Applied Applier::Apply(const std::vector<consensus::Entry>& committed, 
     auto mine = proposed.find(e.slot);
     StatusOr<storage::pb::CommandResult> result =
         absl::UnavailableError("another leader's value was chosen for this write's slot; the write was not applied");
-    if (!e.noop) {
+    if (!e.noop && !e.config) {
       // This node's own proposal, as proposed (no need to decode it).
       const bool own = mine != proposed.end() && mine->second.data != nullptr && e.data == mine->second.data;
       storage::pb::Command decoded;

@@ -9,7 +9,15 @@ consensus::Entry FromProto(const peer::pb::Entry& e) {
   out.slot = e.slot();
   out.ballot = {e.ballot().round(), e.ballot().node()};
   out.noop = e.noop();
-  if (!e.noop()) out.data = std::make_shared<const std::string>(e.data());
+  if (e.has_config()) {
+    consensus::Membership m;
+    m.voters.assign(e.config().voters().begin(), e.config().voters().end());
+    m.learners.assign(e.config().learners().begin(), e.config().learners().end());
+    m.Normalize();
+    out.config = std::make_shared<const consensus::Membership>(std::move(m));
+  } else if (!e.noop()) {
+    out.data = std::make_shared<const std::string>(e.data());
+  }
   return out;
 }
 
@@ -18,7 +26,13 @@ void ToProto(const consensus::Entry& e, peer::pb::Entry* out) {
   out->mutable_ballot()->set_round(e.ballot.round);
   out->mutable_ballot()->set_node(e.ballot.node);
   out->set_noop(e.noop);
-  if (!e.noop) out->set_data(e.value());
+  if (e.config) {
+    auto* c = out->mutable_config();
+    for (auto id : e.config->voters) c->add_voters(id);
+    for (auto id : e.config->learners) c->add_learners(id);
+  } else if (!e.noop) {
+    out->set_data(e.value());
+  }
 }
 
 peer::pb::Message ToProto(const consensus::Message& m) {
@@ -39,14 +53,16 @@ peer::pb::Message ToProto(const consensus::Message& m) {
   p.set_heartbeat(m.heartbeat);
   p.set_seq(m.seq);
   p.set_parts(m.parts);
+  p.set_transfer(m.transfer);
   for (const auto& e : m.entries) ToProto(e, p.add_entries());
   return p;
 }
 
 consensus::Message FromProto(const peer::pb::Message& p) {
   consensus::Message m;
-  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kAccepted) ? static_cast<consensus::MsgType>(p.type())
-                                                                            : consensus::MsgType::kAccepted;
+  m.type = p.type() <= static_cast<uint32_t>(consensus::MsgType::kTimeoutNow)
+               ? static_cast<consensus::MsgType>(p.type())
+               : consensus::MsgType::kAccepted;
   m.from = p.from();
   m.to = p.to();
   m.cluster_id = p.cluster_id();
@@ -60,6 +76,7 @@ consensus::Message FromProto(const peer::pb::Message& p) {
   m.heartbeat = p.heartbeat();
   m.seq = p.seq();
   m.parts = std::max<uint32_t>(1, p.parts());
+  m.transfer = p.transfer();
   m.entries.reserve(p.entries_size());
   for (const auto& pe : p.entries()) m.entries.push_back(FromProto(pe));
   return m;

@@ -42,6 +42,8 @@ struct SimNode {
   Disk disk;      // survives crashes
   // The state machine, durable with its applied slot (as the KV store is).
   std::vector<Entry> applied;
+  consensus::Membership members;  // as of the last applied slot, or given on joining
+  Slot members_slot = 0;          // Restored::membership_slot
   std::map<std::string, std::string> kv;
   std::map<int, uint64_t> sessions;  // client -> last applied write seq (durable)
   // Precomputed entries (src/replication/apply_chain.h): the apply head and
@@ -69,11 +71,19 @@ struct SnapshotInFlight {
   NodeId from;
   NodeId to;
   std::vector<Entry> applied;
+  consensus::Membership members;
+  Slot members_slot = 0;
   std::map<std::string, std::string> kv;
   std::map<int, uint64_t> sessions;
   uint64_t head = 0;
   uint64_t version = 0;
 };
+
+// What a slot holds, as the one-value-per-slot check compares it.
+std::string ValueOf(const Entry& e) {
+  if (e.config) return "<config " + e.config->ToString() + ">";
+  return e.noop ? "<noop>" : e.value();
+}
 
 struct PendingOp {
   size_t history_index;
@@ -88,14 +98,16 @@ struct PendingOp {
 class Simulation {
  public:
   Simulation(uint64_t seed, const SimOptions& o) : o_(o), rng_(seed), seed_(seed) {
-    for (int i = 1; i <= o_.nodes; i++) members_.push_back(static_cast<NodeId>(i));
-    for (NodeId id : members_) {
+    for (int i = 1; i <= o_.nodes; i++) ids_.push_back(static_cast<NodeId>(i));
+    for (NodeId id : ids_) {
       SimNode n;
       n.id = id;
       n.drift = static_cast<int>(Rand(3)) - 1;
+      n.members.voters = ids_;
       nodes_[id] = std::move(n);
       Start(id);
     }
+    next_spare_ = static_cast<NodeId>(o_.nodes + 1);
   }
 
   SimResult Run() {
@@ -103,6 +115,7 @@ class Simulation {
     for (now_ = 0; now_ < total && violations_.empty(); now_++) {
       const bool faulty = now_ < o_.ticks;
       if (faulty) InjectFaults();
+      if (faulty && o_.change > 0 && Chance(o_.change)) ChangeMembership();
       if (!faulty && now_ == o_.ticks) Heal();
       Deliver();
       DeliverSnapshots();
@@ -118,6 +131,8 @@ class Simulation {
     r.precomputed = precomputed_;
     r.skipped = skipped_;
     r.unknown = unknown_;
+    r.changes = changes_;
+    r.transfers = transfers_;
     r.operations = history_.size();
     r.trace = trace_.str();
     return r;
@@ -139,7 +154,7 @@ class Simulation {
     SimNode& n = nodes_[id];
     consensus::Config c;
     c.id = id;
-    c.members = members_;
+    c.members = n.members.voters;
     c.cluster_id = 42;
     c.election_ticks = 10;
     c.heartbeat_ticks = 2;
@@ -151,7 +166,11 @@ class Simulation {
     if (seed_ % 2 == 1) c.max_bytes_per_message = 64;
     c.testing_vote_despite_live_leader = o_.bug_vote_despite_live_leader;
     c.testing_count_unpersisted = o_.bug_count_unpersisted;
+    c.testing_learners_count = o_.bug_learners_count;
+    c.testing_unchecked_membership = o_.bug_unchecked_changes;
     consensus::Restored r;
+    r.membership = n.members;
+    r.membership_slot = n.members_slot;
     r.hard_state = n.disk.hard;
     r.entries = n.disk.entries;
     r.applied = n.applied.empty() ? 0 : n.applied.back().slot;
@@ -201,8 +220,8 @@ class Simulation {
       blocked_.clear();
       const int kind = static_cast<int>(Rand(4));
       if (kind == 0) {  // symmetric: one node isolated
-        NodeId x = members_[Rand(members_.size())];
-        for (NodeId y : members_) {
+        NodeId x = ids_[Rand(ids_.size())];
+        for (NodeId y : ids_) {
           if (y != x) {
             blocked_.insert({x, y});
             blocked_.insert({y, x});
@@ -210,13 +229,13 @@ class Simulation {
         }
         Trace("partition: isolate " + std::to_string(x));
       } else if (kind == 1) {  // one-way
-        NodeId x = members_[Rand(members_.size())];
-        for (NodeId y : members_) {
+        NodeId x = ids_[Rand(ids_.size())];
+        for (NodeId y : ids_) {
           if (y != x) blocked_.insert({x, y});
         }
         Trace("partition: " + std::to_string(x) + " cannot send");
       } else if (kind == 2) {  // partial: one link cut
-        NodeId x = members_[Rand(members_.size())], y = members_[Rand(members_.size())];
+        NodeId x = ids_[Rand(ids_.size())], y = ids_[Rand(ids_.size())];
         if (x != y) {
           blocked_.insert({x, y});
           blocked_.insert({y, x});
@@ -399,7 +418,7 @@ class Simulation {
   void SendSnapshot(const SimNode& n, NodeId peer) {
     if (blocked_.count({n.id, peer}) || (Faulty() && Chance(o_.drop))) return;
     snapshots_.push_back(SnapshotInFlight{now_ + 1 + static_cast<int64_t>(Rand(o_.max_delay + 3)), n.id, peer,
-                                          n.applied, n.kv, n.sessions, n.head, n.version});
+                                          n.applied, n.members, n.members_slot, n.kv, n.sessions, n.head, n.version});
     Trace("snapshot " + std::to_string(n.id) + "->" + std::to_string(peer) + " at slot " +
           std::to_string(n.applied.empty() ? 0 : n.applied.back().slot));
   }
@@ -419,13 +438,17 @@ class Simulation {
       if (!n.up || slot <= mine) continue;
       for (const Entry& e : snap.applied) {
         auto c = chosen_.find(e.slot);
-        const std::string value = e.noop ? "<noop>" : e.value();
+        const std::string value = ValueOf(e);
         if (c != chosen_.end() && c->second != value) {
           Violation("snapshot from " + std::to_string(snap.from) + " disagrees at slot " + std::to_string(e.slot));
           return;
         }
       }
       n.applied = std::move(snap.applied);
+      if (snap.members_slot >= n.members_slot) {
+        n.members = snap.members;
+        n.members_slot = snap.members_slot;
+      }
       n.kv = std::move(snap.kv);
       n.sessions = std::move(snap.sessions);
       n.head = snap.head;
@@ -433,7 +456,7 @@ class Simulation {
       n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(slot));
       n.disk.compacted = slot;
       Trace("install snapshot at " + std::to_string(snap.to) + " slot " + std::to_string(slot));
-      n.node->SnapshotInstalled(slot, snap.from);
+      n.node->SnapshotInstalled(slot, snap.from, snap.members);
       ProcessReady(snap.to);
     }
   }
@@ -467,16 +490,24 @@ class Simulation {
       return;
     }
     // One value per slot, across all nodes and all time.
-    const std::string value = e.noop ? "<noop>" : e.value();
+    const std::string value = ValueOf(e);
     auto [it, fresh] = chosen_.emplace(e.slot, value);
     if (!fresh && it->second != value) {
       Violation("slot " + std::to_string(e.slot) + " chosen twice: \"" + it->second + "\" and \"" + value + "\"");
       return;
     }
     n.applied.push_back(e);
+    if (e.config && e.slot > n.members_slot) {
+      n.members = *e.config;
+      n.members_slot = e.slot;
+      if (e.slot > last_change_) {
+        last_change_ = e.slot;
+        changes_++;
+      }
+    }
     std::string result;
     bool admitted = true;
-    if (!e.noop) {
+    if (!e.noop && !e.config) {
       // data = "<op> key arg client seq id after version dup" (MakeEntry)
       std::istringstream in(e.value());
       std::string op, key, arg;
@@ -583,7 +614,7 @@ class Simulation {
     std::vector<PendingOp> waiting;
     for (PendingOp& p : retries_) {
       if (now_ - history_[p.history_index].invoke > 4 * kClientTimeoutTicks) continue;  // gave up
-      NodeId id = members_[Rand(members_.size())];
+      NodeId id = ids_[Rand(ids_.size())];
       SimNode& n = nodes_[id];
       Slot s = 0;
       if (n.up && n.node->role() == consensus::Role::kLeader) {
@@ -621,7 +652,7 @@ class Simulation {
       }
       if (!Chance(faulty ? 0.3 : 0.5)) continue;
       // Ask a random node; only the leader accepts.
-      NodeId id = members_[Rand(members_.size())];
+      NodeId id = ids_[Rand(ids_.size())];
       SimNode& n = nodes_[id];
       if (!n.up || n.node->role() != consensus::Role::kLeader) continue;
       const std::string key = "k" + std::to_string(Rand(o_.keys));
@@ -665,6 +696,76 @@ class Simulation {
     }
   }
 
+  // Asks the leader for a random membership change (or a leadership
+  // transfer); the core refuses what it must (the run goes on either way).
+  void ChangeMembership() {
+    NodeId l = 0;
+    for (NodeId id : ids_) {
+      if (nodes_[id].up && nodes_[id].node->LeaderReady()) l = id;
+    }
+    if (l == 0) return;
+    Node& node = *nodes_[l].node;
+    consensus::Membership next = node.membership();
+    auto pick = [&](std::vector<NodeId>& v) {
+      NodeId x = v[Rand(v.size())];
+      v.erase(std::find(v.begin(), v.end(), x));
+      return x;
+    };
+    const int kind = static_cast<int>(Rand(5));
+    std::string what;
+    NodeId joining = 0;
+    if (kind == 0) {
+      if (next_spare_ > static_cast<NodeId>(o_.nodes + o_.spares)) return;
+      joining = next_spare_;
+      next.learners.push_back(joining);
+      what = "add learner " + std::to_string(joining);
+    } else if (kind == 1) {
+      if (next.learners.empty()) return;
+      const size_t n = o_.bug_unchecked_changes ? next.learners.size() : 1;
+      for (size_t i = 0; i < n; i++) next.voters.push_back(pick(next.learners));
+      what = "promote";
+    } else if (kind == 2) {
+      if (next.voters.size() <= 1) return;
+      const int n = o_.bug_unchecked_changes && next.voters.size() > 2 ? 2 : 1;
+      for (int i = 0; i < n; i++) pick(next.voters);
+      what = "remove voters";
+    } else if (kind == 3) {
+      if (next.learners.empty()) return;
+      pick(next.learners);
+      what = "remove a learner";
+    } else {
+      std::vector<NodeId> others = next.voters;
+      others.erase(std::remove(others.begin(), others.end(), l), others.end());
+      if (others.empty()) return;
+      const NodeId to = others[Rand(others.size())];
+      std::string why;
+      const bool ok = node.TransferLeadership(to, &why);
+      transfers_ += ok;
+      Trace("transfer leadership " + std::to_string(l) + " -> " + std::to_string(to) + (ok ? "" : ": " + why));
+      ProcessReady(l);
+      return;
+    }
+    next.Normalize();
+    std::string why;
+    const Slot s = node.ProposeMembership(next, &why);
+    Trace("membership at " + std::to_string(l) + ": " + what + " -> " + next.ToString() +
+          (s ? " slot " + std::to_string(s) : ": refused: " + why));
+    if (s != 0 && joining != 0) {
+      // The new node starts empty and learns the membership from the node
+      // it joins through (kvgo-cli member add), here the leader's.
+      SimNode n;
+      n.id = joining;
+      n.drift = static_cast<int>(Rand(3)) - 1;
+      n.members = node.membership();
+      n.members_slot = node.membership_slot();
+      nodes_[joining] = std::move(n);
+      ids_.push_back(joining);
+      next_spare_++;
+      Start(joining);
+    }
+    ProcessReady(l);
+  }
+
   void CheckInvariants() {
     for (auto& [id, n] : nodes_) {
       // Accepted ballot <= promise, on disk.
@@ -704,7 +805,14 @@ class Simulation {
     bool progressed = false;
     for (const auto& op : history_) progressed |= op.response != kTimedOut && op.response >= healed_at_;
     if (!progressed) Violation("no progress within " + std::to_string(o_.heal_ticks) + " ticks after healing");
+    // The members of the newest membership any node applied must all have
+    // caught up; nodes removed on the way need not.
+    const SimNode* newest = nullptr;
     for (auto& [id, n] : nodes_) {
+      if (!newest || n.applied.size() > newest->applied.size()) newest = &n;
+    }
+    for (auto& [id, n] : nodes_) {
+      if (!newest->members.Contains(id)) continue;
       const Slot last = n.applied.empty() ? 0 : n.applied.back().slot;
       if (last < max_acked) {
         Violation("node " + std::to_string(id) + " applied up to " + std::to_string(last) +
@@ -727,7 +835,11 @@ class Simulation {
   int64_t now_ = 0;
   int64_t healed_at_ = 0;
   uint64_t restarts_ = 0;
-  std::vector<NodeId> members_;
+  std::vector<NodeId> ids_;  // every node started so far: the first members, then learners added
+  NodeId next_spare_ = 0;
+  Slot last_change_ = 0;
+  uint64_t changes_ = 0;
+  uint64_t transfers_ = 0;
   std::map<NodeId, SimNode> nodes_;
   std::vector<InFlight> net_;
   std::vector<SnapshotInFlight> snapshots_;

@@ -6,6 +6,9 @@
 // and restarts from what was persisted; slow disks (a node's Ready waits);
 // clock drift (nodes tick at different rates).
 //
+// Membership changes at the leader: learners added (fresh nodes), promoted
+// and removed, voters removed (the leader too), leadership transferred.
+//
 // Clients write unique values (retrying timed-out writes with the same
 // (client, seq): the state machine's session table applies each once) and
 // read through the log or with Read(); the history goes to the
@@ -43,6 +46,10 @@ struct SimOptions {
   // (messages sent, committed entries applied), while the node goes on
   // stepping messages and ticks, as an asynchronous fsync would let it.
   double async_persist = 0.2;
+  // Per tick: the leader is asked for a membership change or a leadership
+  // transfer. Learners come from `spares` fresh node ids (nodes+1, ...).
+  double change = 0.03;
+  int spares = 3;
   // A deliberately broken durability rule, to prove the simulator catches
   // it: the core counts a Ready's writes as durable when it hands them out
   // (its own votes, and Accepted/Promise sent before the write), which a
@@ -55,6 +62,11 @@ struct SimOptions {
   // Replicas apply precomputed entries without the chain check
   // (src/replication/apply_chain.h).
   bool bug_no_chain_check = false;
+  // The leader counts learners' acks toward its quorum.
+  bool bug_learners_count = false;
+  // Membership changes unchecked: several voters at once, and a change
+  // while another is not chosen yet.
+  bool bug_unchecked_changes = false;
   bool trace = false;
 };
 
@@ -65,6 +77,8 @@ struct SimResult {
   uint64_t unknown = 0;      // answered "unknown" (leader stepped down first)
   uint64_t precomputed = 0;  // precomputed entries applied (all nodes)
   uint64_t skipped = 0;      // entries skipped by the chain check (all nodes)
+  uint64_t changes = 0;      // membership changes chosen
+  uint64_t transfers = 0;    // leadership transfers started
   std::string trace;         // when SimOptions::trace
 };
 

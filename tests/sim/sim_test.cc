@@ -12,7 +12,7 @@ namespace {
 void ExpectClean(int nodes, uint64_t first, uint64_t seeds, bool expect_skips = false) {
   SimOptions o;
   o.nodes = nodes;
-  uint64_t ops = 0, committed = 0, precomputed = 0, skipped = 0;
+  uint64_t ops = 0, committed = 0, precomputed = 0, skipped = 0, changes = 0, transfers = 0;
   for (uint64_t s = first; s < first + seeds; s++) {
     SimResult r = RunSimulation(s, o);
     ASSERT_TRUE(r.violations.empty()) << r.violations[0] << "\nreplay: make sim SEED=" << s << " NODES=" << nodes;
@@ -20,6 +20,8 @@ void ExpectClean(int nodes, uint64_t first, uint64_t seeds, bool expect_skips = 
     committed += r.committed;
     precomputed += r.precomputed;
     skipped += r.skipped;
+    changes += r.changes;
+    transfers += r.transfers;
   }
   // The workload really ran: most operations were acknowledged, most
   // writes as precomputed entries, and (where asked; it is rare) leader
@@ -30,9 +32,18 @@ void ExpectClean(int nodes, uint64_t first, uint64_t seeds, bool expect_skips = 
   if (expect_skips) {
     EXPECT_GT(skipped, 0u);
   }
-  std::printf("%d nodes, %llu seeds: %llu precomputed entries applied, %llu entries skipped by the chain check\n",
-              nodes, static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(precomputed),
-              static_cast<unsigned long long>(skipped));
+  // Membership changes (and, with voters to hand over to, transfers)
+  // happened in most runs.
+  EXPECT_GT(changes, seeds);
+  if (nodes > 1) {
+    EXPECT_GT(transfers, seeds / 2);
+  }
+  std::printf(
+      "%d nodes, %llu seeds: %llu precomputed entries applied, %llu entries skipped by the chain check, %llu "
+      "membership changes, %llu transfers\n",
+      nodes, static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(precomputed),
+      static_cast<unsigned long long>(skipped), static_cast<unsigned long long>(changes),
+      static_cast<unsigned long long>(transfers));
 }
 
 TEST(Simulation, ThreeNodes1000Seeds) { ExpectClean(3, 1, 1000, /*expect_skips=*/true); }
@@ -101,6 +112,28 @@ TEST(Simulation, CatchesPrecomputedEntriesWithoutTheChainCheck) {
   int caught = 0;
   for (uint64_t s = 1; s <= 300 && caught == 0; s++) caught += !RunSimulation(s, o).violations.empty();
   EXPECT_GT(caught, 0) << "300 seeds applying precomputed entries unchecked and no violation found";
+}
+
+// A leader that counts a learner's ack toward its quorum chooses values a
+// quorum of voters never saw: a later leader fills their slots again.
+TEST(Simulation, CatchesLearnersCountedInAQuorum) {
+  SimOptions o;
+  o.bug_learners_count = true;
+  o.change = 0.1;
+  int caught = 0;
+  for (uint64_t s = 1; s <= 300 && caught == 0; s++) caught += !RunSimulation(s, o).violations.empty();
+  EXPECT_GT(caught, 0) << "300 seeds counting learners in quorums and no violation found";
+}
+
+// Several voters changed at once, or a change while another is not chosen:
+// quorums of successive memberships need not meet any more.
+TEST(Simulation, CatchesUncheckedMembershipChanges) {
+  SimOptions o;
+  o.bug_unchecked_changes = true;
+  o.change = 0.1;
+  int caught = 0;
+  for (uint64_t s = 1; s <= 300 && caught == 0; s++) caught += !RunSimulation(s, o).violations.empty();
+  EXPECT_GT(caught, 0) << "300 seeds with unchecked membership changes and no violation found";
 }
 
 }  // namespace
