@@ -167,6 +167,7 @@ void Node::Tick() {
       }
       if (!QuorumsOf(Governing(log_), active)) BecomeFollower(my_ballot_, 0);
     }
+    Settle();
     return;
   }
   ticks_since_leader_++;
@@ -296,6 +297,7 @@ void Node::BecomeLeader() {
       e.noop = it->second.noop;
       e.data = it->second.data;
       e.config = it->second.config;
+      e.config_base = it->second.config_base;
     } else {
       e.noop = true;
     }
@@ -304,7 +306,7 @@ void Node::BecomeLeader() {
   recovered_.clear();
   // Our own no-op: once it is chosen we know every earlier chosen value.
   ready_slot_ = last + 1;
-  AcceptLocal(Entry{ready_slot_, my_ballot_, true, nullptr, nullptr});
+  AcceptLocal(Entry{ready_slot_, my_ballot_, true, nullptr, nullptr, 0});
   next_slot_ = ready_slot_ + 1;
   peers_.clear();
   RefreshPeers(phase1_from_);
@@ -312,6 +314,8 @@ void Node::BecomeLeader() {
   transfer_to_ = 0;
   transfer_from_ = Ballot{};
   lease_off_ = false;
+  settling_ = false;
+  settle_seq_ = 0;
   lease_until_ = 0;
   pending_reads_.clear();
   StartHeartbeatRound();
@@ -365,9 +369,10 @@ void Node::AdvanceReads() {
 }
 
 Slot Node::Propose(std::shared_ptr<const std::string> data) {
-  if (role_ != Role::kLeader || transfer_to_ != 0) return 0;
+  // A leader that removed itself takes nothing new while it hands over.
+  if (role_ != Role::kLeader || transfer_to_ != 0 || (settling_ && !IsVoter())) return 0;
   const Slot s = next_slot_++;
-  AcceptLocal(Entry{s, my_ballot_, false, std::move(data), nullptr});
+  AcceptLocal(Entry{s, my_ballot_, false, std::move(data), nullptr, 0});
   dirty_ = true;
   return s;
 }

@@ -109,9 +109,13 @@ struct Entry {
   Ballot ballot;
   bool noop = false;
   std::shared_ptr<const std::string> data;  // opaque to the core; null for no-ops
-  // Non-null: a configuration entry (data is null). Once chosen, it governs
-  // every later slot (until the next one).
+  // Non-null: a configuration entry. Once chosen, it governs every later
+  // slot (until the next one) if it TakesEffect; its data is the
+  // proposer's context (opaque to the core; null if none).
   std::shared_ptr<const Membership> config;
+  // The slot of the membership the change was computed from (see
+  // TakesEffect).
+  Slot config_base = 0;
 
   const std::string& value() const {
     static const std::string kEmpty;
@@ -190,7 +194,8 @@ struct Config {
   bool testing_count_unpersisted = false;
   // TESTING ONLY: the leader counts learners' acks toward its voters'
   // quorum; membership changes skip their checks (several voters at once,
-  // one while another is not chosen). The simulator proves it catches both.
+  // one while another is not chosen, one computed from another membership:
+  // TakesEffect). The simulator proves it catches both.
   bool testing_learners_count = false;
   bool testing_unchecked_membership = false;
 };
@@ -259,6 +264,16 @@ struct Restored {
 // FNV-1a over the sorted member ids.
 uint64_t MembersHash(std::vector<NodeId> members);
 
+// Whether chosen entry `e` changes the membership of a node whose current
+// one was set in slot `current` (0: bootstrap): a configuration entry
+// after `current`, computed from that very membership. A change computed
+// from another one (a new leader re-proposing an old leader's change into
+// a history that moved on) changes nothing, on every node alike; so
+// memberships change one step at a time. The state machine applies the
+// same rule to the membership it keeps. (`unchecked`: TESTING ONLY, any
+// configuration entry after `current` takes effect.)
+bool TakesEffect(const Entry& e, Slot current, bool unchecked = false);
+
 enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* RoleName(Role r);
 
@@ -301,17 +316,21 @@ class Node {
   Slot compacted() const { return compacted_; }
   // The caller installed a snapshot of the state machine at `slot` (it
   // does so only when slot > applied()), sent by `from` (the leader that
-  // asked for it), whose membership was `membership` (none: unchanged):
-  // the log up to `slot` is dropped and replication resumes after it.
-  void SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership = std::nullopt);
+  // asked for it), whose membership was `membership` as of
+  // `membership_slot` (none: no membership change was ever chosen, this
+  // node's stays): the log up to `slot` is dropped and replication resumes
+  // after it.
+  void SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership = std::nullopt,
+                         Slot membership_slot = 0);
 
   // Proposes a membership change (CheckMembershipChange). Returns its slot,
   // or 0 with the reason in *why: not the leader, not LeaderReady (a new
   // leader first chooses a value of its own ballot), another change not yet
   // chosen, a leadership transfer under way, or a quorum of the new voters
   // (or of the current ones) not heard from within the election timeout.
-  // Proposals made after it are held until it is chosen.
-  Slot ProposeMembership(Membership next, std::string* why);
+  // Proposals made after it are held until it is chosen. `context` becomes
+  // the entry's data.
+  Slot ProposeMembership(Membership next, std::string* why, std::shared_ptr<const std::string> context = nullptr);
   // The membership governing the next unchosen slot.
   const Membership& membership() const { return members_; }
   // The slot as of which membership() holds (see Restored).
@@ -320,6 +339,12 @@ class Node {
   // none): the one in the lowest such slot.
   const Membership* pending_membership() const;
   bool IsVoter() const { return members_.IsVoter(cfg_.id); }
+  // Leader: false while its last membership change is chosen but not yet
+  // known chosen to a quorum of the new voters (who could not elect a
+  // leader without the old ones until they know). A leader that removed
+  // itself leads on until then, then hands over and steps down; the caller
+  // reports a change done once this holds.
+  bool MembershipSettled() const { return role_ != Role::kLeader || !settling_; }
 
   // Leader: hands leadership to voter `to` within an election timeout (new
   // proposals are refused meanwhile; the lease ends at once). Returns false
@@ -360,7 +385,9 @@ class Node {
  private:
   // The memberships that may govern slots from commit_+1 on, as far as
   // `log` shows: the current one, then each configuration entry of `log`
-  // after ConfigFloor(), in slot order.
+  // after ConfigFloor() that would take effect after the previous one, in
+  // slot order, with their slots.
+  std::vector<std::pair<Slot, const Membership*>> Chain(const std::map<Slot, Entry>& log) const;
   std::vector<const Membership*> Governing(const std::map<Slot, Entry>& log) const;
   // True if `ids` hold a quorum of the voters of each of `configs`.
   static bool QuorumsOf(const std::vector<const Membership*>& configs, const std::map<NodeId, bool>& ids);
@@ -368,8 +395,12 @@ class Node {
   // older than what this node was given on joining).
   Slot ConfigFloor() const { return std::max(commit_, members_slot_); }
   // The lowest slot after ConfigFloor() that holds a configuration entry
-  // (0: none).
+  // that would take effect (0: none).
   Slot PendingConfigSlot() const;
+  // Leader: starts the heartbeat round that tells the new voters the
+  // change is chosen, once the commit index to announce covers it; ends
+  // settling once a quorum of them acked it.
+  void Settle();
   // The last slot the leader may send now: nothing after an unchosen
   // configuration entry.
   Slot SendLimit() const;
@@ -381,6 +412,11 @@ class Node {
   void RefreshPeers(Slot next);
   // True if `from` is a voter of a membership this node knows.
   bool KnownVoter(NodeId from) const;
+  // Votes go to known voters, and to candidates that know more of the
+  // chosen log than this node (their first unchosen slot is later): they
+  // may be voters of a change this node missed. A removed node that missed
+  // its removal knows less than the nodes that know of it.
+  bool MayVoteFor(const Message& m) const { return KnownVoter(m.from) || m.first_slot > commit_ + 1; }
   void OnTimeoutNow(const Message& m);
   void MaybeSendTimeoutNow();
   uint64_t Random();
@@ -469,7 +505,9 @@ class Node {
   uint64_t hb_seq_ = 0;                      // heartbeat round
   std::map<uint64_t, int64_t> seq_sent_at_;  // round -> local tick it started
   int64_t lease_until_ = 0;
-  bool lease_off_ = false;  // a TimeoutNow went out in this ballot: no lease any more
+  bool lease_off_ = false;   // a TimeoutNow went out in this ballot: no lease any more
+  bool settling_ = false;    // see MembershipSettled()
+  uint64_t settle_seq_ = 0;  // the heartbeat round that announces the change (0: not yet)
   struct PendingRead {
     uint64_t id;
     Slot index;

@@ -49,18 +49,28 @@ std::string CheckMembershipChange(const Membership& current, const Membership& n
   return "";
 }
 
-std::vector<const Membership*> Node::Governing(const std::map<Slot, Entry>& log) const {
-  std::vector<const Membership*> out = {&members_};
+bool TakesEffect(const Entry& e, Slot current, bool unchecked) {
+  return e.config != nullptr && e.slot > current && (e.config_base == current || unchecked);
+}
+
+std::vector<std::pair<Slot, const Membership*>> Node::Chain(const std::map<Slot, Entry>& log) const {
+  std::vector<std::pair<Slot, const Membership*>> out = {{members_slot_, &members_}};
+  auto take = [&](const Entry& e) {
+    if (TakesEffect(e, out.back().first, cfg_.testing_unchecked_membership)) out.emplace_back(e.slot, e.config.get());
+  };
   if (&log == &log_) {
     for (auto it = config_slots_.upper_bound(ConfigFloor()); it != config_slots_.end(); ++it) {
-      auto e = log_.find(*it);
-      if (e != log_.end() && e->second.config) out.push_back(e->second.config.get());
+      if (auto e = log_.find(*it); e != log_.end()) take(e->second);
     }
     return out;
   }
-  for (auto it = log.upper_bound(ConfigFloor()); it != log.end(); ++it) {
-    if (it->second.config) out.push_back(it->second.config.get());
-  }
+  for (auto it = log.upper_bound(ConfigFloor()); it != log.end(); ++it) take(it->second);
+  return out;
+}
+
+std::vector<const Membership*> Node::Governing(const std::map<Slot, Entry>& log) const {
+  std::vector<const Membership*> out;
+  for (const auto& [slot, m] : Chain(log)) out.push_back(m);
   return out;
 }
 
@@ -77,8 +87,8 @@ bool Node::QuorumsOf(const std::vector<const Membership*>& configs, const std::m
 }
 
 Slot Node::PendingConfigSlot() const {
-  auto it = config_slots_.upper_bound(ConfigFloor());
-  return it == config_slots_.end() ? 0 : *it;
+  const auto chain = Chain(log_);
+  return chain.size() > 1 ? chain[1].first : 0;
 }
 
 Slot Node::SendLimit() const {
@@ -88,10 +98,8 @@ Slot Node::SendLimit() const {
 }
 
 const Membership* Node::pending_membership() const {
-  const Slot s = PendingConfigSlot();
-  if (s == 0) return nullptr;
-  auto it = log_.find(s);
-  return it == log_.end() ? nullptr : it->second.config.get();
+  const auto chain = Chain(log_);
+  return chain.size() > 1 ? chain[1].second : nullptr;
 }
 
 bool Node::KnownVoter(NodeId id) const {
@@ -106,7 +114,7 @@ void Node::SetCommit(Slot c) {
   bool changed = false;
   for (auto it = config_slots_.upper_bound(ConfigFloor()); it != config_slots_.end() && *it <= c; ++it) {
     auto e = log_.find(*it);
-    if (e == log_.end() || !e->second.config) continue;
+    if (e == log_.end() || !TakesEffect(e->second, members_slot_, cfg_.testing_unchecked_membership)) continue;
     members_ = *e->second.config;
     members_slot_ = *it;
     changed = true;
@@ -118,29 +126,52 @@ void Node::SetCommit(Slot c) {
 void Node::OnMembershipChosen() {
   if (transfer_to_ != 0 && !members_.IsVoter(transfer_to_)) transfer_to_ = 0;
   if (role_ != Role::kLeader) return;
-  if (!members_.IsVoter(cfg_.id)) {
-    // Removed: hand over to the most caught-up voter (so the others need
-    // not wait out an election timeout), then step down for good.
-    NodeId best = 0;
-    Slot best_match = 0;
-    for (const auto& [id, p] : peers_) {
-      if (members_.IsVoter(id) && p.match >= best_match) {
-        best = id;
-        best_match = p.match;
-      }
-    }
-    if (best != 0 && best_match >= commit_) {
-      Message t;
-      t.type = MsgType::kTimeoutNow;
-      t.to = best;
-      t.ballot = my_ballot_;
-      Send(std::move(t));
-    }
-    BecomeFollower(my_ballot_, 0);
-    return;
-  }
+  // Until the new voters know the change is chosen, electing a leader
+  // among them still needs the old voters (Settle).
+  settling_ = true;
+  settle_seq_ = 0;
   RefreshPeers(next_slot_);
   dirty_ = true;  // the entries held behind the change may go out now
+}
+
+void Node::Settle() {
+  if (role_ != Role::kLeader || !settling_) return;
+  if (settle_seq_ == 0) {
+    if (CommitToAnnounce() < members_slot_) return;
+    StartHeartbeatRound();
+    settle_seq_ = hb_seq_;
+    BroadcastAccepts(/*heartbeat=*/true);
+    return;
+  }
+  size_t know = 0;
+  for (NodeId v : members_.voters) {
+    auto it = peers_.find(v);
+    if (v == cfg_.id ||
+        (it != peers_.end() && it->second.acked_seq >= settle_seq_ && it->second.match >= members_slot_)) {
+      know++;
+    }
+  }
+  if (know < members_.Quorum()) return;
+  settling_ = false;
+  if (members_.IsVoter(cfg_.id)) return;
+  // Removed: hand over to the most caught-up voter (so the others need not
+  // wait out an election timeout), then step down for good.
+  NodeId best = 0;
+  Slot best_match = 0;
+  for (const auto& [id, p] : peers_) {
+    if (members_.IsVoter(id) && p.match >= best_match) {
+      best = id;
+      best_match = p.match;
+    }
+  }
+  if (best != 0) {
+    Message t;
+    t.type = MsgType::kTimeoutNow;
+    t.to = best;
+    t.ballot = my_ballot_;
+    Send(std::move(t));
+  }
+  BecomeFollower(my_ballot_, 0);
 }
 
 void Node::RefreshPeers(Slot next) {
@@ -162,7 +193,7 @@ void Node::RefreshPeers(Slot next) {
   }
 }
 
-Slot Node::ProposeMembership(Membership next, std::string* why) {
+Slot Node::ProposeMembership(Membership next, std::string* why, std::shared_ptr<const std::string> context) {
   auto fail = [&](std::string s) {
     if (why) *why = std::move(s);
     return Slot{0};
@@ -174,21 +205,26 @@ Slot Node::ProposeMembership(Membership next, std::string* why) {
   if (const Slot s = PendingConfigSlot(); s != 0 && !unchecked) {
     return fail("another membership change (slot " + std::to_string(s) + ") is not chosen yet; retry");
   }
+  if (settling_ && !unchecked) return fail("the last membership change is not yet known to the new voters; retry");
   next.Normalize();
   if (std::string e = CheckMembershipChange(members_, next); !e.empty() && !unchecked) return fail(e);
   // A change that a quorum cannot choose, or after which no quorum is
   // reachable, would stall the cluster: refuse it while nothing changed.
-  for (const Membership* c : std::initializer_list<const Membership*>{&members_, &next}) {
-    size_t heard = 0;
-    for (NodeId v : c->voters) {
-      auto it = peers_.find(v);
-      if (v == cfg_.id ||
-          (it != peers_.end() && it->second.heard_at >= 0 && now_ - it->second.heard_at < cfg_.election_ticks)) {
-        heard++;
-      }
+  auto heard = [&](NodeId v) {
+    auto it = peers_.find(v);
+    return v == cfg_.id ||
+           (it != peers_.end() && it->second.heard_at >= 0 && now_ - it->second.heard_at < cfg_.election_ticks);
+  };
+  for (NodeId v : next.voters) {
+    if (!members_.IsVoter(v) && !heard(v)) {
+      return fail("node " + std::to_string(v) + " would vote but was not heard from within the election timeout");
     }
-    if (heard < c->Quorum()) {
-      return fail("only " + std::to_string(heard) + " of the " + std::to_string(c->voters.size()) + " voters of " +
+  }
+  for (const Membership* c : std::initializer_list<const Membership*>{&members_, &next}) {
+    size_t n = 0;
+    for (NodeId v : c->voters) n += heard(v);
+    if (n < c->Quorum()) {
+      return fail("only " + std::to_string(n) + " of the " + std::to_string(c->voters.size()) + " voters of " +
                   (c == &members_ ? "the current" : "the new") + " membership were heard from within the election " +
                   "timeout; it needs " + std::to_string(c->Quorum()));
     }
@@ -197,6 +233,8 @@ Slot Node::ProposeMembership(Membership next, std::string* why) {
   Entry e;
   e.slot = s;
   e.ballot = my_ballot_;
+  e.config_base = members_slot_;
+  e.data = std::move(context);
   e.config = std::make_shared<const Membership>(std::move(next));
   AcceptLocal(std::move(e));
   RefreshPeers(next_slot_);

@@ -7,6 +7,9 @@
 #include "consensus/paxos_test_net.h"
 
 namespace kvgo::consensus {
+
+void PrintTo(const Membership& m, std::ostream* os) { *os << m.ToString(); }
+
 namespace {
 
 using testing::Net;
@@ -326,12 +329,119 @@ TEST(Membership, ALearnerThatJoinsLateGetsASnapshotWithTheMembership) {
   ASSERT_FALSE(net.snapshot_requests.empty());
   EXPECT_EQ(net.snapshot_requests.back(), std::make_pair(l, NodeId{4}));
   net.applied[4] = net.applied[l];
-  net.nodes[4]->SnapshotInstalled(net.applied[4].back().slot, l, net.MembershipOf(l));
+  Slot since = 0;
+  const Membership m = net.MembershipOf(l, &since);
+  net.nodes[4]->SnapshotInstalled(net.applied[4].back().slot, l, m, since);
   EXPECT_EQ(net.nodes[4]->membership(), M({1, 2, 3}, {4}));
   net.nodes[l]->Propose("after");
   net.Ticks(3);
   EXPECT_EQ(net.Values(4).size(), 21u);
   EXPECT_EQ(net.Values(4).back(), "after");
+}
+
+// A change proposed by a leader that was then cut off, recovered later by
+// another leader into a history that moved on (another change was chosen
+// meanwhile), must not take effect: it would undo that change.
+TEST(Membership, AStaleChangeRecoveredByALaterLeaderChangesNothing) {
+  Net net(3, Net::Learners{1});
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  auto [f, g] = Others(l);
+  net.cut = {f, g, 4};
+  for (int i = 0; i < 5; i++) net.nodes[l]->Propose("a" + std::to_string(i));
+  std::string why;
+  ASSERT_GT(net.nodes[l]->ProposeMembership(M({1, 2, 3, 4}), &why), 0u) << why;  // promote 4
+  net.Settle();
+  net.Crash(l);
+  net.cut = {l};
+  NodeId l2 = 0;
+  for (int i = 0; i < 100 && l2 == 0; i++) {
+    net.Ticks(1);
+    l2 = net.Leader();
+  }
+  ASSERT_NE(l2, 0u);
+  ASSERT_GT(net.nodes[l2]->ProposeMembership(M({1, 2, 3}), &why), 0u) << why;  // remove learner 4
+  net.Ticks(3);
+  net.nodes[l2]->Propose("b");
+  net.Ticks(3);
+  // l2 goes; l comes back with its old entries, and a leader elected by l
+  // and the third node recovers them after l2's.
+  const NodeId third = l2 == f ? g : f;
+  net.Crash(l2);
+  net.cut = {l2};
+  net.Restart(l);
+  net.Ticks(100);
+  ASSERT_NE(net.Leader(), 0u);
+  net.Ticks(3);
+  for (NodeId id : {l, third}) {
+    EXPECT_TRUE(Contains(net.Values(id), "a4")) << id;  // l's values were recovered
+    EXPECT_EQ(net.nodes[id]->membership(), M({1, 2, 3})) << id;
+    EXPECT_EQ(net.MembershipOf(id), M({1, 2, 3})) << id;
+  }
+}
+
+// A voter that missed a change votes for a candidate it does not know when
+// the candidate knows more of the chosen log: else the voters of the new
+// membership could never elect a leader without the old ones.
+TEST(Membership, AVoterThatMissedAChangeVotesForANewVoterThatKnowsMore) {
+  Net net(3, Net::Learners{1});
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  auto [f, g] = Others(l);
+  net.cut = {f};
+  std::string why;
+  ASSERT_GT(net.nodes[l]->ProposeMembership(M({1, 2, 3, 4}), &why), 0u) << why;
+  net.Ticks(2);
+  ASSERT_GT(net.nodes[l]->ProposeMembership(M({l, f, 4}), &why), 0u) << why;  // g leaves
+  net.Ticks(3);
+  ASSERT_EQ(net.nodes[4]->membership(), M({l, f, 4}));
+  ASSERT_EQ(net.nodes[f]->membership(), M({1, 2, 3}, {4})) << "f missed both changes";
+  net.Crash(g);
+  net.Crash(l);
+  net.cut.clear();
+  net.cut = {g, l};
+  net.Ticks(100);
+  const NodeId leader = net.Leader();
+  EXPECT_TRUE(leader == f || leader == 4) << leader;
+}
+
+// A leader that removes itself leads on until the new voters know the
+// change is chosen: stopped right after, it leaves a cluster that can
+// elect a leader without it.
+TEST(Membership, ARemovedLeaderLeavesOnlyOnceTheNewVotersKnow) {
+  Net net(2);
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  const NodeId other = l == 1 ? 2 : 1;
+  net.drop = [](const Message& m) { return m.type == MsgType::kTimeoutNow; };
+  std::string why;
+  ASSERT_GT(net.nodes[l]->ProposeMembership(M({other}), &why), 0u) << why;
+  net.Settle();
+  int ticks = 0;
+  while (net.nodes[l]->role() == Role::kLeader && ticks < 20) {
+    net.Ticks(1);
+    ticks++;
+  }
+  ASSERT_NE(net.nodes[l]->role(), Role::kLeader);
+  EXPECT_EQ(net.nodes[other]->membership(), M({other}));
+  net.Crash(l);
+  net.cut = {l};
+  net.Ticks(60);
+  EXPECT_EQ(net.Leader(), other);
+}
+
+TEST(Membership, ALearnerNotHeardFromIsNotPromoted) {
+  Net net(3, Net::Learners{1});
+  net.Ticks(30);
+  const NodeId l = net.Leader();
+  net.cut = {4};
+  net.Ticks(25);
+  std::string why;
+  EXPECT_EQ(net.nodes[l]->ProposeMembership(M({1, 2, 3, 4}), &why), 0u);
+  EXPECT_NE(why.find("not heard"), std::string::npos) << why;
+  net.cut.clear();
+  net.Ticks(3);
+  EXPECT_GT(net.nodes[l]->ProposeMembership(M({1, 2, 3, 4}), &why), 0u) << why;
 }
 
 }  // namespace

@@ -15,22 +15,13 @@ void Node::Compact(Slot upto) {
   compacted_ = upto;
 }
 
-void Node::SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership) {
+void Node::SnapshotInstalled(Slot slot, NodeId from, std::optional<Membership> membership, Slot membership_slot) {
   // REQUIRES (caller): the state machine was at applied() and now is at slot.
   if (slot <= applied_) return;
-  // Configuration entries up to `slot` are chosen: the snapshot's
-  // membership is theirs (or, without one, theirs as this log holds them).
-  if (membership && slot >= members_slot_) {
+  if (membership && membership_slot >= members_slot_) {
     membership->Normalize();
     members_ = std::move(*membership);
-    members_slot_ = slot;
-  } else if (!membership) {
-    for (auto it = config_slots_.upper_bound(ConfigFloor()); it != config_slots_.end() && *it <= slot; ++it) {
-      if (auto e = log_.find(*it); e != log_.end() && e->second.config) {
-        members_ = *e->second.config;
-        members_slot_ = *it;
-      }
-    }
+    members_slot_ = membership_slot;
   }
   log_.erase(log_.begin(), log_.upper_bound(slot));
   config_slots_.erase(config_slots_.begin(), config_slots_.upper_bound(slot));
@@ -125,6 +116,7 @@ void Node::Advance() {
   }
   // A leader's own acceptance of what it just persisted.
   AdvanceCommit();
+  Settle();
 }
 
 }  // namespace kvgo::consensus

@@ -12,7 +12,7 @@ void Node::OnPreVote(const Message& m) {
   r.to = m.from;
   r.ballot = m.ballot;
   r.promised = promised_;
-  r.ok = KnownVoter(m.from) && !HeardFromLeaderRecently() && m.ballot > promised_ && m.first_slot > compacted_;
+  r.ok = MayVoteFor(m) && !HeardFromLeaderRecently() && m.ballot > promised_ && m.first_slot > compacted_;
   Send(std::move(r));
 }
 
@@ -39,7 +39,7 @@ void Node::OnPrepare(const Message& m) {
   // A candidate that has not even learned what this node compacted (chosen
   // values it could not re-propose) must catch up before it leads.
   const bool behind = m.first_slot <= compacted_;
-  if (m.ballot < promised_ || (m.ballot > promised_ && (live_leader || behind || !KnownVoter(m.from)))) {
+  if (m.ballot < promised_ || (m.ballot > promised_ && (live_leader || behind || !MayVoteFor(m)))) {
     r.ok = false;
     r.promised = promised_;
     Send(std::move(r));
@@ -187,6 +187,7 @@ void Node::OnAccepted(const Message& m) {
   if (role_ != Role::kLeader) return;
   if (p.next <= SendLimit()) SendAccepts(m.from, false);
   if (m.from == transfer_to_) MaybeSendTimeoutNow();
+  Settle();  // last: it may step down (and clear peers_, p with them)
 }
 
 }  // namespace kvgo::consensus

@@ -117,15 +117,20 @@ struct Net {
   void Restart(NodeId id) {
     Restored r = disk[id];
     r.applied = applied[id].empty() ? 0 : applied[id].back().slot;
-    r.membership = MembershipOf(id);
+    r.membership = MembershipOf(id, &r.membership_slot);
     nodes[id] = std::make_unique<Node>(configs[id], r);
   }
-  // The membership node `id` applied last (its state machine's).
-  Membership MembershipOf(NodeId id) {
+  // The membership node `id` applied last (its state machine's), and the
+  // slot it was set in.
+  Membership MembershipOf(NodeId id, Slot* slot = nullptr) {
     Membership m = initial;
+    Slot at = 0;
     for (auto& e : applied[id]) {
-      if (e.config) m = *e.config;
+      if (!TakesEffect(e, at)) continue;
+      m = *e.config;
+      at = e.slot;
     }
+    if (slot) *slot = at;
     return m;
   }
   std::vector<std::string> Values(NodeId id) {

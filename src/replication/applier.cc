@@ -6,6 +6,7 @@
 
 #include "common/failpoint.h"
 #include "common/limits.h"
+#include "replication/codec.h"
 #include "replication/log_store.h"
 #include "storage/keys.h"
 
@@ -26,12 +27,30 @@ Status Applier::LoadHead() {
   Status s = store_->Get(storage::keys::ApplyHead(), &v);
   if (absl::IsNotFound(s)) {
     chain_.head = 0;
-    return absl::OkStatus();
+  } else if (!s.ok()) {
+    return s;
+  } else if (v.size() != 8) {
+    return absl::DataLossError("corrupt apply head record");
+  } else {
+    chain_.head = storage::keys::GetBig64(v);
   }
-  if (!s.ok()) return s;
-  if (v.size() != 8) return absl::DataLossError("corrupt apply head record");
-  chain_.head = storage::keys::GetBig64(v);
+  auto members = PaxosLogStore::ReadMembership(store_);
+  if (!members.ok()) return members.status();
+  membership_slot_ = *members ? (*members)->slot() : 0;
   return absl::OkStatus();
+}
+
+void Applier::PutMembership(const consensus::Entry& e, leveldb::WriteBatch* batch) {
+  if (!consensus::TakesEffect(e, membership_slot_)) return;
+  peer::pb::MembershipRecord rec;
+  // The proposer's record names the members' addresses; the membership and
+  // its slot are the entry's.
+  if (e.data && !rec.ParseFromString(*e.data)) rec.Clear();
+  ToProto(*e.config, rec.mutable_membership());
+  rec.set_slot(e.slot);
+  batch->Put(storage::keys::MembershipKey(), rec.SerializeAsString());
+  membership_slot_ = e.slot;
+  spdlog::info("membership from slot {} on: {}", e.slot + 1, e.config->ToString());
 }
 
 Status Applier::Reload() {
@@ -117,6 +136,7 @@ Applier::Applied Applier::Apply(const std::vector<consensus::Entry>& committed, 
     auto mine = proposed.find(e.slot);
     StatusOr<storage::pb::CommandResult> result =
         absl::UnavailableError("another leader's value was chosen for this write's slot; the write was not applied");
+    if (e.config) PutMembership(e, &batch);
     if (!e.noop && !e.config) {
       // This node's own proposal, as proposed (no need to decode it).
       const bool own = mine != proposed.end() && mine->second.data != nullptr && e.data == mine->second.data;

@@ -68,7 +68,10 @@ class Applier {
   Applier(storage::Store* store, storage::StateMachine* sm, std::unique_ptr<storage::StateMachine> spec,
           ApplyRules* rules, EffectsListener listener)
       : store_(store), sm_(sm), spec_(std::move(spec)), rules_(rules), listener_(std::move(listener)) {}
-  Status LoadHead();  // chain_.head from the store (key s apply_head)
+  Status LoadHead();  // chain_.head and membership_slot_ from the store
+  // Writes the membership a configuration entry sets (key s membership) to
+  // `batch`, if it takes effect (consensus::TakesEffect).
+  void PutMembership(const consensus::Entry& e, leveldb::WriteBatch* batch);
 
   storage::Store* const store_;
   storage::StateMachine* const sm_;
@@ -77,7 +80,8 @@ class Applier {
   std::unique_ptr<storage::StateMachine> spec_;
   ApplyRules* const rules_;
   const EffectsListener listener_;
-  ApplyChain chain_;  // which entry this node applied last
+  ApplyChain chain_;                     // which entry this node applied last
+  consensus::Slot membership_slot_ = 0;  // the slot the stored membership is as of
   bool spec_active_ = false;
   uint64_t spec_head_ = 0;
 };

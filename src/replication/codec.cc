@@ -9,16 +9,23 @@ consensus::Entry FromProto(const peer::pb::Entry& e) {
   out.slot = e.slot();
   out.ballot = {e.ballot().round(), e.ballot().node()};
   out.noop = e.noop();
-  if (e.has_config()) {
-    consensus::Membership m;
-    m.voters.assign(e.config().voters().begin(), e.config().voters().end());
-    m.learners.assign(e.config().learners().begin(), e.config().learners().end());
-    m.Normalize();
-    out.config = std::make_shared<const consensus::Membership>(std::move(m));
-  } else if (!e.noop()) {
-    out.data = std::make_shared<const std::string>(e.data());
-  }
+  if (e.has_config()) out.config = std::make_shared<const consensus::Membership>(FromProto(e.config()));
+  out.config_base = e.config_base();
+  if (!e.noop() && (!e.has_config() || !e.data().empty())) out.data = std::make_shared<const std::string>(e.data());
   return out;
+}
+
+void ToProto(const consensus::Membership& m, peer::pb::Membership* out) {
+  for (auto id : m.voters) out->add_voters(id);
+  for (auto id : m.learners) out->add_learners(id);
+}
+
+consensus::Membership FromProto(const peer::pb::Membership& p) {
+  consensus::Membership m;
+  m.voters.assign(p.voters().begin(), p.voters().end());
+  m.learners.assign(p.learners().begin(), p.learners().end());
+  m.Normalize();
+  return m;
 }
 
 void ToProto(const consensus::Entry& e, peer::pb::Entry* out) {
@@ -26,13 +33,9 @@ void ToProto(const consensus::Entry& e, peer::pb::Entry* out) {
   out->mutable_ballot()->set_round(e.ballot.round);
   out->mutable_ballot()->set_node(e.ballot.node);
   out->set_noop(e.noop);
-  if (e.config) {
-    auto* c = out->mutable_config();
-    for (auto id : e.config->voters) c->add_voters(id);
-    for (auto id : e.config->learners) c->add_learners(id);
-  } else if (!e.noop) {
-    out->set_data(e.value());
-  }
+  if (e.config) ToProto(*e.config, out->mutable_config());
+  if (e.config_base != 0) out->set_config_base(e.config_base);
+  if (!e.noop) out->set_data(e.value());
 }
 
 peer::pb::Message ToProto(const consensus::Message& m) {

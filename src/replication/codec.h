@@ -13,5 +13,7 @@ peer::pb::Message ToProto(const consensus::Message& m);
 consensus::Message FromProto(const peer::pb::Message& m);
 void ToProto(const consensus::Entry& e, peer::pb::Entry* out);
 consensus::Entry FromProto(const peer::pb::Entry& e);
+void ToProto(const consensus::Membership& m, peer::pb::Membership* out);
+consensus::Membership FromProto(const peer::pb::Membership& m);  // normalized
 
 }  // namespace kvgo::replication

@@ -116,8 +116,26 @@ StatusOr<consensus::Restored> PaxosLogStore::Load() {
   if (!compacted.ok()) return compacted.status();
   r.applied = *applied;
   r.compacted = std::min(*compacted, r.applied);
+  auto members = ReadMembership(store_);
+  if (!members.ok()) return members.status();
+  if (*members) {
+    r.membership = FromProto((*members)->membership());
+    r.membership_slot = (*members)->slot();
+  }
   for (auto e = r.entries.begin(); e != r.entries.end() && e->first <= r.compacted;) e = r.entries.erase(e);
   return r;
+}
+
+StatusOr<std::optional<peer::pb::MembershipRecord>> PaxosLogStore::ReadMembership(storage::Store* store) {
+  std::string v;
+  Status s = store->Get(storage::keys::MembershipKey(), &v);
+  if (absl::IsNotFound(s)) return std::optional<peer::pb::MembershipRecord>();
+  if (!s.ok()) return s;
+  peer::pb::MembershipRecord rec;
+  if (!rec.ParseFromString(v) || rec.membership().voters_size() == 0) {
+    return absl::DataLossError("corrupt membership record in " + store->directory());
+  }
+  return std::optional<peer::pb::MembershipRecord>(std::move(rec));
 }
 
 Status PaxosLogStore::Persist(const std::optional<consensus::HardState>& hard_state,

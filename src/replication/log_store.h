@@ -35,6 +35,7 @@
 
 #include "common/status.h"
 #include "consensus/paxos.h"
+#include "peer.pb.h"
 #include "replication/ports.h"
 #include "replication/wal.h"
 #include "storage/keys.h"
@@ -50,10 +51,16 @@ class PaxosLogStore final : public AcceptorLog {
   // <store->directory()>/paxos. Load() must be called before anything else.
   static StatusOr<std::unique_ptr<PaxosLogStore>> Open(storage::Store* store, Wal::Options options = {});
 
-  // (Re)reads what the node had. If a snapshot install was interrupted, the
-  // KV data is wiped first (keeping the promise): the node then restarts
-  // empty and is caught up by the leader.
+  // (Re)reads what the node had, with the membership its KV store records
+  // (s "membership"; none before the first membership change). If a
+  // snapshot install was interrupted, the KV data is wiped first (keeping
+  // the promise): the node then restarts empty and is caught up by the
+  // leader.
   StatusOr<consensus::Restored> Load() override;
+
+  // The membership record of `store` (key s "membership"), if any; a
+  // corrupt one is an error.
+  static StatusOr<std::optional<peer::pb::MembershipRecord>> ReadMembership(storage::Store* store);
 
   // Appends the promise (if it changed) and the accepted entries to the
   // WAL and fdatasyncs: on return they survive a crash or power loss.

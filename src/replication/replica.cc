@@ -6,6 +6,8 @@
 
 #include "common/failpoint.h"
 #include "consensus/ready.h"
+#include "replication/codec.h"
+#include "replication/log_store.h"
 
 namespace kvgo::replication {
 
@@ -75,7 +77,16 @@ void Replica::Handle(std::vector<Input>& in) {
   std::vector<LeaderRead> reads;
   for (auto& i : in) {
     if (auto* m = std::get_if<consensus::Message>(&i)) node_->Step(*m);
-    if (auto* p = std::get_if<Proposal>(&i)) router_->Dispatch(*node_, std::move(*p));
+    if (auto* p = std::get_if<Proposal>(&i)) {
+      // A removed node knows no leader to forward to any more, and its data
+      // falls behind: it answers at once.
+      if (!node_->membership().Contains(options_.node.id)) {
+        p->done(absl::FailedPreconditionError(
+            "this node is not a member of the cluster any more (removed); send requests to a member"));
+        continue;
+      }
+      router_->Dispatch(*node_, std::move(*p));
+    }
     if (auto* rd = std::get_if<LeaderRead>(&i)) reads.push_back(std::move(*rd));
   }
   StartLeaderReads(std::move(reads));
@@ -91,6 +102,7 @@ void Replica::Handle(std::vector<Input>& in) {
   router_->RetryParked(*node_);
   router_->FlushForwards();
   CompactIfNeeded();
+  AnswerChange();
   Publish();
 }
 
@@ -168,7 +180,26 @@ void Replica::ApplyReady(const consensus::Ready& rd) {
   // must cover the write.
   if (!rd.committed.empty() && env_.applied) env_.applied(rd.committed.back().slot);
   for (auto& [done, res] : applied.answers) done(std::move(res));
+  if (change_) {
+    for (const auto& e : rd.committed) {
+      if (e.slot != change_->slot) continue;
+      if (e.data == change_->record && consensus::TakesEffect(e, change_->base)) {
+        change_->chosen = true;  // answered once the new voters know (AnswerChange)
+        break;
+      }
+      auto done = std::move(change_->done);
+      change_.reset();
+      done(absl::AbortedError("another value was chosen in the membership change's slot; it was not made"));
+      break;
+    }
+  }
   for (Slot s : rd.unknown) {
+    if (change_ && s == change_->slot) {
+      auto done = std::move(change_->done);
+      change_.reset();
+      done(absl::DeadlineExceededError(
+          "leadership changed before the membership change was chosen; its outcome is unknown"));
+    }
     auto it = proposed.find(s);
     if (it == proposed.end()) continue;
     it->second.done(
@@ -224,7 +255,9 @@ void Replica::CompactIfNeeded() {
   // A peer being sent a snapshot catches up from the snapshot's slot on:
   // those entries stay (else it would need another snapshot when this one
   // is in), unless they grow four times past the byte bound.
-  for (NodeId peer : options_.node.members) {
+  std::vector<NodeId> peers = node_->membership().voters;
+  peers.insert(peers.end(), node_->membership().learners.begin(), node_->membership().learners.end());
+  for (NodeId peer : peers) {
     const auto from = env_.snapshots->InFlight(peer);
     if (from && upto > *from && kept_bytes_ <= 4 * kLogKeepBytes) upto = *from;
   }
@@ -266,6 +299,40 @@ void Replica::Publish() {
   v.log_bytes = env_.log->bytes();
   v.forwarded = router_->forwarded();
   v.forward_calls = router_->forward_calls();
+  v.membership = node_->membership();
+  v.membership_changing = node_->pending_membership() != nullptr;
+}
+
+void Replica::ChangeMembership(consensus::Membership next, std::vector<peer::pb::Member> members,
+                               std::function<void(Status)> done) {
+  if (change_) return done(absl::FailedPreconditionError("another membership change is not answered yet; retry"));
+  peer::pb::MembershipRecord rec;
+  for (auto& m : members) *rec.add_members() = std::move(m);
+  auto record = std::make_shared<const std::string>(rec.SerializeAsString());
+  std::string why;
+  const Slot base = node_->membership_slot();
+  const Slot slot = node_->ProposeMembership(std::move(next), &why, record);
+  if (slot == 0) return done(absl::FailedPreconditionError(why));
+  change_ = PendingChange{slot, base, std::move(record), false, std::move(done)};
+  while (node_->HasReady()) HandleReady();
+  Publish();
+}
+
+void Replica::AnswerChange() {
+  // A change is done once chosen and known to a quorum of the new voters
+  // (or this node no longer leads: the others carry it on).
+  if (!change_ || !change_->chosen || !node_->MembershipSettled()) return;
+  auto done = std::move(change_->done);
+  change_.reset();
+  done(absl::OkStatus());
+}
+
+Status Replica::TransferLeadership(NodeId to) {
+  std::string why;
+  if (!node_->TransferLeadership(to, &why)) return absl::FailedPreconditionError(why);
+  while (node_->HasReady()) HandleReady();
+  Publish();
+  return absl::OkStatus();
 }
 
 void Replica::FailAll() {
@@ -275,6 +342,11 @@ void Replica::FailAll() {
     for (auto& rd : batch) rd.done(down, 0);
   }
   reads_.clear();
+  if (change_) {
+    auto done = std::move(change_->done);
+    change_.reset();
+    done(down);
+  }
 }
 
 // ---------------------------------------------------------------- install
@@ -308,7 +380,15 @@ Status Replica::InstallChunk(uint64_t generation, const peer::pb::SnapshotChunk&
   }
   if (Status s = applier_->Reload(); !s.ok()) return s;
   DropKeptThrough(slot);
-  node_->SnapshotInstalled(slot, installer_.from());
+  auto members = PaxosLogStore::ReadMembership(env_.store);
+  if (!members.ok()) return members.status();
+  std::optional<consensus::Membership> membership;
+  Slot membership_slot = 0;
+  if (*members) {
+    membership = FromProto((*members)->membership());
+    membership_slot = (*members)->slot();
+  }
+  node_->SnapshotInstalled(slot, installer_.from(), std::move(membership), membership_slot);
   if (env_.applied) env_.applied(slot);
   view_.snapshots_received++;
   spdlog::info("snapshot at slot {} installed in {:.1f} s", slot, installer_.seconds());

@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "consensus/paxos.h"
+#include "peer.pb.h"
 #include "replication/applier.h"
 #include "replication/apply_rules.h"
 #include "replication/ports.h"
@@ -47,7 +48,9 @@ struct ReplicaView {
   uint64_t log_bytes = 0;
   uint64_t forwarded = 0, forward_calls = 0;
   uint64_t snapshots_received = 0, leader_changes = 0, entries_skipped = 0;
-  uint64_t installs_aborted = 0;  // snapshot installs that did not finish
+  uint64_t installs_aborted = 0;     // snapshot installs that did not finish
+  consensus::Membership membership;  // governing the next unchosen slot
+  bool membership_changing = false;  // a change is proposed or accepted, not known chosen
 };
 
 class Replica {
@@ -95,6 +98,22 @@ class Replica {
   // Answers everything pending (Stop).
   void FailAll();
 
+  // Leader: proposes a membership change (consensus::Node::ProposeMembership)
+  // whose record names the addresses in `members`. `done` runs once: OK
+  // when the change is chosen, applied here and known to a quorum of the
+  // new voters (consensus::Node::MembershipSettled), or chosen and this
+  // node no longer leads; FailedPrecondition with
+  // the reason if it cannot be proposed (not the leader, another change in
+  // flight, no reachable quorum, ...); Aborted if another value took its
+  // slot; DeadlineExceeded if this node stopped leading first (outcome
+  // unknown); Unavailable on FailAll.
+  void ChangeMembership(consensus::Membership next, std::vector<peer::pb::Member> members,
+                        std::function<void(Status)> done);
+  // Leader: hands leadership to voter `to` (consensus::Node::
+  // TransferLeadership); FailedPrecondition with the reason if it cannot.
+  // Whether it happened shows in view().leader.
+  Status TransferLeadership(consensus::NodeId to);
+
   // Snapshot install (follower), from the leader `from` of `ballot`: Begin,
   // then Chunk for each chunk in order; the last one finishes it. Abort on
   // a broken stream. Begin returns the install's generation, which the
@@ -115,6 +134,7 @@ class Replica {
   void StartLeaderReads(std::vector<LeaderRead> reads);
   void CompactIfNeeded();
   void ResetKept(const consensus::Restored& restored);
+  void AnswerChange();
   void DropKeptThrough(consensus::Slot upto);
   void AbortActiveInstall();  // resets this node's data
   void Publish();
@@ -133,6 +153,15 @@ class Replica {
   std::deque<std::pair<consensus::Slot, size_t>> kept_;
   size_t kept_bytes_ = 0;
   std::map<uint64_t, std::vector<LeaderRead>> reads_;  // by read id
+  // The membership change this leader proposed and has not answered.
+  struct PendingChange {
+    consensus::Slot slot = 0;
+    consensus::Slot base = 0;                   // the membership slot it was computed from
+    std::shared_ptr<const std::string> record;  // the entry's data: identifies it
+    bool chosen = false;                        // chosen and applied here
+    std::function<void(Status)> done;
+  };
+  std::optional<PendingChange> change_;
   uint64_t next_read_id_ = 0;
   consensus::NodeId last_leader_ = 0;
   ReplicaView view_;

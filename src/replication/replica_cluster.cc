@@ -373,19 +373,45 @@ bool ReplicaCluster::Round() {
 void ReplicaCluster::HandleInbox(Node& node) {
   std::vector<Input> in;
   in.swap(node.inbox);
+  if (RunReplica(node, [&] { node.replica->Handle(in); })) node.barriers->Expire(node.clock->SteadyNow());
+}
+
+bool ReplicaCluster::RunReplica(Node& node, const std::function<void()>& fn) {
   running_ = &node;
   node.clock->SetInRound(true);
   try {
-    node.replica->Handle(in);
+    fn();
   } catch (const CrashSignal&) {
     running_ = nullptr;
     CrashNow(node, Roll(faults_.power_loss));
-    return;
+    return false;
   }
   node.clock->SetInRound(false);
   running_ = nullptr;
-  node.barriers->Expire(node.clock->SteadyNow());
+  return true;
 }
+
+std::shared_ptr<std::optional<Status>> ReplicaCluster::ChangeMembership(size_t i, consensus::Membership next) {
+  auto out = std::make_shared<std::optional<Status>>();
+  Node& node = *nodes_[i];
+  std::vector<peer::pb::Member> members;
+  for (const auto& n : nodes_) {
+    if (!next.Contains(n->id)) continue;
+    members.emplace_back().set_id(n->id);
+    members.back().set_addr(n->addr);
+  }
+  RunReplica(node, [&] { node.replica->ChangeMembership(next, members, [out](Status s) { *out = s; }); });
+  return out;
+}
+
+Status ReplicaCluster::TransferLeadership(size_t i, size_t to) {
+  Node& node = *nodes_[i];
+  Status s;
+  RunReplica(node, [&] { s = node.replica->TransferLeadership(nodes_[to]->id); });
+  return s;
+}
+
+consensus::NodeId ReplicaCluster::id(size_t node) const { return nodes_[node]->id; }
 
 bool ReplicaCluster::RunDeferred(Node& node) {
   bool ran = false;

@@ -120,6 +120,13 @@ class ReplicaCluster {
   // lost: the caller hears a transport error.
   void LoseNextForwardReply(size_t node);
 
+  // Membership (Replica::ChangeMembership, naming every node's address)
+  // and leadership transfer, asked of `node`. The change's answer is set as
+  // the cluster runs (never if the node crashes first).
+  std::shared_ptr<std::optional<Status>> ChangeMembership(size_t node, consensus::Membership next);
+  Status TransferLeadership(size_t node, size_t to);
+  consensus::NodeId id(size_t node) const;
+
   // REQUIRES: up(node).
   ReplicaView view(size_t node) const;
   uint64_t forward_calls(size_t node) const { return view(node).forward_calls; }
@@ -157,6 +164,10 @@ class ReplicaCluster {
   // The node's Replica on its inbox (not while busy), then its callbacks
   // (also while busy: production runs them on a thread of their own).
   void HandleInbox(Node& node);
+  // Runs `fn` (a call of node's Replica) as a round of that node: its
+  // sends wait for its fsync, a crash in its write crashes it. Returns
+  // false if it crashed.
+  bool RunReplica(Node& node, const std::function<void()>& fn);
   bool RunDeferred(Node& node);  // whether any ran
   // One round over every node; returns whether any had work.
   bool Round();

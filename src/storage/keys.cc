@@ -83,6 +83,7 @@ std::string NextTableId() { return std::string(1, kSys) + "next_table_id"; }
 std::string FormatVersion() { return std::string(1, kSys) + "format"; }
 std::string ApplyRulesFloor() { return std::string(1, kSys) + "apply_rules"; }
 std::string ApplyHead() { return std::string(1, kSys) + "apply_head"; }
+std::string MembershipKey() { return std::string(1, kSys) + "membership"; }
 
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);

@@ -43,6 +43,7 @@ std::string NextTableId();                   // s "next_table_id" -> 8 bytes
 std::string FormatVersion();                 // s "format" -> decimal string
 std::string ApplyRulesFloor();               // s "apply_rules" -> 8 bytes
 std::string ApplyHead();                     // s "apply_head" -> 8 bytes (cluster mode)
+std::string MembershipKey();                 // s "membership" -> peer.pb.MembershipRecord (cluster mode)
 
 // The smallest key greater than every key with this prefix ("" if none).
 std::string PrefixEnd(std::string_view prefix);

@@ -247,13 +247,39 @@ class Simulation {
     }
   }
 
+  // The node that applied the most: its membership is the newest chosen.
+  const SimNode& Newest() const {
+    const SimNode* newest = nullptr;
+    for (auto& [id, n] : nodes_) {
+      if (!newest || n.applied.size() > newest->applied.size()) newest = &n;
+    }
+    return *newest;
+  }
+
+  // Members come back up. Once a quorum of the newest voters applied the
+  // newest membership (the change is settled: kvgo-cli would report it
+  // done), a removed node that is down stays down, as an operator would
+  // leave it, so its vote cannot hide a cluster that still needs it.
   void Heal() {
     blocked_.clear();
+    const SimNode& newest = Newest();
+    size_t know = 0;
+    for (NodeId v : newest.members.voters) know += nodes_.count(v) && nodes_[v].members_slot >= newest.members_slot;
+    const bool settled = know >= newest.members.Quorum();
+    std::set<NodeId> keep;  // members, and members of a change in flight
     for (auto& [id, n] : nodes_) {
-      if (!n.up) Start(id);
+      if (newest.members.Contains(id)) keep.insert(id);
+      if (!n.up) continue;
+      if (const consensus::Membership* p = n.node->pending_membership()) {
+        keep.insert(p->voters.begin(), p->voters.end());
+        keep.insert(p->learners.begin(), p->learners.end());
+      }
+    }
+    for (auto& [id, n] : nodes_) {
+      if (!n.up && (keep.count(id) || !settled)) Start(id);
       n.stall = 0;
     }
-    Trace("heal: all up, no partitions, no drops");
+    Trace("heal: members up, no partitions, no drops");
     healed_at_ = now_;
   }
 
@@ -456,7 +482,7 @@ class Simulation {
       n.disk.entries.erase(n.disk.entries.begin(), n.disk.entries.upper_bound(slot));
       n.disk.compacted = slot;
       Trace("install snapshot at " + std::to_string(snap.to) + " slot " + std::to_string(slot));
-      n.node->SnapshotInstalled(slot, snap.from, snap.members);
+      n.node->SnapshotInstalled(slot, snap.from, snap.members, snap.members_slot);
       ProcessReady(snap.to);
     }
   }
@@ -497,7 +523,7 @@ class Simulation {
       return;
     }
     n.applied.push_back(e);
-    if (e.config && e.slot > n.members_slot) {
+    if (consensus::TakesEffect(e, n.members_slot, o_.bug_unchecked_changes)) {
       n.members = *e.config;
       n.members_slot = e.slot;
       if (e.slot > last_change_) {
@@ -807,10 +833,7 @@ class Simulation {
     if (!progressed) Violation("no progress within " + std::to_string(o_.heal_ticks) + " ticks after healing");
     // The members of the newest membership any node applied must all have
     // caught up; nodes removed on the way need not.
-    const SimNode* newest = nullptr;
-    for (auto& [id, n] : nodes_) {
-      if (!newest || n.applied.size() > newest->applied.size()) newest = &n;
-    }
+    const SimNode* newest = &Newest();
     for (auto& [id, n] : nodes_) {
       if (!newest->members.Contains(id)) continue;
       const Slot last = n.applied.empty() ? 0 : n.applied.back().slot;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "common/checksum.h"
@@ -54,7 +55,9 @@ class Run {
     c_.SetFaults(ClusterFaults{0.03, 0.02, 20, 0.1, o_.crash_in_persist, o_.power_loss, o_.slow_fsync});
     const int64_t fault_end = Now() + o_.fault_ms;
     while (Now() < fault_end) {
+      ChangeAnswered();
       Inject();
+      if (o_.membership_changes > 0 && Chance(o_.membership_changes)) ChangeMembership();
       Clients();
       c_.RunFor(std::chrono::milliseconds(20));
     }
@@ -66,8 +69,18 @@ class Run {
     const int64_t heal_end = Now() + o_.heal_ms;
     while (Now() < heal_end) {
       Clients();
+      RestoreMembership();
       c_.RunFor(std::chrono::milliseconds(20));
     }
+    // Each step of the restore needs a leader; a voter that installs a
+    // snapshot takes no messages meanwhile, which can hold elections up for
+    // seconds in a cluster of two voters.
+    const int64_t restore_end = Now() + 30000;
+    while (!AllVoters() && Now() < restore_end) {
+      RestoreMembership();
+      c_.RunFor(std::chrono::milliseconds(20));
+    }
+    if (!AllVoters()) r_.violations.push_back("the membership could not be restored 30 s after healing");
     if (r_.acknowledged == acked_before) r_.violations.push_back("no write acknowledged after healing");
     // Drain: every client's last call answered, every node applied all.
     c_.RunUntil([&] {
@@ -97,6 +110,107 @@ class Run {
 
  private:
   int64_t Now() { return c_.clock().MonotonicMs(); }
+  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(c_.rng()) < p; }
+
+  // The node that leads and serves, if any.
+  std::optional<size_t> Leader() {
+    for (size_t i = 0; i < c_.size(); i++) {
+      if (c_.up(i) && c_.view(i).leader_ready) return i;
+    }
+    return std::nullopt;
+  }
+
+  // Asks the leader for a random membership change or a transfer; the
+  // answer comes as the cluster runs (a refusal is fine).
+  void ChangeMembership() {
+    const auto l = Leader();
+    if (!l || change_ != nullptr) return;
+    consensus::Membership next = c_.view(*l).membership;
+    const size_t pick = Rand(c_.size());
+    const consensus::NodeId id = c_.id(pick);
+    std::string what;
+    switch (Rand(4)) {
+      case 0:  // demote a voter (perhaps the leader)
+        if (!next.IsVoter(id) || next.voters.size() <= 1) return;
+        next.voters.erase(std::find(next.voters.begin(), next.voters.end(), id));
+        next.learners.push_back(id);
+        what = "demote";
+        break;
+      case 1:  // promote a learner, or add a removed node as one
+        if (next.IsVoter(id)) return;
+        if (next.Contains(id)) {
+          next.learners.erase(std::find(next.learners.begin(), next.learners.end(), id));
+          next.voters.push_back(id);
+          what = "promote";
+        } else {
+          next.learners.push_back(id);
+          what = "add learner";
+        }
+        break;
+      case 2:  // remove a learner
+        if (next.IsVoter(id) || !next.Contains(id)) return;
+        next.learners.erase(std::find(next.learners.begin(), next.learners.end(), id));
+        what = "remove";
+        break;
+      default: {
+        if (pick == *l) return;
+        const Status s = c_.TransferLeadership(*l, pick);
+        r_.transfers += s.ok();
+        Note(Fmt("%lld transfer n%zu -> n%zu: %s", static_cast<long long>(Now()), *l + 1, pick + 1,
+                 s.ok() ? "started" : std::string(s.message()).c_str()));
+        return;
+      }
+    }
+    next.Normalize();
+    change_ = c_.ChangeMembership(*l, next);
+    change_at_ = Now();
+    change_what_ = Fmt("%lld n%zu: %s n%zu -> %s", static_cast<long long>(Now()), *l + 1, what.c_str(), pick + 1,
+                       next.ToString().c_str());
+  }
+
+  // Notes the answer of the change in flight, if it came. A node that
+  // crashed never answers: after a while its change is given up (it may or
+  // may not have been made).
+  void ChangeAnswered() {
+    if (change_ == nullptr) return;
+    if (!change_->has_value()) {
+      if (Now() - change_at_ < 5000) return;
+      Note(change_what_ + ": no answer");
+      change_.reset();
+      return;
+    }
+    r_.changes += (*change_)->ok();
+    Note(change_what_ + ": " + ((*change_)->ok() ? "done" : std::string((*change_)->message())));
+    change_.reset();
+  }
+
+  bool AllVoters() {
+    const auto l = Leader();
+    return l && c_.view(*l).membership.voters.size() == c_.size() && !c_.view(*l).membership_changing;
+  }
+
+  // After healing: every node a voter again, one change at a time.
+  void RestoreMembership() {
+    ChangeAnswered();
+    const auto l = Leader();
+    if (!l || change_ != nullptr || AllVoters()) return;
+    consensus::Membership next = c_.view(*l).membership;
+    for (size_t i = 0; i < c_.size(); i++) {
+      const consensus::NodeId id = c_.id(i);
+      if (next.IsVoter(id)) continue;
+      if (next.Contains(id)) {
+        next.learners.erase(std::find(next.learners.begin(), next.learners.end(), id));
+        next.voters.push_back(id);
+      } else {
+        next.learners.push_back(id);
+      }
+      break;
+    }
+    next.Normalize();
+    change_ = c_.ChangeMembership(*l, next);
+    change_at_ = Now();
+    change_what_ = Fmt("%lld n%zu: restore -> %s", static_cast<long long>(Now()), *l + 1, next.ToString().c_str());
+  }
   uint64_t Rand(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(c_.rng()); }
   static std::string Key(int k) { return "k" + std::to_string(k); }
   void Note(const std::string& line) {
@@ -355,13 +469,18 @@ class Run {
   // Links heal at once per 20 ms with this in 1000, less 52: partitions
   // last under a second, or (long_partitions) seconds.
   const uint64_t heal_roll_ = o_.long_partitions ? 56 : 80;
-  ReplicaCluster c_;
   ReplicaSimResult r_;
+  std::shared_ptr<std::optional<Status>> change_;  // the membership change in flight
+  std::string change_what_;
+  int64_t change_at_ = 0;
   std::vector<bool> busy_;
   int reads_left_ = 0;
   uint64_t values_ = 0;
   std::map<std::string, std::string> seen_;  // the last value a client saw or wrote, per key
   std::vector<Operation> history_;
+  // Last, so that it goes first: its destructor fails the calls still in
+  // flight, whose callbacks write to the members above.
+  ReplicaCluster c_;
 };
 
 }  // namespace

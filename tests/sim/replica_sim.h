@@ -5,8 +5,11 @@
 // random faults: message loss, duplication and delay, lost forward replies,
 // one-way and two-way link cuts, crashes between rounds and in the middle
 // of a Ready, power cuts (a crash that also loses what the node had not
-// synced), slow fsyncs, restarts. Then the faults stop, every node restarts and the
-// links heal.
+// synced), slow fsyncs, restarts; and membership changes at the leader (a
+// voter demoted to learner, a learner promoted or removed, a removed node
+// added back as a learner) and leadership transfers. Then the faults stop,
+// every node restarts, the links heal, and every node is made a voter
+// again, one change at a time.
 //
 // Each run checks the clients' history for per-key linearizability (an
 // acknowledged write that was lost makes a later read non-linearizable),
@@ -44,6 +47,9 @@ struct ReplicaSimOptions {
   // Partitions that last seconds, not under one: a cut-off leader is
   // replaced while clients still reach it.
   bool long_partitions = false;
+  // Per 20 ms of the faulty period: the leader is asked for a membership
+  // change or a leadership transfer.
+  double membership_changes = 0.05;
   // Deliberately broken rules, to prove the simulator catches them.
   bool bug_retry_unknown = false;             // a forward whose outcome is unknown is retried
   bool bug_count_unpersisted = false;         // votes count before their write
@@ -59,6 +65,7 @@ struct ReplicaSimResult {
   uint64_t snapshots = 0, installs_aborted = 0;  // snapshot streams finished, broken
   uint64_t power_cuts = 0, bytes_lost = 0;       // and the unsynced bytes they dropped
   uint64_t slow_fsyncs = 0;
+  uint64_t changes = 0, transfers = 0;  // membership changes made, transfers started
   std::string trace;
 };
 

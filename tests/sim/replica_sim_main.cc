@@ -4,6 +4,7 @@
 //   kvgo-replica-sim --seed=S [--nodes=3]
 //   [--clock-drift=D]: each clock rate within 1 +- D of true time (default 0.02)
 //   [--crash-in-persist=P] [--long-partitions]: harsher faults
+//   [--no-changes]: no membership changes or leadership transfers
 //   [--power-loss=P]: the share of crashes that are power cuts (default 0.5)
 //   [--slow-fsync=P]: the share of log writes with a slow fsync (default 0.02)
 //   [--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys]
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
       seed = std::strtoull(v, nullptr, 10);
     } else if (const char* v = val("--nodes=")) {
       o.nodes = std::atoi(v);
+    } else if (a == "--no-changes") {
+      o.membership_changes = 0;
     } else if (a == "--long-partitions") {
       o.long_partitions = true;
     } else if (const char* v = val("--crash-in-persist=")) {
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
       o.bug_skip_log_sync = true;
     } else {
       std::cerr << "usage: kvgo-replica-sim [--seeds=N] [--first=S] [--seed=S] [--nodes=N] [--clock-drift=D] "
-                   "[--crash-in-persist=P] [--long-partitions] [--power-loss=P] [--slow-fsync=P] "
+                   "[--crash-in-persist=P] [--long-partitions] [--no-changes] [--power-loss=P] [--slow-fsync=P] "
                    "[--bug-retry-unknown] [--bug-count-unpersisted] [--bug-keep-stale-keys] "
                    "[--bug-vote-despite-live-leader] [--bug-skip-log-sync]\n";
       return 2;
@@ -72,7 +75,7 @@ int main(int argc, char** argv) {
     return r.violations.empty() ? 0 : 1;
   }
   uint64_t bad = 0, ops = 0, acked = 0, unknown = 0, crashes = 0, snapshots = 0, aborted = 0, cuts = 0, lost = 0,
-           slow = 0;
+           slow = 0, changes = 0, transfers = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t s = first; s < first + seeds; s++) {
     auto r = kvgo::sim::RunReplicaSimulation(s, o);
@@ -85,6 +88,8 @@ int main(int argc, char** argv) {
     cuts += r.power_cuts;
     lost += r.bytes_lost;
     slow += r.slow_fsyncs;
+    changes += r.changes;
+    transfers += r.transfers;
     if (!r.violations.empty()) {
       bad++;
       std::cout << "VIOLATION: " << r.violations[0] << "\n  replay: make sim SEED=" << s << " NODES=" << o.nodes
@@ -99,6 +104,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(aborted));
   std::printf("%llu power cuts dropped %llu unsynced bytes; %llu slow fsyncs\n", static_cast<unsigned long long>(cuts),
               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(slow));
+  std::printf("%llu membership changes made, %llu leadership transfers started\n",
+              static_cast<unsigned long long>(changes), static_cast<unsigned long long>(transfers));
   std::printf("replica sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(bad));
   return bad == 0 ? 0 : 1;

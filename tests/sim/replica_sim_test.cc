@@ -26,15 +26,18 @@ uint64_t CleanSeeds() {
 }
 
 void ExpectClean(const ReplicaSimOptions& o, uint64_t seeds) {
-  uint64_t acknowledged = 0;
+  uint64_t acknowledged = 0, changes = 0;
   for (uint64_t seed = 1; seed <= seeds; seed++) {
     auto r = RunReplicaSimulation(seed, o);
     ASSERT_TRUE(r.violations.empty()) << r.violations[0] << "\n  replay: make sim SEED=" << seed
                                       << " NODES=" << o.nodes;
     acknowledged += r.acknowledged;
+    changes += r.changes;
   }
-  // The runs did work (a stub that answers nothing would be "clean").
+  // The runs did work (a stub that answers nothing would be "clean"),
+  // membership changes included (fewer under harsher faults).
   EXPECT_GT(acknowledged, seeds * 10);
+  EXPECT_GT(changes, seeds / 4);
 }
 
 TEST(ReplicaSimulation, FiveHundredSeedsOnThreeNodesAreClean) { ExpectClean(ReplicaSimOptions{}, CleanSeeds()); }
@@ -95,6 +98,10 @@ TEST(ReplicaSimulation, CatchesAVoteThatBreaksTheLeadersLease) {
       [](ReplicaSimOptions* o) {
         o->bug_vote_despite_live_leader = true;
         o->long_partitions = true;
+        // Rarely caught (a few seeds in 500): the seeds that do are those
+        // of runs without membership changes. The consensus simulator
+        // catches it with changes on.
+        o->membership_changes = 0;
       },
       "--bug-vote-despite-live-leader --long-partitions");
 }
